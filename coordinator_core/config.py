@@ -1,0 +1,181 @@
+"""Settings: one pydantic-settings class, read from the environment (and ``.local.env``).
+
+Names and defaults follow the coordinator-node spec, except where the embedded default needs
+otherwise (documented in ``.local.env.example``): the feed defaults to the shipped replay dataset
+(``replay``/``candle``/``1h``) so that one command runs offline.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from coordinator_core.errors import ConfigurationError
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+PROJECT_DIR = PACKAGE_DIR.parent
+DEFAULT_REPLAY_PATH = PACKAGE_DIR / "data" / "btc_usd_1h.csv"
+
+GRANULARITY_SECONDS = {
+    "1s": 1, "5s": 5, "15s": 15, "30s": 30,
+    "1m": 60, "3m": 180, "5m": 300, "15m": 900, "30m": 1800,
+    "1h": 3600, "2h": 7200, "4h": 14400, "6h": 21600, "12h": 43200, "1d": 86400,
+}
+
+
+def granularity_seconds(granularity: str) -> int:
+    try:
+        return GRANULARITY_SECONDS[granularity]
+    except KeyError:
+        raise ConfigurationError(
+            f"FEED_GRANULARITY: unknown granularity {granularity!r}; use one of {', '.join(GRANULARITY_SECONDS)}"
+        ) from None
+
+
+class Settings(BaseSettings):
+    """Every variable the coordinator reads. Field ``foo_bar`` is env var ``FOO_BAR``."""
+
+    model_config = SettingsConfigDict(env_file=(".env", ".local.env"), extra="ignore", frozen=True)
+
+    # competition identity
+    crunch_id: str = "starter-challenge"
+    crunch_pubkey: str = ""
+    network: str = "devnet"
+    compute_provider_pubkey: str | None = None
+    data_provider_pubkey: str | None = None
+    crunch_contract: str | None = Field(None, description="module:attr of a CrunchContract (or a factory)")
+
+    # storage
+    database_url: str = "sqlite:///./coordinator.db"
+
+    # feeds
+    feed_source: Literal["replay", "synthetic", "binance", "pyth"] = "replay"
+    feed_subjects: str = "BTC"
+    feed_kind: Literal["candle", "tick"] = "candle"
+    feed_granularity: str = "1h"
+    feed_backfill_minutes: int = Field(180, ge=0)
+    feed_candles_window: int = Field(120, ge=1, le=10_000)
+    feed_record_ttl_days: int = Field(90, ge=1)
+    feed_max_staleness_seconds: int | None = Field(None, ge=1)
+    replay_path: str = str(DEFAULT_REPLAY_PATH)
+    synthetic_seed: int = 7
+    synthetic_start_price: float = Field(60_000.0, gt=0)
+
+    # prediction rounds
+    scheduled_prediction_configs_path: str | None = None
+    predict_interval_seconds: int = Field(60, ge=1, description="how often the predict flow wakes")
+    ingest_interval_seconds: int = Field(60, ge=1, description="how often the ingest flow wakes")
+
+    # models
+    model_gateway: Literal["local", "model_runner"] = "local"
+    models_dir: str = "examples/models"
+    model_base_classname: str = "tracker.TrackerBase"
+    model_runner_node_host: str = "model-orchestrator"
+    model_runner_node_port: int = Field(9091, ge=1, le=65535)
+    model_runner_timeout_seconds: float = Field(60.0, gt=0)
+    local_model_timeout_seconds: float = Field(1.0, gt=0)
+
+    # scoring
+    scoring_function: str = "coordinator_core.scoring.rules:absolute_error_bps"
+    score_interval_seconds: int = Field(60, ge=1)
+    score_batch_size: int = Field(500, ge=1)
+    resolve_give_up_seconds: int = Field(86_400, ge=0)
+    missing_prediction_policy: str = "worst_in_round"
+    snapshot_period_seconds: int = Field(3600, ge=60)
+
+    # checkpoints
+    checkpoint_interval_seconds: int = Field(604_800, ge=60)
+    checkpoint_anchor: str = "1970-01-05T00:00:00Z"
+
+    # extension points (module:attr), validated at start
+    inference_input_builder: str | None = None
+    inference_output_validator: str | None = None
+    model_score_aggregator: str | None = None
+    leaderboard_ranker: str | None = None
+
+    # report API
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(8000, ge=1, le=65535)
+
+    @field_validator("feed_subjects")
+    @classmethod
+    def _subjects(cls, value: str) -> str:
+        subjects = [s.strip().upper() for s in value.split(",") if s.strip()]
+        if not subjects:
+            raise ValueError("list at least one subject, e.g. BTC or BTC,ETH")
+        return ",".join(subjects)
+
+    @field_validator("feed_granularity")
+    @classmethod
+    def _granularity(cls, value: str) -> str:
+        if value not in GRANULARITY_SECONDS:
+            raise ValueError(f"unknown granularity {value!r}; use one of {', '.join(GRANULARITY_SECONDS)}")
+        return value
+
+    @field_validator("missing_prediction_policy")
+    @classmethod
+    def _policy(cls, value: str) -> str:
+        if value in ("worst_in_round", "exclude"):
+            return value
+        if value.startswith("constant:"):
+            try:
+                float(value.split(":", 1)[1])
+            except ValueError:
+                raise ValueError("constant:<number>, e.g. constant:-100") from None
+            return value
+        raise ValueError("use worst_in_round, exclude or constant:<number>")
+
+    @field_validator("checkpoint_anchor")
+    @classmethod
+    def _anchor(cls, value: str) -> str:
+        from coordinator_core.clock import parse_utc
+
+        parse_utc(value, "CHECKPOINT_ANCHOR")
+        return value
+
+    @model_validator(mode="after")
+    def _periods(self) -> Settings:
+        if self.checkpoint_interval_seconds % self.snapshot_period_seconds:
+            raise ValueError(
+                "CHECKPOINT_INTERVAL_SECONDS must be a multiple of SNAPSHOT_PERIOD_SECONDS "
+                f"({self.checkpoint_interval_seconds} % {self.snapshot_period_seconds} != 0)"
+            )
+        return self
+
+    # derived values -------------------------------------------------------------------------
+    @property
+    def subjects(self) -> list[str]:
+        return self.feed_subjects.split(",")
+
+    @property
+    def granularity_seconds(self) -> int:
+        return GRANULARITY_SECONDS[self.feed_granularity]
+
+    @property
+    def max_staleness_seconds(self) -> int:
+        return self.feed_max_staleness_seconds or 2 * self.granularity_seconds + 60
+
+    @property
+    def models_path(self) -> Path:
+        path = Path(self.models_dir)
+        if not path.is_absolute() and not path.exists() and (PROJECT_DIR / path).exists():
+            return PROJECT_DIR / path
+        return path
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build the settings; a bad value raises ``ConfigurationError`` naming the variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            name = "_".join(str(part) for part in error["loc"]).upper() or "SETTINGS"
+            shown = os.environ.get(name)
+            got = f" (got {shown!r})" if shown is not None else ""
+            problems.append(f"{name}: {error['msg']}{got}")
+        raise ConfigurationError("invalid configuration: " + "; ".join(problems)) from None

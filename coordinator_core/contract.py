@@ -1,0 +1,232 @@
+"""The competition, configured in Python: ``CrunchContract`` and the loader of extension points.
+
+``CRUNCH_CONTRACT=module:attr`` names a ``CrunchContract`` instance (or a zero-argument factory).
+Environment extension points replace single callables of the contract and are validated at start:
+``SCORING_FUNCTION``, ``INFERENCE_INPUT_BUILDER``, ``INFERENCE_OUTPUT_VALIDATOR``,
+``MODEL_SCORE_AGGREGATOR`` and ``LEADERBOARD_RANKER``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import math
+from collections.abc import Callable
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ValidationError as PydanticValidationError
+
+from coordinator_core.emission import default_build_emission
+from coordinator_core.errors import ConfigurationError, ValidationError
+from coordinator_core.leaderboard import default_rank
+from coordinator_core.scoring.ground_truth import price_return
+from coordinator_core.scoring.rules import absolute_error_bps
+
+
+class InferenceOutput(BaseModel):
+    """Default model output: the predicted return of the subject over the horizon."""
+
+    model_config = ConfigDict(extra="forbid")
+    value: float
+
+    @field_validator("value")
+    @classmethod
+    def _finite(cls, value: float) -> float:
+        if not math.isfinite(value):
+            raise ValueError("value must be a finite number")
+        return value
+
+
+class ScoreResult(BaseModel):
+    """Default score: ``value`` (higher is better unless the ranking says ``asc``)."""
+
+    model_config = ConfigDict(extra="allow")
+    value: float
+    success: bool = True
+    failed_reason: str | None = None
+
+    @field_validator("value")
+    @classmethod
+    def _finite(cls, value: float) -> float:
+        if not math.isfinite(value):
+            raise ValueError("score value must be a finite number")
+        return value
+
+
+class PredictionScope(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    subject: str = "BTC"
+    horizon_seconds: int = Field(3600, ge=1)
+    step_seconds: int = Field(900, ge=1)
+
+
+class AggregationWindow(BaseModel):
+    hours: int = Field(ge=1)
+
+
+class Aggregation(BaseModel):
+    windows: dict[str, AggregationWindow] = Field(
+        default_factory=lambda: {
+            "score_recent": AggregationWindow(hours=24),
+            "score_steady": AggregationWindow(hours=72),
+            "score_anchor": AggregationWindow(hours=168),
+        }
+    )
+    ranking_key: str = "score_recent"
+    ranking_direction: Literal["desc", "asc"] = "desc"
+
+    @model_validator(mode="after")
+    def _key_is_window(self) -> Aggregation:
+        if self.ranking_key not in self.windows:
+            raise ValueError(f"ranking_key {self.ranking_key!r} is not one of the windows {sorted(self.windows)}")
+        return self
+
+
+class Schedule(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    prediction_interval_seconds: int = Field(60, ge=1)
+    resolve_after_seconds: int | None = Field(None, ge=0)
+
+
+class ScheduledPredictionConfig(BaseModel):
+    """One entry of ``scheduled_prediction_configs.json`` (the spec's format)."""
+
+    model_config = ConfigDict(extra="allow")
+    scope_key: str = Field(min_length=1)
+    scope_template: dict[str, Any] = Field(default_factory=dict)
+    schedule: Schedule = Field(default_factory=Schedule)
+    active: bool = True
+    order: int = 0
+    meta: dict[str, Any] = Field(default_factory=dict)
+
+
+def default_build_input(subject: str, candles: list[dict[str, Any]], asof_ts: int, granularity: str) -> dict[str, Any]:
+    """The model input: newest closed candles, ascending."""
+    return {"symbol": subject, "subject": subject, "asof_ts": asof_ts, "granularity": granularity, "candles": candles}
+
+
+def default_aggregate_snapshot(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """Mean of every numeric (non-boolean) key of the score results."""
+    sums: dict[str, float] = {}
+    counts: dict[str, int] = {}
+    for result in results:
+        for key, value in result.items():
+            if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+                sums[key] = sums.get(key, 0.0) + float(value)
+                counts[key] = counts.get(key, 0) + 1
+    return {key: sums[key] / counts[key] for key in sums}
+
+
+class CrunchContract(BaseModel):
+    """Types, scope, aggregation and callables of one competition."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    raw_input_type: type[BaseModel] | None = None
+    output_type: type[BaseModel] = InferenceOutput
+    score_type: type[BaseModel] = ScoreResult
+    scope: PredictionScope = Field(default_factory=PredictionScope)
+    aggregation: Aggregation = Field(default_factory=Aggregation)
+    scheduled_configs: list[ScheduledPredictionConfig] | None = None
+
+    crunch_pubkey: str = ""
+    compute_provider: str | None = None
+    data_provider: str | None = None
+
+    build_input: Callable[..., dict[str, Any]] = default_build_input
+    validate_output: Callable[[Any], dict[str, Any]] | None = None
+    resolve_ground_truth: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any] | None] = price_return
+    scoring_function: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]] = absolute_error_bps
+    aggregate_snapshot: Callable[[list[dict[str, Any]]], dict[str, Any]] = default_aggregate_snapshot
+    rank: Callable[[list[dict[str, Any]], str, str], list[dict[str, Any]]] = default_rank
+    build_emission: Callable[..., dict[str, Any]] = default_build_emission
+
+    # -- behaviour used by the services ------------------------------------------------------
+    def check_output(self, raw: Any) -> dict[str, Any]:
+        """Validate a model's output; raise ``ValidationError`` with the reason. Never coerces."""
+        if self.validate_output is not None:
+            try:
+                return dict(self.validate_output(raw))
+            except Exception as exc:  # the hook's own error is the reason
+                raise ValidationError(f"invalid output: {exc}") from exc
+        if not isinstance(raw, dict):
+            raise ValidationError(f"invalid output: expected an object like {{\"value\": 0.001}}, got {type(raw).__name__} {raw!r:.80}")
+        try:
+            return self.output_type.model_validate(raw, strict=True).model_dump()
+        except PydanticValidationError as exc:
+            reasons = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'output'}: {e['msg']}" for e in exc.errors())
+            raise ValidationError(f"invalid output: {reasons}") from None
+
+    def score(self, prediction: dict[str, Any], ground_truth: dict[str, Any]) -> dict[str, Any]:
+        """Score one prediction; raise ``ValidationError`` if the rule fails or returns a bad shape."""
+        try:
+            result = self.scoring_function(prediction, ground_truth)
+        except Exception as exc:
+            raise ValidationError(f"scoring function raised {type(exc).__name__}: {exc}") from exc
+        try:
+            return self.score_type.model_validate(result).model_dump()
+        except PydanticValidationError as exc:
+            raise ValidationError(f"scoring function returned an invalid score {result!r:.120}: {exc.errors()[0]['msg']}") from None
+
+
+def resolve_callable(path: str, variable: str, params: tuple[str, ...] = ()) -> Callable[..., Any]:
+    """Import ``module:attr`` (or ``module.attr``); check it is callable and accepts ``params``."""
+    module_name, sep, attr = path.partition(":")
+    if not sep:
+        module_name, _, attr = path.rpartition(".")
+    if not module_name or not attr:
+        raise ConfigurationError(f"{variable}: {path!r} is not a dotted path like 'package.module:function'")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:
+        raise ConfigurationError(f"{variable}: cannot import module {module_name!r} ({type(exc).__name__}: {exc})") from exc
+    target = module
+    for part in attr.split("."):
+        if not hasattr(target, part):
+            raise ConfigurationError(f"{variable}: module {module_name!r} has no attribute {attr!r}")
+        target = getattr(target, part)
+    if not callable(target):
+        raise ConfigurationError(f"{variable}: {path!r} is not callable")
+    if params:
+        try:
+            signature = inspect.signature(target)
+            signature.bind(*params)
+        except TypeError:
+            raise ConfigurationError(
+                f"{variable}: {path!r} must accept {len(params)} positional arguments ({', '.join(params)})"
+            ) from None
+        except ValueError:
+            pass  # builtins without a signature: trust them
+    return target
+
+
+def load_contract(settings: Any) -> CrunchContract:
+    """The contract named by ``CRUNCH_CONTRACT`` (default: the built-in one), with env overrides."""
+    contract = CrunchContract()
+    if settings.crunch_contract:
+        target = resolve_callable(settings.crunch_contract, "CRUNCH_CONTRACT")
+        contract = target if isinstance(target, CrunchContract) else target()
+        if not isinstance(contract, CrunchContract):
+            raise ConfigurationError(f"CRUNCH_CONTRACT: {settings.crunch_contract!r} did not give a CrunchContract")
+    updates: dict[str, Any] = {}
+    hooks = (
+        ("scoring_function", "SCORING_FUNCTION", "scoring_function", ("prediction", "ground_truth")),
+        ("inference_input_builder", "INFERENCE_INPUT_BUILDER", "build_input", ("subject", "candles", "asof_ts", "granularity")),
+        ("inference_output_validator", "INFERENCE_OUTPUT_VALIDATOR", "validate_output", ("output",)),
+        ("model_score_aggregator", "MODEL_SCORE_AGGREGATOR", "aggregate_snapshot", ("results",)),
+        ("leaderboard_ranker", "LEADERBOARD_RANKER", "rank", ("entries", "ranking_key", "direction")),
+    )
+    default_scoring = type(settings).model_fields["scoring_function"].default
+    for field, variable, attribute, params in hooks:
+        path = getattr(settings, field)
+        if not path or (field == "scoring_function" and path == default_scoring and settings.crunch_contract):
+            continue  # a contract's own scoring rule wins over the default path
+        updates[attribute] = resolve_callable(path, variable, params)
+    if not contract.crunch_pubkey and settings.crunch_pubkey:
+        updates["crunch_pubkey"] = settings.crunch_pubkey
+    if contract.compute_provider is None and settings.compute_provider_pubkey:
+        updates["compute_provider"] = settings.compute_provider_pubkey
+    if contract.data_provider is None and settings.data_provider_pubkey:
+        updates["data_provider"] = settings.data_provider_pubkey
+    return contract.model_copy(update=updates) if updates else contract

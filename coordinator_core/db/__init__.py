@@ -1,0 +1,1 @@
+"""Storage: SQLModel tables, engine and unit of work, alembic migrations."""

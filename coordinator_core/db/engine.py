@@ -1,0 +1,112 @@
+"""Engines (one per URL per process, thread-safe) and the unit of work."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
+from sqlmodel import Session, create_engine
+
+from coordinator_core.errors import TransientError
+
+_ENGINES: dict[str, Engine] = {}
+_LOCK = threading.Lock()
+_UPSERTS: dict[tuple[Any, ...], Any] = {}
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def make_engine(url: str) -> Engine:
+    """A new engine; SQLite gets WAL, foreign keys and a busy timeout; Postgres runs in UTC."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+    else:
+        engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10,
+                               connect_args={"options": "-c timezone=UTC"})
+    return engine
+
+
+def get_engine(url: str) -> Engine:
+    """The process-wide engine for ``url``."""
+    with _LOCK:
+        engine = _ENGINES.get(url)
+        if engine is None:
+            engine = _ENGINES[url] = make_engine(url)
+        return engine
+
+
+def dispose_engines() -> None:
+    with _LOCK:
+        for engine in _ENGINES.values():
+            engine.dispose()
+        _ENGINES.clear()
+
+
+@contextmanager
+def unit_of_work(engine: Engine) -> Iterator[Session]:
+    """One transaction: committed when the block ends, rolled back on any error.
+
+    Lock conflicts and lost connections surface as ``TransientError`` so callers may retry.
+    """
+    session = Session(engine, expire_on_commit=False)
+    try:
+        yield session
+        session.commit()
+    except OperationalError as exc:
+        session.rollback()
+        raise TransientError(f"database temporarily unavailable: {exc.orig}") from exc
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def advisory_lock(session: Session, name: str) -> None:
+    """Serialise writers of one kind across processes for the rest of the transaction.
+
+    Postgres: ``pg_advisory_xact_lock``. SQLite already admits one writer at a time.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:name))"), {"name": name})
+
+
+def upsert_statement(session: Session, table: Any, conflict: list[str], update: list[str] | None = None) -> Any:
+    """``INSERT .. ON CONFLICT`` for the session's dialect: do nothing, or update ``update`` columns
+    only when one of them changed (so a re-run writes nothing). Execute it with a list of rows
+    (``session.execute(stmt, rows)``): one cached statement, sent as multi-row batches."""
+    dialect = session.get_bind().dialect.name
+    key = (dialect, table.name, tuple(conflict), tuple(update or ()))
+    cached = _UPSERTS.get(key)
+    if cached is not None:
+        return cached
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    stmt = insert(table)
+    if not update:
+        stmt = stmt.on_conflict_do_nothing(index_elements=conflict)
+    else:
+        changed = None
+        for column in update:
+            clause = table.c[column].is_distinct_from(stmt.excluded[column])
+            changed = clause if changed is None else changed | clause
+        stmt = stmt.on_conflict_do_update(
+            index_elements=conflict, set_={c: stmt.excluded[c] for c in update}, where=changed
+        )
+    _UPSERTS[key] = stmt
+    return stmt

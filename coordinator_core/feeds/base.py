@@ -1,0 +1,46 @@
+"""The ``FeedSource`` protocol and the records it yields."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
+
+
+@dataclass(frozen=True)
+class FeedScope:
+    """One feed: the natural key of its records without the event time."""
+
+    source: str
+    subject: str
+    kind: str
+    granularity: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.source}:{self.subject}:{self.kind}:{self.granularity}"
+
+
+@dataclass(frozen=True)
+class SourceRecord:
+    """A record as a source yields it. ``ts_event`` is aware UTC; for candles it is the open time.
+
+    ``values``: ``{"price"}`` for ticks, ``{"open","high","low","close","volume"}`` for candles.
+    ``final`` is False for a candle that has not closed yet.
+    """
+
+    ts_event: datetime
+    values: dict[str, Any]
+    meta: dict[str, Any] = field(default_factory=dict)
+    final: bool = True
+
+
+@runtime_checkable
+class FeedSource(Protocol):
+    """Something that answers "which records of this scope have event times in [start, end]?"."""
+
+    name: str
+
+    def fetch(self, scope: FeedScope, start: datetime, end: datetime, limit: int | None = None) -> list[SourceRecord]:
+        """Records with ``start <= ts_event <= end``, ascending, at most ``limit``."""
+        ...

@@ -1,0 +1,66 @@
+"""The ``ModelGateway`` protocol: how the coordinator reaches participant models."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol
+
+from coordinator_core.errors import ConfigurationError
+
+
+class CallStatus(StrEnum):
+    SUCCESS = "SUCCESS"
+    FAILED = "FAILED"
+    TIMEOUT = "TIMEOUT"
+
+
+@dataclass(frozen=True)
+class CallResult:
+    """One model's answer to one call. ``exec_time_ms`` is milliseconds of wall time."""
+
+    status: CallStatus
+    output: Any = None
+    detail: str | None = None
+    exec_time_ms: float = 0.0
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """A model the gateway knows; ``state`` RUNNING means it is expected to answer."""
+
+    model_id: str
+    name: str
+    player_id: str
+    player_name: str
+    deployment_id: str = "local"
+    state: str = "RUNNING"
+    wallet: str | None = None
+    hotkey: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+class ModelGateway(Protocol):
+    def models(self) -> list[ModelInfo]:
+        """Every model registered now, answering or not."""
+        ...
+
+    def tick(self, data: dict[str, Any]) -> dict[str, CallResult]:
+        """Call ``tick(data)`` on every running model, concurrently, with the per-call timeout."""
+        ...
+
+    def predict(self, subject: str, horizon_seconds: int, step_seconds: int) -> dict[str, CallResult]:
+        """Call ``predict`` on every running model; models that gave no answer are missing."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def create_gateway(settings: Any) -> ModelGateway:
+    if settings.model_gateway == "local":
+        from coordinator_core.gateway.local import LocalGateway
+
+        return LocalGateway(settings.models_path, settings.model_base_classname, settings.local_model_timeout_seconds)
+    raise ConfigurationError(
+        f"MODEL_GATEWAY: backend {settings.model_gateway!r} is not available in this build; use 'local'"
+    )

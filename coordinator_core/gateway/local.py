@@ -1,0 +1,138 @@
+"""In-process gateway: participant classes loaded from ``MODELS_DIR/<name>/main.py``.
+
+Each folder is one model (id = folder name). ``main.py`` must define a subclass of
+``MODEL_BASE_CLASSNAME``; an optional ``model.json`` gives ``name``, ``player_id``,
+``player_name`` and ``wallet``. Calls run concurrently, one thread per call, with a per-call
+deadline: a call still running at the deadline is reported TIMEOUT and its thread is abandoned
+(Python cannot kill a thread), so a slow model never delays the round past the deadline.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import logging
+import sys
+import threading
+import time
+import traceback
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any
+
+from coordinator_core.errors import ConfigurationError
+from coordinator_core.gateway.base import CallResult, CallStatus, ModelInfo
+
+log = logging.getLogger(__name__)
+
+
+def _resolve_base(classname: str) -> type:
+    module_name, _, attr = classname.rpartition(".")
+    try:
+        return getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise ConfigurationError(f"MODEL_BASE_CLASSNAME: cannot import {classname!r} ({exc})") from exc
+
+
+class LocalGateway:
+    def __init__(self, models_dir: Path, base_classname: str, timeout_seconds: float) -> None:
+        if not models_dir.is_dir():
+            raise ConfigurationError(f"MODELS_DIR: {models_dir} is not a directory of model folders")
+        self.models_dir = models_dir
+        self.timeout_seconds = timeout_seconds
+        self.base = _resolve_base(base_classname)
+        self._infos: dict[str, ModelInfo] = {}
+        self._instances: dict[str, Any] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._busy: dict[str, Future[Any]] = {}
+        self.load_errors: dict[str, str] = {}
+        self._load()
+
+    # -- loading --------------------------------------------------------------------------------
+    def _load(self) -> None:
+        for folder in sorted(p for p in self.models_dir.iterdir() if p.is_dir() and (p / "main.py").exists()):
+            model_id = folder.name
+            meta = {}
+            if (folder / "model.json").exists():
+                meta = json.loads((folder / "model.json").read_text())
+            self._infos[model_id] = ModelInfo(
+                model_id=model_id,
+                name=str(meta.get("name", model_id)),
+                player_id=str(meta.get("player_id", model_id)),
+                player_name=str(meta.get("player_name", model_id)),
+                wallet=meta.get("wallet"),
+                deployment_id=f"local:{folder}",
+            )
+            try:
+                self._instances[model_id] = self._instantiate(model_id, folder / "main.py")
+                self._locks[model_id] = threading.Lock()
+            except Exception as exc:
+                self.load_errors[model_id] = f"{type(exc).__name__}: {exc}"
+                log.warning("model %s failed to load: %s", model_id, self.load_errors[model_id])
+
+    def _instantiate(self, model_id: str, path: Path) -> Any:
+        module_name = f"coordinator_models.{model_id}"
+        spec = importlib.util.spec_from_file_location(module_name, path)
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module
+        spec.loader.exec_module(module)
+        classes = [obj for obj in vars(module).values()
+                   if isinstance(obj, type) and issubclass(obj, self.base) and obj is not self.base]
+        if not classes:
+            raise TypeError(f"{path} defines no subclass of {self.base.__module__}.{self.base.__name__}")
+        return classes[0]()
+
+    # -- protocol -------------------------------------------------------------------------------
+    def models(self) -> list[ModelInfo]:
+        return list(self._infos.values())
+
+    def tick(self, data: dict[str, Any]) -> dict[str, CallResult]:
+        return self._call_all("tick", (data,))
+
+    def predict(self, subject: str, horizon_seconds: int, step_seconds: int) -> dict[str, CallResult]:
+        return self._call_all("predict", (subject, horizon_seconds, step_seconds))
+
+    def close(self) -> None:
+        pass
+
+    # -- calls ----------------------------------------------------------------------------------
+    def _call_all(self, method: str, args: tuple[Any, ...]) -> dict[str, CallResult]:
+        started = time.perf_counter()
+        futures: dict[str, Future[Any]] = {}
+        results: dict[str, CallResult] = {}
+        for model_id, instance in self._instances.items():
+            previous = self._busy.get(model_id)
+            if previous is not None and not previous.done():
+                results[model_id] = CallResult(CallStatus.TIMEOUT, detail="still busy with a previous call that timed out")
+                continue
+            future: Future[Any] = Future()
+            thread = threading.Thread(target=self._run, args=(model_id, instance, method, args, future),
+                                      name=f"model-{model_id}", daemon=True)
+            thread.start()
+            futures[model_id] = future
+            self._busy[model_id] = future
+        deadline = started + self.timeout_seconds
+        for model_id, future in futures.items():
+            try:
+                status, output, detail, elapsed = future.result(timeout=max(0.0, deadline - time.perf_counter()))
+                results[model_id] = CallResult(status, output, detail, elapsed)
+            except TimeoutError:
+                results[model_id] = CallResult(
+                    CallStatus.TIMEOUT, detail=f"{method} did not answer within {self.timeout_seconds:g} s",
+                    exec_time_ms=self.timeout_seconds * 1000,
+                )
+        return results
+
+    def _run(self, model_id: str, instance: Any, method: str, args: tuple[Any, ...], future: Future[Any]) -> None:
+        start = time.perf_counter()
+        with self._locks[model_id]:
+            try:
+                output = getattr(instance, method)(*args)
+                outcome = (CallStatus.SUCCESS, output, None)
+            except Exception as exc:
+                frame = traceback.extract_tb(exc.__traceback__)[-1]
+                outcome = (CallStatus.FAILED, None,
+                           f"{type(exc).__name__}: {exc} (at {Path(frame.filename).name}:{frame.lineno})")
+        future.set_result((*outcome, (time.perf_counter() - start) * 1000))

@@ -1,0 +1,1 @@
+"""Use cases: ingest, predict, score, checkpoint, backtest. Plain functions, no Prefect."""

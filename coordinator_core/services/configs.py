@@ -1,0 +1,136 @@
+"""Scheduled prediction configs: where they come from, how they are seeded, when they are due.
+
+Source, in order: ``SCHEDULED_PREDICTION_CONFIGS_PATH`` (a JSON array in the spec's format), the
+contract's ``scheduled_configs``, else one config per subject at the contract's horizon plus one at
+four times it. Seeding upserts by ``scope_key`` (ids derive from it, never from list position), so
+seeding again never fails and never relinks history; configs no longer listed become inactive.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError as PydanticValidationError
+from sqlalchemy.engine import Engine
+from sqlmodel import col, select
+
+from coordinator_core.config import Settings
+from coordinator_core.contract import CrunchContract, ScheduledPredictionConfig
+from coordinator_core.db.engine import unit_of_work, upsert_statement
+from coordinator_core.db.tables import ScheduledPredictionConfigRow
+from coordinator_core.errors import ConfigurationError
+
+ALIASES = {"asset": "subject", "horizon": "horizon_seconds", "step": "step_seconds"}
+
+
+def safe_key(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]", "_", text)
+
+
+def config_id(scope_key: str) -> str:
+    return f"CFG_{safe_key(scope_key)}"
+
+
+def load_config_file(path: str) -> list[ScheduledPredictionConfig]:
+    file = Path(path)
+    try:
+        data = json.loads(file.read_text())
+    except FileNotFoundError:
+        raise ConfigurationError(f"SCHEDULED_PREDICTION_CONFIGS_PATH: {path} does not exist") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigurationError(f"SCHEDULED_PREDICTION_CONFIGS_PATH: {path} is not valid JSON: {exc}") from None
+    if not isinstance(data, list):
+        raise ConfigurationError(f"SCHEDULED_PREDICTION_CONFIGS_PATH: {path} must hold a JSON array of configs")
+    configs = []
+    for index, item in enumerate(data):
+        try:
+            configs.append(ScheduledPredictionConfig.model_validate(item))
+        except PydanticValidationError as exc:
+            first = exc.errors()[0]
+            raise ConfigurationError(
+                f"SCHEDULED_PREDICTION_CONFIGS_PATH: {path} entry {index}: {'.'.join(map(str, first['loc']))}: {first['msg']}"
+            ) from None
+    return configs
+
+
+def default_configs(contract: CrunchContract, settings: Settings) -> list[ScheduledPredictionConfig]:
+    horizon, step = contract.scope.horizon_seconds, contract.scope.step_seconds
+    configs = []
+    for order, subject in enumerate(settings.subjects):
+        for multiple in (1, 4):
+            configs.append(ScheduledPredictionConfig(
+                scope_key=f"{subject}-{horizon * multiple}",
+                scope_template={"subject": subject, "horizon_seconds": horizon * multiple, "step_seconds": step * multiple},
+                schedule={"prediction_interval_seconds": horizon, "resolve_after_seconds": horizon * multiple},
+                order=order * 10 + multiple,
+            ))
+    return configs
+
+
+def desired_configs(contract: CrunchContract, settings: Settings) -> list[ScheduledPredictionConfig]:
+    if settings.scheduled_prediction_configs_path:
+        configs = load_config_file(settings.scheduled_prediction_configs_path)
+    elif contract.scheduled_configs is not None:
+        configs = list(contract.scheduled_configs)
+    else:
+        configs = default_configs(contract, settings)
+    seen: set[str] = set()
+    for config in configs:
+        if config.scope_key in seen:
+            raise ConfigurationError(f"scheduled prediction configs: scope_key {config.scope_key!r} appears twice")
+        seen.add(config.scope_key)
+        scope = effective_scope(contract, config)
+        if scope["subject"] not in settings.subjects:
+            raise ConfigurationError(
+                f"scheduled prediction config {config.scope_key!r}: subject {scope['subject']!r} is not in "
+                f"FEED_SUBJECTS ({settings.feed_subjects}); its rounds could never be resolved"
+            )
+    return configs
+
+
+def effective_scope(contract: CrunchContract, config: ScheduledPredictionConfig | dict[str, Any]) -> dict[str, Any]:
+    """Contract scope overlaid with the config's template; refuses the old engine's alias keys."""
+    template = config.scope_template if isinstance(config, ScheduledPredictionConfig) else config
+    scope_key = config.scope_key if isinstance(config, ScheduledPredictionConfig) else "?"
+    wrong = [k for k in ALIASES if k in template and ALIASES[k] not in template]
+    if wrong:
+        raise ConfigurationError(
+            f"scheduled prediction config {scope_key!r}: scope_template uses {wrong}; "
+            f"write {[ALIASES[k] for k in wrong]} instead"
+        )
+    scope = {**contract.scope.model_dump(), **template}
+    for key in ("horizon_seconds", "step_seconds"):
+        if not isinstance(scope[key], int) or isinstance(scope[key], bool) or scope[key] < 1:
+            raise ConfigurationError(f"scheduled prediction config {scope_key!r}: {key} must be a positive integer")
+    return scope
+
+
+def seed_configs(engine: Engine, contract: CrunchContract, settings: Settings, now: datetime) -> list[str]:
+    """Upsert the desired configs; deactivate the ones no longer listed. Returns active ids."""
+    configs = desired_configs(contract, settings)
+    rows = [
+        {"id": config_id(c.scope_key), "scope_key": c.scope_key, "scope_template_jsonb": c.scope_template,
+         "schedule_jsonb": c.schedule.model_dump(), "active": c.active, "order": c.order, "meta_jsonb": c.meta,
+         "updated_at": now}
+        for c in configs
+    ]
+    table: Any = ScheduledPredictionConfigRow.__table__
+    with unit_of_work(engine) as session:
+        if rows:
+            session.execute(upsert_statement(session, table, ["scope_key"],
+                                             update=["scope_template_jsonb", "schedule_jsonb", "active", "order", "meta_jsonb"]),
+                            rows)
+        listed = [r["id"] for r in rows]
+        session.execute(table.update().where(~table.c.id.in_(listed), table.c.active.is_(True)).values(active=False, updated_at=now))
+    return [r["id"] for r in rows if r["active"]]
+
+
+def active_configs(session: Any) -> list[ScheduledPredictionConfigRow]:
+    return list(session.exec(
+        select(ScheduledPredictionConfigRow).where(col(ScheduledPredictionConfigRow.active).is_(True))
+        .order_by(col(ScheduledPredictionConfigRow.order), col(ScheduledPredictionConfigRow.id))
+    ).all())

@@ -1,0 +1,163 @@
+"""Prediction rounds: build each due config's input from the newest feed data, tick the models,
+ask for predictions and persist one prediction per (round, config, model).
+
+A config is due when no round exists yet for its current slot ``floor(now, interval)`` (slots are
+aligned to the epoch, so schedules never drift and a re-run for the same time writes nothing).
+Model calls run outside any transaction; everything a round writes is committed at once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+from coordinator_core.clock import floor_time
+from coordinator_core.config import Settings
+from coordinator_core.contract import CrunchContract
+from coordinator_core.db.engine import unit_of_work, upsert_statement
+from coordinator_core.db.tables import Input, InputStatus, Prediction, PredictionStatus, ScheduledPredictionConfigRow
+from coordinator_core.errors import ValidationError
+from coordinator_core.feeds.base import FeedScope
+from coordinator_core.gateway.base import CallResult, CallStatus, ModelGateway
+from coordinator_core.services.configs import active_configs, effective_scope, safe_key
+from coordinator_core.services.feed_reader import as_candle, latest_records, observe_delay
+from coordinator_core.services.models import record_failures, running_model_ids, sync_registry
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RoundResult:
+    inputs: list[str] = field(default_factory=list)
+    statuses: Counter[str] = field(default_factory=Counter)
+    skipped: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class _Due:
+    config: ScheduledPredictionConfigRow
+    scope: dict[str, Any]
+    round_at: datetime
+
+    @property
+    def input_id(self) -> str:
+        return f"INP_{safe_key(self.config.scope_key)}_{self.round_at:%Y%m%dT%H%M%S}"
+
+
+def _json_safe(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=repr))
+
+
+def _prediction_row(due: _Due, model_id: str, result: CallResult | None, contract: CrunchContract, now: datetime,
+                    resolvable_at: datetime, tick: CallResult | None, absent_reason: str) -> dict[str, Any]:
+    output: dict[str, Any] = {}
+    reason = None
+    runner_status = result.status.value if result else None
+    if result is None:
+        status, reason = PredictionStatus.ABSENT, absent_reason
+    elif result.status is CallStatus.SUCCESS:
+        try:
+            output = contract.check_output(result.output)
+            status = PredictionStatus.PENDING
+        except ValidationError as exc:
+            status, reason, output = PredictionStatus.FAILED, str(exc), {"raw_output": _json_safe(result.output)}
+    else:
+        status, reason = PredictionStatus.FAILED, f"{result.status.value}: {result.detail or 'no detail'}"
+    prefix = "ABS" if status is PredictionStatus.ABSENT else "PRE"
+    meta: dict[str, Any] = {}
+    if tick is not None and tick.status is not CallStatus.SUCCESS:
+        meta["tick"] = {"status": tick.status.value, "detail": tick.detail}
+    return {
+        "id": f"{prefix}_{model_id}_{safe_key(due.config.scope_key)}_{due.round_at:%Y%m%dT%H%M%S}",
+        "input_id": due.input_id, "model_id": model_id, "prediction_config_id": due.config.id,
+        "scope_key": due.config.scope_key, "scope_jsonb": due.scope, "status": status.value,
+        "runner_status": runner_status, "failed_reason": reason,
+        "exec_time_ms": round(result.exec_time_ms, 3) if result else 0.0,
+        "inference_output_jsonb": output, "meta_jsonb": meta, "performed_at": now, "resolvable_at": resolvable_at,
+    }
+
+
+def due_rounds(session: Any, contract: CrunchContract, now: datetime) -> list[_Due]:
+    due = []
+    for config in active_configs(session):
+        interval = int(config.schedule_jsonb.get("prediction_interval_seconds") or 60)
+        round_at = floor_time(now, interval)
+        item = _Due(config, {**effective_scope(contract, config.scope_template_jsonb), "scope_key": config.scope_key},
+                    round_at)
+        if session.get(Input, item.input_id) is None:
+            due.append(item)
+    return due
+
+
+def predict_round(engine: Engine, gateway: ModelGateway, contract: CrunchContract, settings: Settings,
+                  now: datetime) -> RoundResult:
+    result = RoundResult()
+    with unit_of_work(engine) as session:
+        due = due_rounds(session, contract, now)
+        by_subject: dict[str, list[_Due]] = {}
+        for item in due:
+            by_subject.setdefault(item.scope["subject"], []).append(item)
+        inputs: dict[str, dict[str, Any]] = {}
+        for subject, items in by_subject.items():
+            scope = FeedScope(settings.feed_source, subject, settings.feed_kind, settings.feed_granularity)
+            records = latest_records(session, scope, now, settings.feed_candles_window)
+            newest = records[-1].ts_event + observe_delay(scope) if records else None
+            if newest is None or (now - newest).total_seconds() > settings.max_staleness_seconds:
+                reason = f"no feed data for {scope.key} observed after {now - timedelta(seconds=settings.max_staleness_seconds)}"
+                for item in items:
+                    result.skipped[item.config.scope_key] = reason
+                log.warning("round at %s skipped for %s: %s", now, subject, reason)
+                continue
+            inputs[subject] = contract.build_input(subject, [as_candle(r) for r in records], int(now.timestamp()),
+                                                   settings.feed_granularity)
+        sync_registry(session, gateway.models(), now)
+    if not inputs:
+        return result
+
+    answers: list[tuple[_Due, dict[str, CallResult], dict[str, CallResult]]] = []
+    for subject, data in inputs.items():
+        ticks = gateway.tick(data)
+        for item in by_subject[subject]:
+            answers.append((item, ticks, gateway.predict(subject, int(item.scope["horizon_seconds"]),
+                                                         int(item.scope["step_seconds"]))))
+
+    load_errors: dict[str, str] = getattr(gateway, "load_errors", {})
+    with unit_of_work(engine) as session:
+        running = running_model_ids(session)
+        input_rows, prediction_rows = [], []
+        failures: dict[str, str] = {}
+        for item, ticks, predictions in answers:
+            schedule = item.config.schedule_jsonb
+            wait = max(int(item.scope["horizon_seconds"]), int(schedule.get("resolve_after_seconds") or 0))
+            resolvable_at = now + timedelta(seconds=wait)
+            subject = item.scope["subject"]
+            input_rows.append({
+                "id": item.input_id, "prediction_config_id": item.config.id, "scope_key": item.config.scope_key,
+                "status": InputStatus.RECEIVED.value, "round_at": item.round_at, "received_at": now,
+                "resolvable_at": resolvable_at, "resolved_at": None, "raw_data_jsonb": inputs[subject],
+                "actuals_jsonb": None, "meta_jsonb": {},
+                "scope_jsonb": {"source": settings.feed_source, "kind": settings.feed_kind,
+                                "granularity": settings.feed_granularity, **item.scope},
+            })
+            for model_id in sorted(set(running) | set(predictions)):
+                answer = predictions.get(model_id)
+                absent = f"no answer: model failed to load ({load_errors[model_id]})" if model_id in load_errors \
+                    else "no answer: model was registered as RUNNING but did not respond"
+                row = _prediction_row(item, model_id, answer, contract, now, resolvable_at, ticks.get(model_id), absent)
+                prediction_rows.append(row)
+                result.statuses[row["status"]] += 1
+                if answer is not None and answer.status is not CallStatus.SUCCESS:
+                    failures[model_id] = answer.status.value
+            result.inputs.append(item.input_id)
+        session.execute(upsert_statement(session, Input.__table__, ["prediction_config_id", "round_at"]), input_rows)
+        if prediction_rows:
+            session.execute(upsert_statement(session, Prediction.__table__, ["input_id", "model_id"]), prediction_rows)
+        record_failures(session, failures, now)
+    log.info("round at %s: %d inputs, predictions %s", now, len(result.inputs), dict(result.statuses))
+    return result
