@@ -71,3 +71,8 @@ def to_epoch_ms(value: datetime) -> int:
 
 def from_epoch_ms(value: int) -> datetime:
     return datetime.fromtimestamp(value / 1000, UTC)
+
+
+def resolve_now(as_of: datetime | None) -> datetime:
+    """``as_of`` if given (must be aware), else the system time: how every flow picks its time."""
+    return ensure_utc(as_of, "as_of") if as_of is not None else SystemClock().now()

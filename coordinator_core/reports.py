@@ -33,10 +33,10 @@ def checkpoint_frame(checkpoint: Checkpoint) -> pl.DataFrame:
     """Per model: rank, participant, period score and frac64 reward."""
     emission = checkpoint.entries_jsonb[0] if checkpoint.entries_jsonb else {}
     rewards = {r["model_id"]: r["reward_pct"] for r in emission.get("model_rewards", [])}
-    key = checkpoint.meta_jsonb.get("ranking_key", "score")
+    key = checkpoint.meta_jsonb.get("ranking_key", "score_recent")
     rows = [
         {"rank": e["rank"], "model": e["model_id"], "participant": e.get("player_id"),
-         key: e["metrics"].get(key), "scored": e.get("scored_count", 0), "reward_pct": rewards.get(e["model_id"], 0),
+         "period_score": e["metrics"].get(key), "scored": e.get("scored_count", 0), "reward_pct": rewards.get(e["model_id"], 0),
          "reward_percent": rewards.get(e["model_id"], 0) / 1e7}
         for e in checkpoint.meta_jsonb.get("ranking", [])
     ]

@@ -8,13 +8,13 @@ from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 
 from coordinator_core.clock import floor_time
+from coordinator_core.db.engine import unit_of_work
 from coordinator_core.runtime import Runtime
 from coordinator_core.services.checkpoint import build_checkpoints
 from coordinator_core.services.configs import active_configs, seed_configs
 from coordinator_core.services.ingest import ingest
 from coordinator_core.services.predict import predict_round
 from coordinator_core.services.score import score_predictions
-from coordinator_core.db.engine import unit_of_work
 
 
 def step_seconds(runtime: Runtime) -> int:
@@ -57,3 +57,32 @@ def run_steps(runtime: Runtime, times: list[datetime], progress: Callable[[datet
 def prepare(runtime: Runtime, start: datetime) -> None:
     """Seed configs before the first step."""
     seed_configs(runtime.engine, runtime.contract, runtime.settings, start)
+
+
+def default_window(runtime: Runtime, days: int) -> tuple[datetime, datetime]:
+    """The last ``days`` of the replay dataset, or the last ``days`` before now for other sources."""
+    from coordinator_core.clock import SystemClock
+    from coordinator_core.feeds.replay import ReplaySource
+
+    granularity = timedelta(seconds=runtime.settings.granularity_seconds)
+    source = runtime.source
+    if isinstance(source, ReplaySource):
+        ends = [source.span(subject)[1] for subject in runtime.settings.subjects]
+        end = min(ends) + granularity
+    else:
+        end = floor_time(SystemClock().now(), runtime.settings.granularity_seconds)
+    return end - timedelta(days=days), end
+
+
+def chunks(start: datetime, end: datetime, step: int, per_chunk: timedelta = timedelta(days=1)) -> list[tuple[datetime, datetime]]:
+    """Split [start, end] into consecutive windows of virtual time, each holding whole steps."""
+    times = list(virtual_times(start, end, step))
+    if not times:
+        return []
+    out, first = [], times[0]
+    for previous, current in zip(times, times[1:], strict=False):
+        if current - first >= per_chunk:
+            out.append((first, previous))
+            first = current
+    out.append((first, times[-1]))
+    return out

@@ -21,7 +21,13 @@ from coordinator_core.clock import floor_time
 from coordinator_core.config import Settings
 from coordinator_core.contract import CrunchContract
 from coordinator_core.db.engine import unit_of_work, upsert_statement
-from coordinator_core.db.tables import Input, InputStatus, Prediction, PredictionStatus, ScheduledPredictionConfigRow
+from coordinator_core.db.tables import (
+    Input,
+    InputStatus,
+    Prediction,
+    PredictionStatus,
+    ScheduledPredictionConfigRow,
+)
 from coordinator_core.errors import ValidationError
 from coordinator_core.feeds.base import FeedScope
 from coordinator_core.gateway.base import CallResult, CallStatus, ModelGateway

@@ -27,7 +27,15 @@ from coordinator_core.config import Settings, granularity_seconds
 from coordinator_core.contract import CrunchContract
 from coordinator_core.db.engine import advisory_lock, unit_of_work, upsert_statement
 from coordinator_core.db.tables import (
-    Checkpoint, Input, InputStatus, Leaderboard, Model, Prediction, PredictionStatus, Score, Snapshot,
+    Checkpoint,
+    Input,
+    InputStatus,
+    Leaderboard,
+    Model,
+    Prediction,
+    PredictionStatus,
+    Score,
+    Snapshot,
 )
 from coordinator_core.errors import ValidationError
 from coordinator_core.feeds.base import FeedScope

@@ -1,0 +1,36 @@
+# Two commands matter: `make demo` (the main job on the embedded default) and `make test`.
+SHELL := /bin/bash
+UV_VERSION := 0.13.8
+UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+export UV_PYTHON ?= python3
+export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
+export DO_NOT_TRACK ?= 1
+
+.PHONY: demo test test-fast bench env lint clean
+
+$(UV):
+	@command -v uv >/dev/null 2>&1 || python3 -m pip install --user --quiet "uv==$(UV_VERSION)" || python3 -m pip install --quiet "uv==$(UV_VERSION)"
+
+.venv/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen
+	@touch $@
+
+env: .venv/.synced  ## create or update the virtual environment from the lock file
+
+demo: env  ## backtest 14 days of the shipped BTC data with the example models, print leaderboard + checkpoint
+	.venv/bin/coordinator demo
+
+test: env  ## the whole suite, on SQLite and on the Postgres at 127.0.0.1:5432 (database test)
+	.venv/bin/pytest -q
+
+test-fast: env  ## tests that start no Prefect server
+	.venv/bin/pytest -q -m "not prefect"
+
+bench: env  ## speed figures (printed, not asserted)
+	.venv/bin/python -m benchmarks.run
+
+lint: env
+	.venv/bin/ruff check .
+
+clean:
+	rm -rf .venv coordinator.db coordinator.db-wal coordinator.db-shm .pytest_cache

@@ -1,0 +1,196 @@
+"""The ``coordinator`` command: demo, database, backtest and one command per flow.
+
+Prefect is imported lazily, so ``coordinator db upgrade`` and configuration errors are instant.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from datetime import datetime
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from coordinator_core.clock import parse_utc
+from coordinator_core.errors import CoordinatorError
+from coordinator_core.prefect_env import apply_defaults
+
+app = typer.Typer(help="Prediction-competition coordinator (Prefect flows over coordinator_core).",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+db_app = typer.Typer(help="Database schema (alembic migrations).", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+console = Console(width=None if sys.stdout.isatty() else 150)
+
+AsOf = Annotated[str | None, typer.Option("--as-of", help="ISO-8601 time to run for (default: now; no offset = UTC)")]
+
+
+def _time(value: str | None, name: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return parse_utc(value, name)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint=name) from None
+
+
+def _settings() -> Any:
+    from coordinator_core.runtime import get_runtime
+
+    return get_runtime().settings
+
+
+def frame_table(frame: Any, title: str) -> Table:
+    table = Table(title=title, title_justify="left")
+    for column in frame.columns:
+        table.add_column(column, justify="right" if frame[column].dtype.is_numeric() else "left")
+    for row in frame.iter_rows():
+        table.add_row(*[f"{v:,.4f}" if isinstance(v, float) else ("–" if v is None else f"{v}") for v in row])
+    return table
+
+
+def print_checkpoint(checkpoint_id: str, frame: Any, total: int | None = None) -> None:
+    console.print(frame_table(frame, f"Emission checkpoint {checkpoint_id} (frac64, 1,000,000,000 = 100%)"))
+    if total is not None:
+        console.print(f"  shares sum to [bold]{total:,}[/bold]")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the schema of DATABASE_URL to the newest revision."""
+    from coordinator_core.db.migrate import current, upgrade
+
+    url = _settings().database_url
+    upgrade(url)
+    console.print(f"database {url} at revision {current(url)}")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Show the schema revision of DATABASE_URL."""
+    from coordinator_core.db.migrate import current
+
+    console.print(current(_settings().database_url) or "empty (run: coordinator db upgrade)")
+
+
+def _run_backtest(start: datetime | None, end: datetime | None, days: int) -> None:
+    from coordinator_core.db.migrate import upgrade
+    from coordinator_core.reports import checkpoints
+
+    settings = _settings()
+    upgrade(settings.database_url)
+    console.print(f"[bold]Backtest[/bold] on {settings.database_url} with {settings.feed_source} "
+                  f"{settings.feed_subjects} {settings.feed_kind} {settings.feed_granularity}, models from "
+                  f"{settings.models_path} (Prefect starts first: ~20 s on a fresh machine)")
+    started = time.perf_counter()
+    from flows.backtest import backtest
+
+    report = backtest(start=start, end=end, days=days)
+    console.print(f"\nBacktest {report.start.isoformat()} → {report.end.isoformat()}: {report.totals} "
+                  f"in {time.perf_counter() - started:.1f} s")
+    console.print(frame_table(report.leaderboard, f"Leaderboard as of {report.end.isoformat()}"))
+    latest = next((c for c in checkpoints(_runtime_engine(), limit=5)), None)
+    if latest is not None:
+        total = sum(r["reward_pct"] for r in latest.entries_jsonb[0]["cruncher_rewards"])
+        from coordinator_core.reports import checkpoint_frame
+
+        print_checkpoint(latest.id, checkpoint_frame(latest), total)
+        participants = Table(title="Rewards by participant (EmissionCheckpoint.cruncher_rewards)", title_justify="left")
+        for column in ("cruncher_index", "cruncher_id", "models", "reward_pct"):
+            participants.add_column(column)
+        for reward in latest.entries_jsonb[0]["cruncher_rewards"]:
+            participants.add_row(str(reward["cruncher_index"]), reward["cruncher_id"], ", ".join(reward["model_ids"]),
+                                 f"{reward['reward_pct']:,}")
+        console.print(participants)
+
+
+def _runtime_engine() -> Any:
+    from coordinator_core.runtime import get_runtime
+
+    return get_runtime().engine
+
+
+@app.command()
+def demo(days: Annotated[int, typer.Option(help="days of the shipped data to replay")] = 14) -> None:
+    """Create the database, backtest the last DAYS of the shipped BTC data with the example models,
+    and print the leaderboard and the emission checkpoint."""
+    _run_backtest(None, None, days)
+
+
+@app.command()
+def backtest(
+    start: Annotated[str | None, typer.Option(help="ISO-8601 start (default: END minus DAYS)")] = None,
+    end: Annotated[str | None, typer.Option(help="ISO-8601 end (default: end of the replay data)")] = None,
+    days: Annotated[int, typer.Option(help="window length when START is not given")] = 14,
+) -> None:
+    """Run the whole competition over a historical window on a virtual clock."""
+    _run_backtest(_time(start, "--start"), _time(end, "--end"), days)
+
+
+@app.command()
+def ingest(as_of: AsOf = None) -> None:
+    """Run the ingest-feed flow once."""
+    from flows.ingest_feed import ingest_feed
+
+    console.print(ingest_feed(as_of=_time(as_of, "--as-of")))
+
+
+@app.command()
+def predict(as_of: AsOf = None) -> None:
+    """Run the predict-round flow once (the rounds due at that time)."""
+    from flows.predict_round import predict_round
+
+    console.print(predict_round(as_of=_time(as_of, "--as-of")))
+
+
+@app.command()
+def score(as_of: AsOf = None) -> None:
+    """Run the score-predictions flow once and print the leaderboard."""
+    from flows.score_predictions import score_predictions
+
+    console.print(frame_table(score_predictions(as_of=_time(as_of, "--as-of")), "Leaderboard"))
+
+
+@app.command()
+def checkpoint(as_of: AsOf = None) -> None:
+    """Run the build-checkpoint flow once (builds every checkpoint due)."""
+    from flows.build_checkpoint import build_checkpoint
+
+    console.print(build_checkpoint(as_of=_time(as_of, "--as-of")))
+
+
+@app.command()
+def leaderboard() -> None:
+    """Print the latest leaderboard from the database (no Prefect)."""
+    from coordinator_core.reports import latest_leaderboard
+
+    board, frame = latest_leaderboard(_runtime_engine())
+    console.print(frame_table(frame, f"Leaderboard as of {board.created_at.isoformat() if board else '–'}"))
+
+
+@app.command()
+def api() -> None:
+    """Serve the report API with uvicorn on API_HOST:API_PORT."""
+    import uvicorn
+
+    from api.app import create_app
+
+    settings = _settings()
+    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port)
+
+
+def main() -> None:
+    apply_defaults()
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        app()
+    except CoordinatorError as exc:
+        console.print(f"[bold red]error:[/bold red] {exc}")
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

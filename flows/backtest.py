@@ -1,0 +1,60 @@
+"""Run the whole competition over a historical window on a virtual clock, as fast as it goes,
+through the same services as live; one task run per simulated day."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import polars as pl
+from prefect import flow, get_run_logger
+from prefect.artifacts import (
+    create_markdown_artifact,
+    create_progress_artifact,
+    update_progress_artifact,
+)
+
+from coordinator_core import reports
+from coordinator_core.clock import ensure_utc
+from coordinator_core.runtime import get_runtime
+from coordinator_core.services import backtest as service
+from tasks.competition import backtest_chunk, seed_configs
+from tasks.reports import checkpoint_markdown, publish_leaderboard
+
+
+@dataclass
+class BacktestReport:
+    start: datetime
+    end: datetime
+    totals: dict[str, int]
+    leaderboard: pl.DataFrame
+    checkpoints: list[tuple[str, pl.DataFrame]] = field(default_factory=list)
+
+
+@flow(name="backtest", log_prints=True)
+def backtest(start: datetime | None = None, end: datetime | None = None, days: int = 14) -> BacktestReport:
+    """Backtest over [start, end] (default: the last ``days`` of the replay data)."""
+    log = get_run_logger()
+    runtime = get_runtime()
+    default_start, default_end = service.default_window(runtime, days)
+    start = ensure_utc(start, "start") if start else default_start
+    end = ensure_utc(end, "end") if end else default_end
+    if end <= start:
+        raise ValueError(f"backtest: end {end.isoformat()} must be after start {start.isoformat()}")
+    seed_configs(start)
+    windows = service.chunks(start, end, service.step_seconds(runtime))
+    progress = create_progress_artifact(progress=0.0, key="backtest-progress", description="Backtest progress")
+    totals: dict[str, int] = {}
+    for index, (chunk_start, chunk_end) in enumerate(windows, start=1):
+        chunk = backtest_chunk(chunk_start, chunk_end)
+        totals = {k: totals.get(k, 0) + v for k, v in chunk.items()}
+        update_progress_artifact(progress, progress=100.0 * index / len(windows))
+        log.info("backtest %d/%d up to %s: %s", index, len(windows), chunk_end.isoformat(), chunk)
+    publish_leaderboard()
+    _, leaderboard = reports.latest_leaderboard(runtime.engine)
+    in_window = [c for c in reports.checkpoints(runtime.engine, limit=100) if start < c.period_end <= end]
+    checkpoint_frames = [(c.id, reports.checkpoint_frame(c)) for c in in_window]
+    summary = [f"# Backtest {start.isoformat()} → {end.isoformat()}", "", f"Totals: {totals}", ""]
+    summary += [md for c in in_window if (md := checkpoint_markdown(c.id))]
+    create_markdown_artifact(key="backtest-summary", markdown="\n\n".join(summary), description="Backtest summary")
+    return BacktestReport(start, end, totals, leaderboard, checkpoint_frames)

@@ -1,0 +1,19 @@
+"""Run the prediction rounds due now: seed configs, then tick and ask every model."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from prefect import flow
+
+from coordinator_core.clock import resolve_now
+from tasks.competition import predict_round as predict_round_task
+from tasks.competition import seed_configs
+
+
+@flow(name="predict-round", log_prints=True)
+def predict_round(as_of: datetime | None = None) -> dict[str, Any]:
+    now = resolve_now(as_of)
+    seed_configs(now)
+    return predict_round_task(now)
