@@ -39,7 +39,8 @@ def granularity_seconds(granularity: str) -> int:
 class Settings(BaseSettings):
     """Every variable the coordinator reads. Field ``foo_bar`` is env var ``FOO_BAR``."""
 
-    model_config = SettingsConfigDict(env_file=(".env", ".local.env"), extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(env_file=(".env", ".local.env"), extra="ignore", frozen=True,
+                                      env_ignore_empty=True)
 
     # competition identity
     crunch_id: str = "starter-challenge"

@@ -1,0 +1,1 @@
+"""Deployment helpers: ``deployments.serve`` serves every flow locally on its schedule."""

@@ -1,0 +1,58 @@
+"""The ``coordinator`` command, run as a user would, in a subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import EXAMPLE_MODELS, PROJECT_DIR
+
+COORDINATOR = [sys.executable, "-m", "coordinator_cli.main"]
+
+
+def run(args: list[str], tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    environment = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}", "MODELS_DIR": str(EXAMPLE_MODELS),
+                   "COLUMNS": "200", **env}
+    return subprocess.run(COORDINATOR + args, cwd=tmp_path, env=environment, capture_output=True, text=True,
+                          timeout=600)
+
+
+def test_db_upgrade_creates_the_schema(tmp_path: Path) -> None:
+    result = run(["db", "upgrade"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "at revision 0001" in result.stdout
+    again = run(["db", "upgrade"], tmp_path)
+    assert again.returncode == 0 and "at revision 0001" in again.stdout
+
+
+def test_bad_setting_fails_at_start_naming_the_variable(tmp_path: Path) -> None:
+    result = run(["db", "upgrade"], tmp_path, FEED_GRANULARITY="7x")
+    assert result.returncode == 2
+    assert "FEED_GRANULARITY" in result.stdout and "7x" in result.stdout
+
+
+def test_bad_time_is_a_usage_error(tmp_path: Path) -> None:
+    result = run(["backtest", "--start", "yesterday"], tmp_path)
+    assert result.returncode == 2
+    assert "--start" in result.stderr + result.stdout
+
+
+@pytest.mark.prefect
+@pytest.mark.usefixtures("prefect_api")
+def test_backtest_command_end_to_end(tmp_path: Path) -> None:
+    from prefect.settings import PREFECT_API_URL
+
+    result = run(["backtest", "--start", "2019-10-05T00:00:00Z", "--end", "2019-10-08T06:00:00Z"], tmp_path,
+                 PREFECT_API_URL=str(PREFECT_API_URL.value()))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    out = result.stdout
+    assert "Leaderboard as of 2019-10-08T06:00:00+00:00" in out
+    for model in ("momentum", "mean_reversion", "noisy", "flaky", "sloppy", "slow"):
+        assert model in out
+    assert "Emission checkpoint CKP_20191007_000000" in out
+    assert "shares sum to 1,000,000,000" in out
+    assert (PROJECT_DIR / "README.md").exists()
