@@ -140,6 +140,13 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _periods(self) -> Settings:
+        from coordinator_core.clock import parse_utc
+
+        if int(parse_utc(self.checkpoint_anchor).timestamp()) % self.snapshot_period_seconds:
+            raise ValueError(
+                f"CHECKPOINT_ANCHOR {self.checkpoint_anchor} must fall on a SNAPSHOT_PERIOD_SECONDS boundary "
+                f"({self.snapshot_period_seconds} s since the epoch), or a snapshot would straddle two checkpoints"
+            )
         if self.checkpoint_interval_seconds % self.snapshot_period_seconds:
             raise ValueError(
                 "CHECKPOINT_INTERVAL_SECONDS must be a multiple of SNAPSHOT_PERIOD_SECONDS "
@@ -175,7 +182,10 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
-            name = "_".join(str(part) for part in error["loc"]).upper() or "SETTINGS"
+            name = "_".join(str(part) for part in error["loc"]).upper()
+            if not name:  # a rule across several variables: its message names them
+                problems.append(error["msg"].removeprefix("Value error, "))
+                continue
             shown = os.environ.get(name)
             got = f" (got {shown!r})" if shown is not None else ""
             problems.append(f"{name}: {error['msg']}{got}")

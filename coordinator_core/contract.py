@@ -165,13 +165,13 @@ class CrunchContract(BaseModel):
         except Exception as exc:
             raise ValidationError(f"scoring function raised {type(exc).__name__}: {exc}") from exc
         try:
-            return self.score_type.model_validate(result).model_dump()
+            return self.score_type.model_validate(result, strict=True).model_dump()
         except PydanticValidationError as exc:
             raise ValidationError(f"scoring function returned an invalid score {result!r:.120}: {exc.errors()[0]['msg']}") from None
 
 
-def resolve_callable(path: str, variable: str, params: tuple[str, ...] = ()) -> Callable[..., Any]:
-    """Import ``module:attr`` (or ``module.attr``); check it is callable and accepts ``params``."""
+def resolve_object(path: str, variable: str) -> Any:
+    """Import ``module:attr`` (or ``module.attr``) and return the attribute."""
     module_name, sep, attr = path.partition(":")
     if not sep:
         module_name, _, attr = path.rpartition(".")
@@ -186,6 +186,12 @@ def resolve_callable(path: str, variable: str, params: tuple[str, ...] = ()) -> 
         if not hasattr(target, part):
             raise ConfigurationError(f"{variable}: module {module_name!r} has no attribute {attr!r}")
         target = getattr(target, part)
+    return target
+
+
+def resolve_callable(path: str, variable: str, params: tuple[str, ...] = ()) -> Callable[..., Any]:
+    """Import ``module:attr``; check it is callable and accepts ``params`` positionally."""
+    target = resolve_object(path, variable)
     if not callable(target):
         raise ConfigurationError(f"{variable}: {path!r} is not callable")
     if params:
@@ -205,7 +211,9 @@ def load_contract(settings: Any) -> CrunchContract:
     """The contract named by ``CRUNCH_CONTRACT`` (default: the built-in one), with env overrides."""
     contract = CrunchContract()
     if settings.crunch_contract:
-        target = resolve_callable(settings.crunch_contract, "CRUNCH_CONTRACT")
+        target = resolve_object(settings.crunch_contract, "CRUNCH_CONTRACT")
+        if not isinstance(target, CrunchContract) and not callable(target):
+            raise ConfigurationError(f"CRUNCH_CONTRACT: {settings.crunch_contract!r} is neither a CrunchContract nor a factory")
         contract = target if isinstance(target, CrunchContract) else target()
         if not isinstance(contract, CrunchContract):
             raise ConfigurationError(f"CRUNCH_CONTRACT: {settings.crunch_contract!r} did not give a CrunchContract")

@@ -179,16 +179,7 @@ def test_scoring_function_override_is_used(monkeypatch: pytest.MonkeyPatch, path
     "path",
     [
         "contract_fixture:make_contract",
-        pytest.param(
-            "contract_fixture:CONTRACT",
-            marks=pytest.mark.xfail(
-                strict=True,
-                raises=ConfigurationError,
-                reason="bug: the contract module documents CRUNCH_CONTRACT naming a CrunchContract instance, but "
-                "load_contract resolves it with resolve_callable, which rejects every non-callable "
-                "('... is not callable') before the isinstance(target, CrunchContract) branch can run",
-            ),
-        ),
+        "contract_fixture:CONTRACT",
     ],
     ids=["factory", "instance"],
 )

@@ -150,11 +150,6 @@ def test_non_numeric_price_names_the_line_and_column(tmp_path: Path) -> None:
         load_dataset(path)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: replay.load_dataset casts prices with polars cast(Float64), which parses 'nan'/'inf' as "
-    "floats, so non-finite prices load silently instead of raising DataError",
-)
 @pytest.mark.parametrize("bad", ["nan", "inf"])
 def test_non_finite_price_is_refused(tmp_path: Path, bad: str) -> None:
     rows = shipped_lines(3)
@@ -278,12 +273,6 @@ def test_synthetic_re_ingestion_in_the_same_process_is_idempotent() -> None:
     assert as_tuples(sub) == as_tuples([r for r in big if start <= r.ts_event <= end])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: SyntheticSource._log_midnight extends the daily skeleton with an RNG seeded by the path "
-    "length at the time of the call, so a day's midnight price depends on which days were asked "
-    "for before in the process, not only on (seed, subject, day)",
-)
 def test_synthetic_re_ingestion_after_a_restart_is_idempotent() -> None:
     big = SyntheticSource(seed=7).fetch(syn_scope("1h"), utc(2024, 3, 1), utc(2024, 3, 8))
     start, end = utc(2024, 3, 3, 5), utc(2024, 3, 5, 17)

@@ -8,7 +8,15 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from coordinator_core.db.tables import Checkpoint, FeedRecord, Input, Leaderboard, Prediction, Score, Snapshot
+from coordinator_core.db.tables import (
+    Checkpoint,
+    FeedRecord,
+    Input,
+    Leaderboard,
+    Prediction,
+    Score,
+    Snapshot,
+)
 from coordinator_core.runtime import get_runtime, reset_runtime
 from tests.conftest import EXAMPLE_MODELS
 

@@ -7,11 +7,17 @@ from datetime import timedelta
 
 from sqlalchemy import event
 
-from _svc_helpers import HOUR, candles, rows, utc
 from coordinator_core.db.engine import unit_of_work
 from coordinator_core.db.tables import FeedIngestionState, FeedRecord
 from coordinator_core.feeds.base import FeedScope, SourceRecord
-from coordinator_core.services.ingest import feed_scopes, ingest, prune_records, record_count, upsert_records
+from coordinator_core.services.ingest import (
+    feed_scopes,
+    ingest,
+    prune_records,
+    record_count,
+    upsert_records,
+)
+from tests._svc_helpers import HOUR, candles, rows, utc
 
 T = utc(2019, 9, 1, 12)
 SCOPE = FeedScope("replay", "BTC", "candle", "1h")

@@ -84,12 +84,14 @@ def advisory_lock(session: Session, name: str) -> None:
         session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:name))"), {"name": name})
 
 
-def upsert_statement(session: Session, table: Any, conflict: list[str], update: list[str] | None = None) -> Any:
+def upsert_statement(session: Session, table: Any, conflict: list[str], update: list[str] | None = None,
+                     refresh: tuple[str, ...] = ()) -> Any:
     """``INSERT .. ON CONFLICT`` for the session's dialect: do nothing, or update ``update`` columns
     only when one of them changed (so a re-run writes nothing). Execute it with a list of rows
-    (``session.execute(stmt, rows)``): one cached statement, sent as multi-row batches."""
+    (``session.execute(stmt, rows)``): one cached statement, sent as multi-row batches. ``refresh``
+    columns are rewritten along with a change but never count as one."""
     dialect = session.get_bind().dialect.name
-    key = (dialect, table.name, tuple(conflict), tuple(update or ()))
+    key = (dialect, table.name, tuple(conflict), tuple(update or ()), refresh)
     cached = _UPSERTS.get(key)
     if cached is not None:
         return cached
@@ -106,7 +108,7 @@ def upsert_statement(session: Session, table: Any, conflict: list[str], update: 
             clause = table.c[column].is_distinct_from(stmt.excluded[column])
             changed = clause if changed is None else changed | clause
         stmt = stmt.on_conflict_do_update(
-            index_elements=conflict, set_={c: stmt.excluded[c] for c in update}, where=changed
+            index_elements=conflict, set_={c: stmt.excluded[c] for c in (*update, *refresh)}, where=changed
         )
     _UPSERTS[key] = stmt
     return stmt

@@ -48,6 +48,7 @@ def load_dataset(path: Path) -> pl.DataFrame:
     prices = {}
     for column in PRICE_COLUMNS:
         values = frame[column].str.strip_chars().cast(pl.Float64, strict=False)
+        values = values.set(~values.is_finite().fill_null(False), None)  # nan / inf are not prices
         if values.is_null().any():
             row = int(values.is_null().arg_max()) + 2
             raise DataError(f"REPLAY_PATH: {path} line {row}: {column} {frame[column][row - 2]!r} is not a number")

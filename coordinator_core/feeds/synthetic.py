@@ -45,11 +45,9 @@ class SyntheticSource:
     def _log_midnight(self, subject: str, day: int) -> float:
         with self._lock:
             path = self._midnights.setdefault(subject, [math.log(self.start_price * (1 + 0.1 * (zlib.crc32(subject.encode()) % 7)))])
-            if day >= len(path):
-                rng = self._rng(subject, -1, len(path))
-                sigma_day = SIGMA_1M * math.sqrt(1440)
-                while len(path) <= day:
-                    path.append(path[-1] + sigma_day * _student_t(rng))
+            sigma_day = SIGMA_1M * math.sqrt(1440)
+            while len(path) <= day:  # each day's move has its own seed: order of requests is irrelevant
+                path.append(path[-1] + sigma_day * _student_t(self._rng(subject, -1, len(path))))
             return path[day]
 
     def _day_path(self, subject: str, day: int, step_seconds: int) -> list[float]:

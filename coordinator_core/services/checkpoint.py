@@ -63,13 +63,12 @@ def build_checkpoints(engine: Engine, contract: CrunchContract, settings: Settin
     with unit_of_work(engine) as session:
         advisory_lock(session, SCORE_LOCK)
         last_end = session.exec(select(func.max(Checkpoint.period_end))).one()
-        boundary = last_boundary(settings, now)
         if last_end is None:
             first_snapshot = session.exec(select(func.min(Snapshot.period_start))).one()
             if first_snapshot is None:
                 return []
-            start = min(boundary - interval, first_snapshot)
-            end = boundary
+            start = last_boundary(settings, first_snapshot)  # the aligned period holding the first score
+            end = start + interval
         else:
             start, end = last_end, last_end + interval
         while end <= now:

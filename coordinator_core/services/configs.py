@@ -8,6 +8,7 @@ seeding again never fails and never relinks history; configs no longer listed be
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from datetime import datetime
@@ -28,7 +29,9 @@ ALIASES = {"asset": "subject", "horizon": "horizon_seconds", "step": "step_secon
 
 
 def safe_key(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_-]", "_", text)
+    """``text`` usable inside ids; injective: a key that needed changes gets a short hash suffix."""
+    safe = re.sub(r"[^A-Za-z0-9_-]", "_", text)
+    return safe if safe == text else f"{safe}_{hashlib.sha1(text.encode()).hexdigest()[:8]}"
 
 
 def config_id(scope_key: str) -> str:

@@ -8,8 +8,8 @@ Model calls run outside any transaction; everything a round writes is committed 
 
 from __future__ import annotations
 
-import json
 import logging
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -56,8 +56,33 @@ class _Due:
         return f"INP_{safe_key(self.config.scope_key)}_{self.round_at:%Y%m%dT%H%M%S}"
 
 
-def _json_safe(value: Any) -> Any:
-    return json.loads(json.dumps(value, default=repr))
+MAX_TEXT = 2_000
+
+
+def clean_text(text: str | None) -> str | None:
+    """Model-controlled text made storable everywhere: no NUL byte (Postgres refuses it), bounded."""
+    if text is None:
+        return None
+    text = text.replace("\x00", "\\x00")
+    return text if len(text) <= MAX_TEXT else text[:MAX_TEXT] + "…"
+
+
+def _json_safe(value: Any, depth: int = 0) -> Any:
+    """Model-controlled output made storable as JSON(B): non-finite numbers and unknown objects become
+    their repr, strings lose NUL bytes, nesting is bounded."""
+    if depth > 20:
+        return clean_text(repr(value))
+    if value is None or isinstance(value, bool | int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else repr(value)
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, dict):
+        return {clean_text(str(k)): _json_safe(v, depth + 1) for k, v in list(value.items())[:1_000]}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v, depth + 1) for v in list(value)[:1_000]]
+    return clean_text(repr(value))
 
 
 def _prediction_row(due: _Due, model_id: str, result: CallResult | None, contract: CrunchContract, now: datetime,
@@ -72,18 +97,18 @@ def _prediction_row(due: _Due, model_id: str, result: CallResult | None, contrac
             output = contract.check_output(result.output)
             status = PredictionStatus.PENDING
         except ValidationError as exc:
-            status, reason, output = PredictionStatus.FAILED, str(exc), {"raw_output": _json_safe(result.output)}
+            status, reason, output = PredictionStatus.FAILED, clean_text(str(exc)), {"raw_output": _json_safe(result.output)}
     else:
-        status, reason = PredictionStatus.FAILED, f"{result.status.value}: {result.detail or 'no detail'}"
+        status, reason = PredictionStatus.FAILED, clean_text(f"{result.status.value}: {result.detail or 'no detail'}")
     prefix = "ABS" if status is PredictionStatus.ABSENT else "PRE"
     meta: dict[str, Any] = {}
     if tick is not None and tick.status is not CallStatus.SUCCESS:
-        meta["tick"] = {"status": tick.status.value, "detail": tick.detail}
+        meta["tick"] = {"status": tick.status.value, "detail": clean_text(tick.detail)}
     return {
         "id": f"{prefix}_{model_id}_{safe_key(due.config.scope_key)}_{due.round_at:%Y%m%dT%H%M%S}",
         "input_id": due.input_id, "model_id": model_id, "prediction_config_id": due.config.id,
         "scope_key": due.config.scope_key, "scope_jsonb": due.scope, "status": status.value,
-        "runner_status": runner_status, "failed_reason": reason,
+        "runner_status": runner_status, "failed_reason": clean_text(reason),
         "exec_time_ms": round(result.exec_time_ms, 3) if result else 0.0,
         "inference_output_jsonb": output, "meta_jsonb": meta, "performed_at": now, "resolvable_at": resolvable_at,
     }

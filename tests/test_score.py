@@ -1,0 +1,301 @@
+"""Scoring: ground truth against the CSV, horizons, failures, penalties, give-up, snapshots and the
+leaderboard, each checked against values computed here from the raw tables (SQLite and Postgres)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from coordinator_core.db.tables import Input, Leaderboard, Prediction, Score, Snapshot
+from coordinator_core.services.configs import seed_configs
+from coordinator_core.services.ingest import ingest
+from coordinator_core.services.predict import predict_round
+from coordinator_core.services.score import score_predictions
+from tests._svc_helpers import (
+    HOUR,
+    close,
+    floor_hour,
+    raise_above_threshold,
+    rows,
+    utc,
+    write_model,
+)
+
+T = utc(2019, 9, 1, 12)
+SECOND = timedelta(seconds=1)
+SCORING_HELPER = f"{raise_above_threshold.__module__}:raise_above_threshold"
+MODELS = ("boom", "broken", "hi", "lo")
+
+
+@pytest.fixture
+def models_dir(tmp_path: Path) -> Path:
+    root = tmp_path / "models"
+    write_model(root, "lo", 'return {"value": 0.001}')
+    write_model(root, "hi", 'return {"value": 0.5}')
+    write_model(root, "boom", 'raise RuntimeError("boom at predict")')
+    write_model(root, "broken", "", source="def predict(:\n")
+    return root
+
+
+@pytest.fixture
+def start(make_runtime, models_dir):
+    """``start(**settings)``: a runtime with configs seeded and a round predicted at T."""
+
+    def factory(round_at=T, **overrides):
+        rt = make_runtime(models_dir=str(models_dir), **overrides)
+        seed_configs(rt.engine, rt.contract, rt.settings, round_at)
+        ingest(rt.engine, rt.source, rt.settings, round_at)
+        result = predict_round(rt.engine, rt.gateway, rt.contract, rt.settings, round_at)
+        assert len(result.inputs) == 2
+        return rt
+
+    return factory
+
+
+def step(rt, now):
+    ingest(rt.engine, rt.source, rt.settings, now)
+    return score_predictions(rt.engine, rt.contract, rt.settings, now)
+
+
+def _inputs(engine):
+    return {i["scope_key"]: i for i in rows(engine, Input)}
+
+
+def _preds(engine, scope_key):
+    return {p["model_id"]: p for p in rows(engine, Prediction) if p["scope_key"] == scope_key}
+
+
+def _scores(engine, scope_key=None):
+    inputs = {i["id"]: i["scope_key"] for i in rows(engine, Input)}
+    return {s["model_id"]: s for s in rows(engine, Score) if scope_key is None or inputs[s["input_id"]] == scope_key}
+
+
+def _expected_truth(round_at, horizon):
+    entry = close(round_at - HOUR)  # the newest candle closed at the round time
+    resolved = close(round_at + horizon - HOUR)  # the candle that closes exactly at the horizon
+    return entry, resolved, (resolved - entry) / entry
+
+
+def test_ground_truth_against_the_csv_and_own_horizons(start):
+    rt = start()
+
+    # before the horizon nothing is scored, even with the data already there
+    ingest(rt.engine, rt.source, rt.settings, T + 4 * HOUR)
+    result = score_predictions(rt.engine, rt.contract, rt.settings, T + HOUR - SECOND)
+    assert result.resolved == 0 and rows(rt.engine, Score) == []
+    assert {i["status"] for i in _inputs(rt.engine).values()} == {"RECEIVED"}
+
+    result = score_predictions(rt.engine, rt.contract, rt.settings, T + HOUR)
+    assert result.resolved == 1
+    inputs = _inputs(rt.engine)
+    short = inputs["BTC-3600"]
+    entry, resolved, ret = _expected_truth(T, HOUR)
+    assert short["status"] == "RESOLVED" and short["resolved_at"] == T + HOUR
+    assert short["actuals_jsonb"]["entry_price"] == entry == 9588.76
+    assert short["actuals_jsonb"]["resolved_price"] == resolved
+    assert short["actuals_jsonb"]["return"] == pytest.approx(ret, rel=1e-12)
+    lo = _scores(rt.engine, "BTC-3600")["lo"]
+    assert lo["value"] == pytest.approx(-10_000 * abs(0.001 - ret), rel=1e-9)
+    assert lo["scored_at"] == T + HOUR
+
+    # the 4 h round waits for its own horizon
+    assert inputs["BTC-14400"]["status"] == "RECEIVED" and inputs["BTC-14400"]["actuals_jsonb"] is None
+    assert {p["status"] for m, p in _preds(rt.engine, "BTC-14400").items() if m in ("lo", "hi")} == {"PENDING"}
+    assert _scores(rt.engine, "BTC-14400") == {}
+    assert score_predictions(rt.engine, rt.contract, rt.settings, T + 4 * HOUR - SECOND).resolved == 0
+    assert _scores(rt.engine, "BTC-14400") == {}
+
+    assert score_predictions(rt.engine, rt.contract, rt.settings, T + 4 * HOUR).resolved == 1
+    long = _inputs(rt.engine)["BTC-14400"]
+    entry, resolved, ret = _expected_truth(T, 4 * HOUR)
+    assert long["status"] == "RESOLVED"
+    assert (long["actuals_jsonb"]["entry_price"], long["actuals_jsonb"]["resolved_price"]) == (entry, resolved)
+    assert long["actuals_jsonb"]["return"] == pytest.approx(ret, rel=1e-12)
+    assert _scores(rt.engine, "BTC-14400")["hi"]["value"] == pytest.approx(-10_000 * abs(0.5 - ret), rel=1e-9)
+
+
+def test_late_data_resolves_at_the_horizon_price_not_a_later_one(start):
+    rt = start()
+    result = score_predictions(rt.engine, rt.contract, rt.settings, T + HOUR)  # nothing ingested after T
+    assert (result.resolved, result.waiting) == (0, 1)
+    assert _inputs(rt.engine)["BTC-3600"]["status"] == "RECEIVED"
+
+    step(rt, T + 3 * HOUR)  # the feed catches up two hours late
+
+    short = _inputs(rt.engine)["BTC-3600"]
+    entry, resolved, _ = _expected_truth(T, HOUR)
+    assert (short["actuals_jsonb"]["entry_price"], short["actuals_jsonb"]["resolved_price"]) == (entry, resolved)
+    assert resolved != close(T + 2 * HOUR)
+
+
+def test_a_raising_scoring_function_fails_only_that_prediction(start):
+    rt = start(scoring_function=SCORING_HELPER)
+    step(rt, T + HOUR)
+
+    preds = _preds(rt.engine, "BTC-3600")
+    assert preds["lo"]["status"] == "SCORED"
+    assert preds["hi"]["status"] == "FAILED"
+    assert "scoring function raised ValueError" in preds["hi"]["failed_reason"]
+    assert "above the threshold" in preds["hi"]["failed_reason"]
+    assert preds["boom"]["status"] == "FAILED" and "boom at predict" in preds["boom"]["failed_reason"]
+    assert preds["broken"]["status"] == "ABSENT"
+
+    scores = _scores(rt.engine, "BTC-3600")
+    assert scores["lo"]["success"] is True and scores["lo"]["prediction_status"] == "SCORED"
+    assert scores["hi"]["success"] is False and scores["hi"]["prediction_status"] == "FAILED"
+    assert scores["hi"]["failed_reason"] == preds["hi"]["failed_reason"]
+    assert scores["hi"]["value"] == scores["lo"]["value"]  # the worst (only) valid score of the round
+    # the 4 h round is untouched
+    assert {p["status"] for m, p in _preds(rt.engine, "BTC-14400").items() if m in ("lo", "hi")} == {"PENDING"}
+
+
+@pytest.mark.parametrize("policy", ["worst_in_round", "exclude", "constant:-500"])
+def test_missing_prediction_policy(start, policy):
+    rt = start(missing_prediction_policy=policy)
+    step(rt, T + 4 * HOUR)
+
+    for scope_key in ("BTC-3600", "BTC-14400"):
+        scores = _scores(rt.engine, scope_key)
+        preds = _preds(rt.engine, scope_key)
+        assert preds["lo"]["status"] == preds["hi"]["status"] == "SCORED"
+        assert preds["boom"]["status"] == "FAILED" and preds["broken"]["status"] == "ABSENT"
+        valid = [scores["lo"]["value"], scores["hi"]["value"]]
+        assert scores["hi"]["value"] < scores["lo"]["value"]
+        if policy == "exclude":
+            assert set(scores) == {"lo", "hi"}
+            continue
+        expected = min(valid) if policy == "worst_in_round" else -500.0
+        assert set(scores) == set(MODELS)
+        for model, status in (("boom", "FAILED"), ("broken", "ABSENT")):
+            assert scores[model]["value"] == expected
+            assert scores[model]["success"] is False
+            assert scores[model]["prediction_status"] == status
+            assert scores[model]["failed_reason"] == preds[model]["failed_reason"]
+    snapshots = {(s["model_id"], s["period_start"]): s for s in rows(rt.engine, Snapshot)}
+    if policy == "exclude":
+        assert {m for m, _ in snapshots} == {"lo", "hi"}
+    else:
+        boom = [s for (m, _), s in snapshots.items() if m == "boom"]
+        assert sum(s["failed_count"] for s in boom) == 2 and sum(s["scored_count"] for s in boom) == 0
+
+
+def test_a_round_whose_exit_never_arrives_gives_up(start):
+    end_of_data = utc(2019, 10, 17, 10)  # the last candle (09:00) closes at 10:00
+    rt = start(round_at=end_of_data, resolve_give_up_seconds=7200)
+    horizon_short = end_of_data + HOUR
+
+    result = step(rt, horizon_short)
+    assert (result.resolved, result.gave_up, result.waiting) == (0, 0, 1)
+    give_up_at = horizon_short + timedelta(seconds=7200)
+    result = step(rt, give_up_at - SECOND)
+    assert result.gave_up == 0 and result.waiting == 1  # the 4 h round is not due yet
+    assert {i["status"] for i in rows(rt.engine, Input)} == {"RECEIVED"}
+
+    result = step(rt, give_up_at)
+
+    assert result.gave_up == 1
+    short = _inputs(rt.engine)["BTC-3600"]
+    assert short["status"] == "RESOLVED" and short["actuals_jsonb"] is None
+    assert short["resolved_at"] == give_up_at
+    assert "unresolved_reason" in short["meta_jsonb"]
+    assert "gave up" in short["meta_jsonb"]["unresolved_reason"]
+    assert "no replay:BTC:candle:1h price observed at the horizon" in short["meta_jsonb"]["unresolved_reason"]
+    preds = _preds(rt.engine, "BTC-3600")
+    for model in ("lo", "hi"):
+        assert preds[model]["status"] == "FAILED"
+        assert "ground truth unavailable" in preds[model]["failed_reason"]
+    assert "boom at predict" in preds["boom"]["failed_reason"]  # an earlier failure keeps its own reason
+    assert preds["broken"]["status"] == "ABSENT"
+    assert _scores(rt.engine, "BTC-3600") == {}
+    # the 4 h round has its own clock: it waits until its horizon + 2 h
+    assert _inputs(rt.engine)["BTC-14400"]["status"] == "RECEIVED"
+    assert {p["status"] for m, p in _preds(rt.engine, "BTC-14400").items() if m in ("lo", "hi")} == {"PENDING"}
+    step(rt, end_of_data + 6 * HOUR)
+    assert _inputs(rt.engine)["BTC-14400"]["meta_jsonb"].get("unresolved_reason")
+
+
+def test_scoring_again_at_the_same_time_writes_nothing(start):
+    rt = start()
+    first = step(rt, T + 4 * HOUR)
+    assert first.resolved == 2 and first.leaderboard_id
+    tables = (Input, Prediction, Score, Snapshot, Leaderboard)
+    before = {t.__tablename__: rows(rt.engine, t) for t in tables}
+
+    again = score_predictions(rt.engine, rt.contract, rt.settings, T + 4 * HOUR)
+
+    assert (again.resolved, again.waiting, again.gave_up, again.leaderboard_id) == (0, 0, 0, None)
+    assert {t.__tablename__: rows(rt.engine, t) for t in tables} == before
+
+
+def test_small_batches_score_every_due_round(start):
+    rt = start(score_batch_size=1)
+    for k in (1, 2):
+        ingest(rt.engine, rt.source, rt.settings, T + k * HOUR)
+        predict_round(rt.engine, rt.gateway, rt.contract, rt.settings, T + k * HOUR)
+    result = step(rt, T + 8 * HOUR)
+    assert result.resolved == 6
+    assert {i["status"] for i in rows(rt.engine, Input)} == {"RESOLVED"}
+    assert len(rows(rt.engine, Score)) == 6 * len(MODELS)
+
+
+def _scenario(start):
+    """Three rounds 30 h apart, each scored at its two horizons: scores spread over 64 h."""
+    rt = start()
+    for base in (T, T + 30 * HOUR, T + 60 * HOUR):
+        if base != T:
+            ingest(rt.engine, rt.source, rt.settings, base)
+            assert predict_round(rt.engine, rt.gateway, rt.contract, rt.settings, base).inputs
+        for horizon in (HOUR, 4 * HOUR):
+            assert step(rt, base + horizon).resolved == 1
+    return rt, T + 64 * HOUR
+
+
+def test_snapshots_match_the_scores(start):
+    rt, _ = _scenario(start)
+    scores = rows(rt.engine, Score)
+    assert len(scores) == 6 * len(MODELS)
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for s in scores:
+        groups[(s["model_id"], floor_hour(s["scored_at"]))].append(s)
+
+    snapshots = rows(rt.engine, Snapshot)
+    assert {(s["model_id"], s["period_start"]) for s in snapshots} == set(groups)
+    for snap in snapshots:
+        group = groups[(snap["model_id"], snap["period_start"])]
+        assert snap["period_end"] == snap["period_start"] + HOUR
+        assert snap["prediction_count"] == len(group)
+        assert snap["prediction_count"] == snap["scored_count"] + snap["failed_count"] + snap["absent_count"]
+        assert snap["scored_count"] == sum(1 for s in group if s["prediction_status"] == "SCORED")
+        assert snap["failed_count"] == sum(1 for s in group if s["prediction_status"] == "FAILED")
+        assert snap["absent_count"] == sum(1 for s in group if s["prediction_status"] == "ABSENT")
+        assert snap["value_sum"] == pytest.approx(sum(s["value"] for s in group), rel=1e-12, abs=1e-9)
+
+
+def test_leaderboard_windows_match_the_scores(start):
+    rt, now = _scenario(start)
+    [board] = [b for b in rows(rt.engine, Leaderboard) if b["created_at"] == now]
+    entries = board["entries_jsonb"]
+    windows = {name: w.hours for name, w in rt.contract.aggregation.windows.items()}
+
+    def expected(model_id, hours):
+        since, until = now - timedelta(hours=hours), now + timedelta(microseconds=1)
+        picked = [s["value"] for s in rows(rt.engine, Score) if s["model_id"] == model_id
+                  and floor_hour(s["scored_at"]) + HOUR > since and floor_hour(s["scored_at"]) < until]
+        return sum(picked) / len(picked) if picked else None
+
+    assert {e["model_id"] for e in entries} == set(MODELS)
+    for entry in entries:
+        for name, hours in windows.items():
+            want = expected(entry["model_id"], hours)
+            assert entry["metrics"][name] == pytest.approx(want, rel=1e-12), (entry["model_id"], name)
+    # the 24 h window holds only the last round, the 72 h one all three: they differ
+    lo = next(e for e in entries if e["model_id"] == "lo")
+    assert lo["metrics"]["score_recent"] != pytest.approx(lo["metrics"]["score_steady"])
+    # ranked on score_recent, higher first, ties by scored count then model id
+    assert [e["rank"] for e in entries] == list(range(1, len(entries) + 1))
+    keys = [(-round(e["metrics"]["score_recent"], 9), -e["scored_count"], e["model_id"]) for e in entries]
+    assert keys == sorted(keys)
+    assert entries[0]["model_id"] == "lo"
