@@ -66,7 +66,7 @@ def bench_backtest(url: str) -> None:
     started = time.perf_counter()
     for now in times:
         t0 = time.perf_counter()
-        ingest.ingest(runtime.engine, runtime.source, runtime.settings, now)
+        ingest.ingest(runtime.engine, runtime.sources, runtime.settings, now)
         t1 = time.perf_counter()
         result = predict.predict_round(runtime.engine, runtime.gateway, runtime.contract, runtime.settings, now)
         t2 = time.perf_counter()

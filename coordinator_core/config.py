@@ -27,6 +27,9 @@ GRANULARITY_SECONDS = {
 }
 
 
+FEED_SOURCES = ("replay", "synthetic", "binance", "pyth")
+
+
 def granularity_seconds(granularity: str) -> int:
     try:
         return GRANULARITY_SECONDS[granularity]
@@ -54,7 +57,7 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///./coordinator.db"
 
     # feeds
-    feed_source: Literal["replay", "synthetic", "binance", "pyth"] = "replay"
+    feed_source: str = Field("replay", description="source name, or several in priority order: binance,pyth")
     feed_subjects: str = "BTC"
     feed_kind: Literal["candle", "tick"] = "candle"
     feed_granularity: str = "1h"
@@ -65,6 +68,16 @@ class Settings(BaseSettings):
     replay_path: str = str(DEFAULT_REPLAY_PATH)
     synthetic_seed: int = 7
     synthetic_start_price: float = Field(60_000.0, gt=0)
+    binance_api_url: str = "https://api.binance.com"
+    pyth_hermes_url: str = "https://hermes.pyth.network"
+    pyth_benchmarks_url: str = "https://benchmarks.pyth.network"
+    pyth_api_key: str | None = None
+    pyth_feed_ids: str = (
+        "BTC=0xe62df6c8b4a85fe1a67db44dc12de5db330f7ac66b72dc658afedf0f4a415b43,"
+        "ETH=0xff61491a931112ddf1bd8147cd1b641375f79f5825126d665480874634fd0ace"
+    )
+    feed_http_timeout_seconds: float = Field(10.0, gt=0)
+    feed_max_retries: int = Field(5, ge=1, le=20)
 
     # prediction rounds
     scheduled_prediction_configs_path: str | None = None
@@ -101,6 +114,27 @@ class Settings(BaseSettings):
     # report API
     api_host: str = "127.0.0.1"
     api_port: int = Field(8000, ge=1, le=65535)
+
+    @field_validator("feed_source")
+    @classmethod
+    def _sources(cls, value: str) -> str:
+        sources = [s.strip().lower() for s in value.split(",") if s.strip()]
+        unknown = [s for s in sources if s not in FEED_SOURCES]
+        if not sources or unknown:
+            raise ValueError(f"unknown feed source(s) {unknown or value!r}; use one or more of {', '.join(FEED_SOURCES)}")
+        if len(set(sources)) != len(sources):
+            raise ValueError("a source is listed twice")
+        return ",".join(sources)
+
+    @field_validator("pyth_feed_ids")
+    @classmethod
+    def _feed_ids(cls, value: str) -> str:
+        for item in filter(None, (part.strip() for part in value.split(","))):
+            subject, sep, feed_id = item.partition("=")
+            hex_id = feed_id.strip().lower().removeprefix("0x")
+            if not sep or not subject.strip() or len(hex_id) != 64 or any(c not in "0123456789abcdef" for c in hex_id):
+                raise ValueError(f"{item!r} is not SUBJECT=<64 hex digits>")
+        return value
 
     @field_validator("feed_subjects")
     @classmethod
@@ -155,6 +189,17 @@ class Settings(BaseSettings):
         return self
 
     # derived values -------------------------------------------------------------------------
+    @property
+    def sources(self) -> list[str]:
+        """Feed sources in priority order (the first is the primary)."""
+        return self.feed_source.split(",")
+
+    @property
+    def feed_ids(self) -> dict[str, str]:
+        """Pyth feed id per subject, lower-case hex without ``0x``."""
+        pairs = (item.partition("=") for item in self.pyth_feed_ids.split(",") if item.strip())
+        return {s.strip().upper(): i.strip().lower().removeprefix("0x") for s, _, i in pairs}
+
     @property
     def subjects(self) -> list[str]:
         return self.feed_subjects.split(",")

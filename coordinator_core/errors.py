@@ -6,9 +6,11 @@
     ├── PermanentError            fail fast, never retried; the message names what to fix
     │   ├── ConfigurationError    a bad setting, contract or dotted path
     │   ├── ValidationError       bad input (model output, dataset row, request)
-    │   └── DataError             stored data that cannot be used as asked
+    │   ├── DataError             stored data that cannot be used as asked
+    │   └── FeedPermanentError    an upstream refused for good (unknown symbol, 401, 451)
     └── TransientError            retried by Prefect (network, timeouts, lock conflicts)
         └── FeedUnavailable       a feed source could not answer now
+            └── RateLimited       the upstream asked us to wait (429/418, Retry-After)
 
 Prefect tasks retry only ``TransientError`` (see ``tasks.policy``).
 """
@@ -40,5 +42,17 @@ class TransientError(CoordinatorError):
     """An error worth retrying: network, timeout, lock conflict."""
 
 
+class FeedPermanentError(PermanentError):
+    """An upstream feed refused in a way no retry fixes; the message says what to change."""
+
+
 class FeedUnavailable(TransientError):
     """A feed source did not answer or answered with a temporary failure."""
+
+
+class RateLimited(FeedUnavailable):
+    """The upstream asked us to slow down; ``retry_after`` is in seconds when it said."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

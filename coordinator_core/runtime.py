@@ -25,16 +25,25 @@ class Runtime:
     settings: Settings
     contract: CrunchContract
     engine: Engine
-    _source: FeedSource | None = field(default=None, repr=False)
+    _sources: dict[str, FeedSource] = field(default_factory=dict, repr=False)
     _gateway: ModelGateway | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
+    def source_for(self, name: str) -> FeedSource:
+        with self._lock:
+            if name not in self._sources:
+                self._sources[name] = create_source(name, self.settings)
+            return self._sources[name]
+
+    @property
+    def sources(self) -> dict[str, FeedSource]:
+        """Every configured source, in priority order."""
+        return {name: self.source_for(name) for name in self.settings.sources}
+
     @property
     def source(self) -> FeedSource:
-        with self._lock:
-            if self._source is None:
-                self._source = create_source(self.settings.feed_source, self.settings)
-            return self._source
+        """The primary (first) source."""
+        return self.source_for(self.settings.sources[0])
 
     @property
     def gateway(self) -> ModelGateway:

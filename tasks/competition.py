@@ -23,7 +23,7 @@ def seed_configs(as_of: datetime) -> list[str]:
 def ingest_scope(scope_key: str, as_of: datetime) -> dict[str, Any]:
     rt = get_runtime()
     scope = next(s for s in ingest.feed_scopes(rt.settings) if s.key == scope_key)
-    result = ingest.ingest_scope(rt.engine, rt.source, scope, as_of, rt.settings)
+    result = ingest.ingest_scope(rt.engine, rt.source_for(scope.source), scope, as_of, rt.settings)
     return asdict(result)
 
 

@@ -157,9 +157,9 @@ def _small_round_setup(make_runtime, models_dir, boundary):
     rt = make_runtime(models_dir=str(models_dir), checkpoint_interval_seconds=86400)
     seed_configs(rt.engine, rt.contract, rt.settings, boundary - 3 * HOUR)
     for at in (boundary - 3 * HOUR, boundary - 2 * HOUR):
-        ingest(rt.engine, rt.source, rt.settings, at)
+        ingest(rt.engine, rt.sources, rt.settings, at)
         predict_round(rt.engine, rt.gateway, rt.contract, rt.settings, at)
-    ingest(rt.engine, rt.source, rt.settings, boundary)
+    ingest(rt.engine, rt.sources, rt.settings, boundary)
     return rt
 
 
@@ -194,7 +194,7 @@ def test_first_build_after_several_periods_builds_them_in_order(make_runtime, mo
     rt = make_runtime(models_dir=str(models_dir), checkpoint_interval_seconds=86400)
     backtest.prepare(rt, START)
     for now in backtest.virtual_times(START, START + 2 * DAY, STEP):  # scoring, but no checkpoint flow yet
-        ingest(rt.engine, rt.source, rt.settings, now)
+        ingest(rt.engine, rt.sources, rt.settings, now)
         predict_round(rt.engine, rt.gateway, rt.contract, rt.settings, now)
         score_predictions(rt.engine, rt.contract, rt.settings, now)
 

@@ -72,7 +72,7 @@ def test_reordering_and_removing_configs_keeps_ids_and_history(make_runtime, tmp
     rt = make_runtime(scheduled_prediction_configs_path=str(path), models_dir=str(fast_models))
     ids = _seed(rt)
     assert ids == ["CFG_BTC-1h", "CFG_BTC-2h", "CFG_BTC-4h"]
-    ingest(rt.engine, rt.source, rt.settings, T)
+    ingest(rt.engine, rt.sources, rt.settings, T)
     predict_round(rt.engine, rt.gateway, rt.contract, rt.settings, T)
     preds_before = rows(rt.engine, Prediction)
     assert {p["prediction_config_id"] for p in preds_before} == set(ids)
@@ -94,7 +94,7 @@ def test_reordering_and_removing_configs_keeps_ids_and_history(make_runtime, tmp
     for p in preds_before:
         assert configs[p["scope_key"]]["id"] == p["prediction_config_id"]
 
-    ingest(rt.engine, rt.source, rt.settings, T + HOUR)
+    ingest(rt.engine, rt.sources, rt.settings, T + HOUR)
     result = predict_round(rt.engine, rt.gateway, rt.contract, rt.settings, T + HOUR)
     assert sorted(result.inputs) == ["INP_BTC-1h_20190901T130000", "INP_BTC-4h_20190901T130000"]
     new_inputs = [i for i in rows(rt.engine, Input) if i["round_at"] == T + HOUR]

@@ -35,7 +35,7 @@ def _by_ts(engine):
 
 def test_first_ingest_writes_the_backfill_window_of_closed_candles(make_runtime):
     rt = make_runtime()
-    [result] = ingest(rt.engine, rt.source, rt.settings, T)
+    [result] = ingest(rt.engine, rt.sources, rt.settings, T)
 
     assert result.scope == SCOPE.key
     assert (result.fetched, result.written) == (WINDOW, WINDOW)
@@ -55,11 +55,11 @@ def test_first_ingest_writes_the_backfill_window_of_closed_candles(make_runtime)
 
 def test_ingest_again_at_the_same_time_writes_nothing(make_runtime):
     rt = make_runtime()
-    ingest(rt.engine, rt.source, rt.settings, T)
+    ingest(rt.engine, rt.sources, rt.settings, T)
     before_records, before_state = rows(rt.engine, FeedRecord), rows(rt.engine, FeedIngestionState)
 
     for again in (T, T + timedelta(minutes=59)):  # no further candle has closed before T+1h
-        [result] = ingest(rt.engine, rt.source, rt.settings, again)
+        [result] = ingest(rt.engine, rt.sources, rt.settings, again)
         assert result.written == 0
         assert result.watermark == T - HOUR
 
@@ -69,10 +69,10 @@ def test_ingest_again_at_the_same_time_writes_nothing(make_runtime):
 
 def test_ingest_later_writes_only_the_new_candles(make_runtime):
     rt = make_runtime()
-    ingest(rt.engine, rt.source, rt.settings, T)
+    ingest(rt.engine, rt.sources, rt.settings, T)
     before = _by_ts(rt.engine)
 
-    [result] = ingest(rt.engine, rt.source, rt.settings, T + 3 * HOUR)
+    [result] = ingest(rt.engine, rt.sources, rt.settings, T + 3 * HOUR)
 
     assert (result.fetched, result.written) == (3, 3)
     after = _by_ts(rt.engine)
@@ -86,7 +86,7 @@ def test_ingest_later_writes_only_the_new_candles(make_runtime):
 
 def test_upsert_with_changed_values_rewrites_exactly_that_row(make_runtime):
     rt = make_runtime()
-    ingest(rt.engine, rt.source, rt.settings, T)
+    ingest(rt.engine, rt.sources, rt.settings, T)
     before = _by_ts(rt.engine)
     target = T - 5 * HOUR
     changed_values = {**candles()[target], "close": candles()[target]["close"] + 1.5}
@@ -118,7 +118,7 @@ def test_meta_change_alone_is_a_change(make_runtime):
 
 def test_non_final_record_becomes_final_when_reingested(make_runtime):
     rt = make_runtime()
-    ingest(rt.engine, rt.source, rt.settings, T)
+    ingest(rt.engine, rt.sources, rt.settings, T)
     partial = {"open": candles()[T]["open"], "high": candles()[T]["open"], "low": candles()[T]["open"],
                "close": candles()[T]["open"], "volume": 0.5}
 
@@ -127,7 +127,7 @@ def test_non_final_record_becomes_final_when_reingested(make_runtime):
     assert _by_ts(rt.engine)[T]["final"] is False
     assert _state(rt.engine).last_event_ts == T - HOUR
 
-    [result] = ingest(rt.engine, rt.source, rt.settings, T + 2 * HOUR)
+    [result] = ingest(rt.engine, rt.sources, rt.settings, T + 2 * HOUR)
 
     assert result.written == 2  # T (now final, new values) and T+1h
     stored = _by_ts(rt.engine)
@@ -147,7 +147,7 @@ def test_non_final_only_batch_creates_state_without_watermark(make_runtime):
 
 def test_prune_deletes_only_rows_older_than_the_ttl_in_batches(make_runtime):
     rt = make_runtime()
-    ingest(rt.engine, rt.source, rt.settings, T)  # T-121h .. T-1h
+    ingest(rt.engine, rt.sources, rt.settings, T)  # T-121h .. T-1h
     now, ttl_days, batch = T + timedelta(days=1), 5, 4
     cutoff = now - timedelta(days=ttl_days)  # T-96h
     old = [ts for ts in _by_ts(rt.engine) if ts < cutoff]
@@ -181,7 +181,7 @@ def test_synthetic_source_ingests_minute_candles(make_runtime):
     [scope] = feed_scopes(rt.settings)
     assert scope.key == "synthetic:BTC:candle:1m"
 
-    [result] = ingest(rt.engine, rt.source, rt.settings, now)
+    [result] = ingest(rt.engine, rt.sources, rt.settings, now)
 
     minute = timedelta(minutes=1)
     stored = _by_ts(rt.engine)
@@ -196,17 +196,17 @@ def test_synthetic_source_ingests_minute_candles(make_runtime):
     assert _state(rt.engine, scope).last_event_ts == now - minute
 
     before = rows(rt.engine, FeedRecord)
-    assert ingest(rt.engine, rt.source, rt.settings, now)[0].written == 0
+    assert ingest(rt.engine, rt.sources, rt.settings, now)[0].written == 0
     assert rows(rt.engine, FeedRecord) == before
 
-    [later] = ingest(rt.engine, rt.source, rt.settings, now + 5 * minute + timedelta(seconds=30))
+    [later] = ingest(rt.engine, rt.sources, rt.settings, now + 5 * minute + timedelta(seconds=30))
     assert later.written == 5
     assert sorted(set(_by_ts(rt.engine)) - {r["ts_event"] for r in before}) == [now + minute * k for k in range(5)]
 
 
 def test_ingest_state_row_describes_the_scope(make_runtime):
     rt = make_runtime()
-    ingest(rt.engine, rt.source, rt.settings, T)
+    ingest(rt.engine, rt.sources, rt.settings, T)
     [state] = rows(rt.engine, FeedIngestionState)
     assert state["id"] == SCOPE.key
     assert (state["source"], state["subject"], state["kind"], state["granularity"]) == ("replay", "BTC", "candle", "1h")

@@ -37,8 +37,8 @@ def models_dir(tmp_path: Path) -> Path:
 def rt(make_runtime, models_dir):
     runtime = make_runtime(models_dir=str(models_dir), local_model_timeout_seconds=0.3)
     seed_configs(runtime.engine, runtime.contract, runtime.settings, T)
-    ingest(runtime.engine, runtime.source, runtime.settings, T - 48 * HOUR)
-    ingest(runtime.engine, runtime.source, runtime.settings, T)  # the table now holds T-169h .. T-1h
+    ingest(runtime.engine, runtime.sources, runtime.settings, T - 48 * HOUR)
+    ingest(runtime.engine, runtime.sources, runtime.settings, T)  # the table now holds T-169h .. T-1h
     return runtime
 
 
@@ -135,7 +135,7 @@ def test_predicting_again_for_the_same_time_writes_nothing(rt):
 
 def test_next_slot_is_a_new_round(rt):
     predict_round(rt.engine, rt.gateway, rt.contract, rt.settings, T)
-    ingest(rt.engine, rt.source, rt.settings, T + HOUR)
+    ingest(rt.engine, rt.sources, rt.settings, T + HOUR)
     result = predict_round(rt.engine, rt.gateway, rt.contract, rt.settings, T + HOUR)
     assert sorted(result.inputs) == ["INP_BTC-14400_20190901T130000", "INP_BTC-3600_20190901T130000"]
     assert len(rows(rt.engine, Prediction)) == 2 * len(CONFIGS) * len(MODELS)
@@ -186,7 +186,7 @@ def test_hostile_model_text_fails_only_that_model(make_runtime, tmp_path, body, 
     write_model(root, "hostile", body)
     runtime = make_runtime(models_dir=str(root))
     seed_configs(runtime.engine, runtime.contract, runtime.settings, T)
-    ingest(runtime.engine, runtime.source, runtime.settings, T)
+    ingest(runtime.engine, runtime.sources, runtime.settings, T)
 
     result = predict_round(runtime.engine, runtime.gateway, runtime.contract, runtime.settings, T)
 

@@ -47,7 +47,7 @@ def start(make_runtime, models_dir):
     def factory(round_at=T, **overrides):
         rt = make_runtime(models_dir=str(models_dir), **overrides)
         seed_configs(rt.engine, rt.contract, rt.settings, round_at)
-        ingest(rt.engine, rt.source, rt.settings, round_at)
+        ingest(rt.engine, rt.sources, rt.settings, round_at)
         result = predict_round(rt.engine, rt.gateway, rt.contract, rt.settings, round_at)
         assert len(result.inputs) == 2
         return rt
@@ -56,7 +56,7 @@ def start(make_runtime, models_dir):
 
 
 def step(rt, now):
-    ingest(rt.engine, rt.source, rt.settings, now)
+    ingest(rt.engine, rt.sources, rt.settings, now)
     return score_predictions(rt.engine, rt.contract, rt.settings, now)
 
 
@@ -83,7 +83,7 @@ def test_ground_truth_against_the_csv_and_own_horizons(start):
     rt = start()
 
     # before the horizon nothing is scored, even with the data already there
-    ingest(rt.engine, rt.source, rt.settings, T + 4 * HOUR)
+    ingest(rt.engine, rt.sources, rt.settings, T + 4 * HOUR)
     result = score_predictions(rt.engine, rt.contract, rt.settings, T + HOUR - SECOND)
     assert result.resolved == 0 and rows(rt.engine, Score) == []
     assert {i["status"] for i in _inputs(rt.engine).values()} == {"RECEIVED"}
@@ -233,7 +233,7 @@ def test_scoring_again_at_the_same_time_writes_nothing(start):
 def test_small_batches_score_every_due_round(start):
     rt = start(score_batch_size=1)
     for k in (1, 2):
-        ingest(rt.engine, rt.source, rt.settings, T + k * HOUR)
+        ingest(rt.engine, rt.sources, rt.settings, T + k * HOUR)
         predict_round(rt.engine, rt.gateway, rt.contract, rt.settings, T + k * HOUR)
     result = step(rt, T + 8 * HOUR)
     assert result.resolved == 6
@@ -246,7 +246,7 @@ def _scenario(start):
     rt = start()
     for base in (T, T + 30 * HOUR, T + 60 * HOUR):
         if base != T:
-            ingest(rt.engine, rt.source, rt.settings, base)
+            ingest(rt.engine, rt.sources, rt.settings, base)
             assert predict_round(rt.engine, rt.gateway, rt.contract, rt.settings, base).inputs
         for horizon in (HOUR, 4 * HOUR):
             assert step(rt, base + horizon).resolved == 1

@@ -85,13 +85,14 @@ def advisory_lock(session: Session, name: str) -> None:
 
 
 def upsert_statement(session: Session, table: Any, conflict: list[str], update: list[str] | None = None,
-                     refresh: tuple[str, ...] = ()) -> Any:
+                     refresh: tuple[str, ...] = (), guard: str | None = None) -> Any:
     """``INSERT .. ON CONFLICT`` for the session's dialect: do nothing, or update ``update`` columns
     only when one of them changed (so a re-run writes nothing). Execute it with a list of rows
     (``session.execute(stmt, rows)``): one cached statement, sent as multi-row batches. ``refresh``
-    columns are rewritten along with a change but never count as one."""
+    columns are rewritten along with a change but never count as one. ``guard="final_wins"``: a row
+    whose ``final`` is true is never overwritten by a non-final one."""
     dialect = session.get_bind().dialect.name
-    key = (dialect, table.name, tuple(conflict), tuple(update or ()), refresh)
+    key = (dialect, table.name, tuple(conflict), tuple(update or ()), refresh, guard)
     cached = _UPSERTS.get(key)
     if cached is not None:
         return cached
@@ -107,6 +108,8 @@ def upsert_statement(session: Session, table: Any, conflict: list[str], update: 
         for column in update:
             clause = table.c[column].is_distinct_from(stmt.excluded[column])
             changed = clause if changed is None else changed | clause
+        if guard == "final_wins":
+            changed = (changed) & (stmt.excluded["final"] | ~table.c["final"])
         stmt = stmt.on_conflict_do_update(
             index_elements=conflict, set_={c: stmt.excluded[c] for c in (*update, *refresh)}, where=changed
         )

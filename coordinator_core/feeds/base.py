@@ -37,9 +37,17 @@ class SourceRecord:
 
 @runtime_checkable
 class FeedSource(Protocol):
-    """Something that answers "which records of this scope have event times in [start, end]?"."""
+    """Something that answers "which records of this scope have event times in [start, end]?".
+
+    ``page_limit``: the most records one ``fetch`` returns (a backfill pages through longer
+    ranges). ``live``: the source serves the present, including records not final yet (an open
+    candle, ``final=False``); historical sources (replay, synthetic) serve closed records only.
+    Errors: ``FeedUnavailable``/``RateLimited`` (transient) or ``FeedPermanentError``.
+    """
 
     name: str
+    page_limit: int
+    live: bool
 
     def fetch(self, scope: FeedScope, start: datetime, end: datetime, limit: int | None = None) -> list[SourceRecord]:
         """Records with ``start <= ts_event <= end``, ascending, at most ``limit``."""

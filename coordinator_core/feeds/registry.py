@@ -39,5 +39,19 @@ def _synthetic(settings: Any) -> FeedSource:
     return SyntheticSource(settings.synthetic_seed, settings.synthetic_start_price)
 
 
+def _binance(settings: Any) -> FeedSource:
+    from coordinator_core.feeds.binance import BinanceSource
+
+    return BinanceSource.from_settings(settings)
+
+
+def _pyth(settings: Any) -> FeedSource:
+    from coordinator_core.feeds.pyth import PythSource
+
+    return PythSource.from_settings(settings)
+
+
 register_source("replay", _replay)
+register_source("binance", _binance)
+register_source("pyth", _pyth)
 register_source("synthetic", _synthetic)

@@ -61,6 +61,8 @@ class ReplaySource:
     """Serves a dataset file as if it were a live feed."""
 
     name = "replay"
+    page_limit = 100_000
+    live = False
 
     def __init__(self, path_template: str) -> None:
         self.path_template = path_template

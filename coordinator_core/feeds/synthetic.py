@@ -31,6 +31,8 @@ def _student_t(rng: random.Random) -> float:
 
 class SyntheticSource:
     name = "synthetic"
+    page_limit = 100_000
+    live = False
 
     def __init__(self, seed: int = 7, start_price: float = 60_000.0) -> None:
         self.seed = seed

@@ -40,7 +40,7 @@ def run_steps(runtime: Runtime, times: list[datetime], progress: Callable[[datet
     """Run one competition step at each virtual time; returns totals."""
     totals = {"steps": 0, "rounds": 0, "predictions": 0, "scored": 0, "checkpoints": 0}
     for now in times:
-        ingest(runtime.engine, runtime.source, runtime.settings, now)
+        ingest(runtime.engine, runtime.sources, runtime.settings, now)
         round_result = predict_round(runtime.engine, runtime.gateway, runtime.contract, runtime.settings, now)
         score_result = score_predictions(runtime.engine, runtime.contract, runtime.settings, now)
         checkpoints = build_checkpoints(runtime.engine, runtime.contract, runtime.settings, now)

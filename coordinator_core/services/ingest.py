@@ -1,8 +1,15 @@
-"""Feed ingestion: pull new records for a feed scope, upsert them, advance the watermark."""
+"""Feed ingestion: pull new records for each feed scope, upsert them, advance the watermark.
+
+A scope is (source, subject, kind, granularity); every configured source is ingested for every
+subject, and every record keeps its own source. Historical sources (replay, synthetic) yield
+closed records only; live sources also yield the open candle (``final=False``), which the next
+poll revises until it closes. The watermark is the newest *final* record.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,6 +26,7 @@ from coordinator_core.services.feed_reader import observe_delay
 
 log = logging.getLogger(__name__)
 BATCH = 2_000
+MAX_PAGES_PER_POLL = 50
 
 
 @dataclass(frozen=True)
@@ -27,10 +35,18 @@ class IngestResult:
     fetched: int
     written: int
     watermark: datetime | None
+    pages: int = 1
 
 
 def feed_scopes(settings: Settings) -> list[FeedScope]:
-    return [FeedScope(settings.feed_source, s, settings.feed_kind, settings.feed_granularity) for s in settings.subjects]
+    """Every (source, subject) pair, sources in priority order."""
+    return [FeedScope(source, subject, settings.feed_kind, settings.feed_granularity)
+            for source in settings.sources for subject in settings.subjects]
+
+
+def step_of(scope: FeedScope) -> timedelta:
+    """Distance from one record to the next key: one bucket for candles, 1 ms for ticks."""
+    return timedelta(seconds=granularity_seconds(scope.granularity)) if scope.kind == "candle" else timedelta(milliseconds=1)
 
 
 def upsert_records(engine: Engine, scope: FeedScope, records: list[SourceRecord], now: datetime,
@@ -38,14 +54,15 @@ def upsert_records(engine: Engine, scope: FeedScope, records: list[SourceRecord]
     """Upsert records on their natural key and advance the watermark; returns rows written.
 
     A row is rewritten only if its values, meta or finality changed, so a re-run writes 0 rows.
+    A final row is never replaced by a non-final one.
     """
     written = 0
     table: Any = FeedRecord.__table__
     with unit_of_work(engine) as session:
         # ts_ingested moves only with a real change: a re-run with identical data writes nothing
         stmt = upsert_statement(session, table, ["source", "subject", "kind", "granularity", "ts_event"],
-                                update=["values_jsonb", "meta_jsonb", "final"], refresh=("ts_ingested",)
-                                ).returning(table.c.id)
+                                update=["values_jsonb", "meta_jsonb", "final"], refresh=("ts_ingested",),
+                                guard="final_wins").returning(table.c.id)
         for offset in range(0, len(records), BATCH):
             rows = [
                 {"source": scope.source, "subject": scope.subject, "kind": scope.kind, "granularity": scope.granularity,
@@ -66,29 +83,44 @@ def upsert_records(engine: Engine, scope: FeedScope, records: list[SourceRecord]
     return written
 
 
-def ingest_scope(engine: Engine, source: FeedSource, scope: FeedScope, now: datetime, settings: Settings) -> IngestResult:
-    """Fetch what is new since the watermark (or a backfill window) up to ``now`` and store it."""
-    step = timedelta(seconds=granularity_seconds(scope.granularity))
+def watermark(engine: Engine, scope: FeedScope) -> datetime | None:
     with unit_of_work(engine) as session:
         state = session.get(FeedIngestionState, scope.key)
-        watermark = state.last_event_ts if state else None
-    if watermark is None:
-        depth = max(timedelta(minutes=settings.feed_backfill_minutes), step * (settings.feed_candles_window + 1))
-        start = now - depth
+        return state.last_event_ts if state else None
+
+
+def ingest_scope(engine: Engine, source: FeedSource, scope: FeedScope, now: datetime, settings: Settings) -> IngestResult:
+    """Fetch what is new since the watermark (or a backfill window) up to ``now``, page by page."""
+    step = step_of(scope)
+    last = watermark(engine, scope)
+    if last is None:
+        bucket = timedelta(seconds=granularity_seconds(scope.granularity))
+        start = now - max(timedelta(minutes=settings.feed_backfill_minutes), bucket * (settings.feed_candles_window + 1))
     else:
-        start = watermark + (step if scope.kind == "candle" else timedelta(microseconds=1))
-    end = now - observe_delay(scope)  # only closed candles from historical sources
-    if end < start:
-        return IngestResult(scope.key, 0, 0, watermark)
-    records = source.fetch(scope, start, end)
-    written = upsert_records(engine, scope, records, now) if records else 0
-    if records:
-        log.info("ingested %s: %d fetched, %d written, up to %s", scope.key, len(records), written, records[-1].ts_event)
-    return IngestResult(scope.key, len(records), written, max((r.ts_event for r in records), default=watermark))
+        start = last + step
+    end = now if source.live else now - observe_delay(scope)  # historical sources: closed candles only
+    fetched = written = pages = 0
+    newest = last
+    while start <= end and pages < MAX_PAGES_PER_POLL:
+        records = source.fetch(scope, start, end, limit=source.page_limit)
+        pages += 1
+        if not records:
+            break
+        fetched += len(records)
+        written += upsert_records(engine, scope, records, now)
+        newest = max([r.ts_event for r in records if r.final] + ([newest] if newest else []), default=None)
+        if len(records) < source.page_limit:
+            break
+        start = records[-1].ts_event + step
+    if pages >= MAX_PAGES_PER_POLL:
+        log.warning("%s is more than %d pages behind; the next poll continues (or run a backfill)", scope.key, pages)
+    if fetched:
+        log.info("ingested %s: %d fetched, %d written in %d page(s)", scope.key, fetched, written, pages)
+    return IngestResult(scope.key, fetched, written, newest, pages)
 
 
-def ingest(engine: Engine, source: FeedSource, settings: Settings, now: datetime) -> list[IngestResult]:
-    return [ingest_scope(engine, source, scope, now, settings) for scope in feed_scopes(settings)]
+def ingest(engine: Engine, sources: Mapping[str, FeedSource], settings: Settings, now: datetime) -> list[IngestResult]:
+    return [ingest_scope(engine, sources[scope.source], scope, now, settings) for scope in feed_scopes(settings)]
 
 
 def prune_records(engine: Engine, now: datetime, ttl_days: int, batch: int = 5_000) -> int:

@@ -114,6 +114,16 @@ def _prediction_row(due: _Due, model_id: str, result: CallResult | None, contrac
     }
 
 
+def fresh_records(session: Any, settings: Settings, subject: str, now: datetime) -> tuple[str, list[Any]] | None:
+    """The newest window of the first source (in priority order) whose data is fresh at ``now``."""
+    for source in settings.sources:
+        scope = FeedScope(source, subject, settings.feed_kind, settings.feed_granularity)
+        records = latest_records(session, scope, now, settings.feed_candles_window)
+        if records and (now - records[-1].ts_event - observe_delay(scope)).total_seconds() <= settings.max_staleness_seconds:
+            return source, records
+    return None
+
+
 def due_rounds(session: Any, contract: CrunchContract, now: datetime) -> list[_Due]:
     due = []
     for config in active_configs(session):
@@ -135,16 +145,18 @@ def predict_round(engine: Engine, gateway: ModelGateway, contract: CrunchContrac
         for item in due:
             by_subject.setdefault(item.scope["subject"], []).append(item)
         inputs: dict[str, dict[str, Any]] = {}
+        source_used: dict[str, str] = {}
         for subject, items in by_subject.items():
-            scope = FeedScope(settings.feed_source, subject, settings.feed_kind, settings.feed_granularity)
-            records = latest_records(session, scope, now, settings.feed_candles_window)
-            newest = records[-1].ts_event + observe_delay(scope) if records else None
-            if newest is None or (now - newest).total_seconds() > settings.max_staleness_seconds:
-                reason = f"no feed data for {scope.key} observed after {now - timedelta(seconds=settings.max_staleness_seconds)}"
+            fresh = fresh_records(session, settings, subject, now)
+            if fresh is None:
+                keys = ", ".join(FeedScope(source, subject, settings.feed_kind, settings.feed_granularity).key
+                                 for source in settings.sources)
+                reason = f"no feed data for {keys} observed after {now - timedelta(seconds=settings.max_staleness_seconds)}"
                 for item in items:
                     result.skipped[item.config.scope_key] = reason
                 log.warning("round at %s skipped for %s: %s", now, subject, reason)
                 continue
+            source_used[subject], records = fresh
             inputs[subject] = contract.build_input(subject, [as_candle(r) for r in records], int(now.timestamp()),
                                                    settings.feed_granularity)
         sync_registry(session, gateway.models(), now)
@@ -173,7 +185,7 @@ def predict_round(engine: Engine, gateway: ModelGateway, contract: CrunchContrac
                 "status": InputStatus.RECEIVED.value, "round_at": item.round_at, "received_at": now,
                 "resolvable_at": resolvable_at, "resolved_at": None, "raw_data_jsonb": inputs[subject],
                 "actuals_jsonb": None, "meta_jsonb": {},
-                "scope_jsonb": {"source": settings.feed_source, "kind": settings.feed_kind,
+                "scope_jsonb": {"source": source_used[subject], "sources": settings.sources, "kind": settings.feed_kind,
                                 "granularity": settings.feed_granularity, **item.scope},
             })
             for model_id in sorted(set(running) | set(predictions)):

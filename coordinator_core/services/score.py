@@ -62,9 +62,20 @@ def scoring_time(session: Session, now: datetime) -> datetime:
 
 
 def _resolve(session: Session, contract: CrunchContract, inp: Input) -> tuple[dict[str, Any] | None, str]:
+    """Ground truth from the first source (in priority order) with a complete window."""
     scope_data = inp.scope_jsonb
-    scope = FeedScope(scope_data["source"], scope_data["subject"], scope_data["kind"], scope_data["granularity"])
-    horizon = timedelta(seconds=int(scope_data["horizon_seconds"]))
+    reasons = []
+    for source in scope_data.get("sources") or [scope_data["source"]]:
+        scope = FeedScope(source, scope_data["subject"], scope_data["kind"], scope_data["granularity"])
+        truth, reason = _resolve_from(session, contract, inp, scope)
+        if truth is not None:
+            return {**truth, "source": source}, ""
+        reasons.append(reason)
+    return None, "; ".join(reasons)
+
+
+def _resolve_from(session: Session, contract: CrunchContract, inp: Input, scope: FeedScope) -> tuple[dict[str, Any] | None, str]:
+    horizon = timedelta(seconds=int(inp.scope_jsonb["horizon_seconds"]))
     tolerance = timedelta(seconds=granularity_seconds(scope.granularity))
     entry = price_at(session, scope, inp.received_at)
     if entry is None:
