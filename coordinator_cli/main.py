@@ -163,6 +163,87 @@ def checkpoint(as_of: AsOf = None) -> None:
 
 
 @app.command()
+def backfill(
+    start: Annotated[str, typer.Option(help="ISO-8601 start of the range")],
+    end: Annotated[str | None, typer.Option(help="ISO-8601 end (default: now)")] = None,
+    source: Annotated[str | None, typer.Option(help="feed source (default: every configured one)")] = None,
+    subject: Annotated[str | None, typer.Option(help="subject (default: every FEED_SUBJECTS)")] = None,
+    kind: Annotated[str | None, typer.Option(help="candle or tick (default: FEED_KIND)")] = None,
+    granularity: Annotated[str | None, typer.Option(help="e.g. 1m (default: FEED_GRANULARITY)")] = None,
+) -> None:
+    """Fill a range of feed records (resumable; a repeat writes nothing), with a progress bar."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from coordinator_core.clock import SystemClock
+    from coordinator_core.db.migrate import upgrade
+    from coordinator_core.feeds.base import FeedScope
+    from coordinator_core.runtime import get_runtime
+    from coordinator_core.services.backfill import backfill as run_backfill
+    from coordinator_core.services.ingest import feed_scopes
+
+    runtime = get_runtime()
+    settings = runtime.settings
+    now = SystemClock().now()
+    first, last = _time(start, "--start"), _time(end, "--end") or now
+    assert first is not None
+    upgrade(settings.database_url)
+    scopes = sorted({FeedScope(source or s.source, subject or s.subject, kind or s.kind, granularity or s.granularity)
+                     for s in feed_scopes(settings)}, key=lambda s: s.key)
+    summary = Table(title="Backfill", title_justify="left")
+    for column in ("scope", "rows written", "fetched", "pages", "gaps left", "missing buckets"):
+        summary.add_column(column, justify="left" if column == "scope" else "right")
+    span = max((last - first).total_seconds(), 1.0)
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>5.1f}%"),
+                  TextColumn("{task.fields[rows]} rows, {task.fields[pages]} pages"), TimeElapsedColumn(),
+                  console=console) as bar:
+        for scope in scopes:
+            task_id = bar.add_task(scope.key, total=100.0, rows=0, pages=0)
+
+            def progress(cursor: datetime, result: Any, task_id: Any = task_id) -> None:
+                bar.update(task_id, completed=100.0 * (cursor - first).total_seconds() / span, rows=result.written,
+                           pages=result.pages)
+
+            result = run_backfill(runtime.engine, runtime.source_for(scope.source), scope, first, last, now, progress)
+            bar.update(task_id, completed=100.0, rows=result.written, pages=result.pages)
+            summary.add_row(scope.key, f"{result.written:,}", f"{result.fetched:,}", str(result.pages),
+                            str(len(result.gaps)), f"{result.missing:,}")
+    console.print(summary)
+
+
+feeds_app = typer.Typer(help="Feed records: gaps.", no_args_is_help=True)
+app.add_typer(feeds_app, name="feeds")
+
+
+@feeds_app.command("gaps")
+def feeds_gaps(
+    start: Annotated[str | None, typer.Option(help="ISO-8601 start (default: 1 day before END)")] = None,
+    end: Annotated[str | None, typer.Option(help="ISO-8601 end (default: now)")] = None,
+) -> None:
+    """List missing candle buckets of every configured feed scope (repair them with `backfill`)."""
+    from datetime import timedelta
+
+    from coordinator_core.clock import SystemClock
+    from coordinator_core.runtime import get_runtime
+    from coordinator_core.services.backfill import find_gaps
+    from coordinator_core.services.ingest import feed_scopes
+
+    runtime = get_runtime()
+    last = _time(end, "--end") or SystemClock().now()
+    first = _time(start, "--start") or last - timedelta(days=1)
+    table = Table(title=f"Gaps {first.isoformat()} → {last.isoformat()}", title_justify="left")
+    for column in ("scope", "first missing", "last missing", "buckets"):
+        table.add_column(column)
+    found = 0
+    for scope in feed_scopes(runtime.settings):
+        if scope.kind != "candle":
+            continue
+        for gap in find_gaps(runtime.engine, scope, first, last):
+            found += 1
+            table.add_row(scope.key, gap.first.isoformat(), gap.last.isoformat(), f"{gap.count:,}")
+    console.print(table if found else "no gaps")
+
+
+@app.command()
 def leaderboard() -> None:
     """Print the latest leaderboard from the database (no Prefect)."""
     from coordinator_core.reports import latest_leaderboard

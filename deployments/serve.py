@@ -16,6 +16,7 @@ from coordinator_core.config import load_settings  # noqa: E402
 
 
 def deployments() -> list:
+    from flows.backfill_feed import backfill_feed
     from flows.backtest import backtest
     from flows.build_checkpoint import build_checkpoint
     from flows.ingest_feed import ingest_feed
@@ -28,6 +29,7 @@ def deployments() -> list:
         predict_round.to_deployment("predict-round", interval=settings.predict_interval_seconds),
         score_predictions.to_deployment("score-predictions", interval=settings.score_interval_seconds),
         build_checkpoint.to_deployment("build-checkpoint", cron="0 0 * * 1"),
+        backfill_feed.to_deployment("backfill-feed"),
         backtest.to_deployment("backtest"),
     ]
 

@@ -62,3 +62,26 @@ def backtest_chunk(start: datetime, end: datetime) -> dict[str, int]:
     rt = get_runtime()
     times = list(backtest.virtual_times(start, end, backtest.step_seconds(rt)))
     return backtest.run_steps(rt, times)
+
+
+@task(name="backfill-range", task_run_name="backfill-{source}-{subject}-{kind}-{granularity}", **policy(3))
+def backfill_range(source: str, subject: str, kind: str, granularity: str, start: datetime, end: datetime,
+                   as_of: datetime) -> dict[str, Any]:
+    """Backfill one scope over [start, end] with a progress artifact; resumes on retry."""
+    from prefect.artifacts import create_progress_artifact, update_progress_artifact
+
+    from coordinator_core.feeds.base import FeedScope
+    from coordinator_core.services.backfill import backfill
+
+    rt = get_runtime()
+    scope = FeedScope(source, subject, kind, granularity)
+    artifact = create_progress_artifact(progress=0.0, description=f"Backfill {scope.key} {start} → {end}")
+    span = max((end - start).total_seconds(), 1.0)
+
+    def progress(cursor: datetime, _result: Any) -> None:
+        update_progress_artifact(artifact, progress=min(100.0, 100.0 * (cursor - start).total_seconds() / span))
+
+    result = backfill(rt.engine, rt.source_for(source), scope, start, end, as_of, progress)
+    update_progress_artifact(artifact, progress=100.0)
+    return {"scope": result.scope, "pages": result.pages, "fetched": result.fetched, "written": result.written,
+            "gaps": [(g.first.isoformat(), g.last.isoformat(), g.count) for g in result.gaps]}
