@@ -114,6 +114,11 @@ class Settings(BaseSettings):
     # report API
     api_host: str = "127.0.0.1"
     api_port: int = Field(8000, ge=1, le=65535)
+    api_public_keys: str | None = Field(None, description="comma-separated keys for public reads; unset = open")
+    api_read_keys: str | None = Field(None, description="comma-separated keys for private reads")
+    api_admin_keys: str | None = Field(None, description="comma-separated keys for admin actions")
+    api_cors_origins: str = Field("", description="comma-separated allowed origins; empty = no CORS")
+    read_database_url: str | None = Field(None, description="read-only replica for the report API")
 
     @field_validator("feed_source")
     @classmethod
@@ -125,6 +130,13 @@ class Settings(BaseSettings):
         if len(set(sources)) != len(sources):
             raise ValueError("a source is listed twice")
         return ",".join(sources)
+
+    @field_validator("api_cors_origins")
+    @classmethod
+    def _cors(cls, value: str) -> str:
+        if any(o.strip() == "*" for o in value.split(",")):
+            raise ValueError("'*' is refused (the API uses credentials); list the exact origins, e.g. https://hub.example.com")
+        return value
 
     @field_validator("pyth_feed_ids")
     @classmethod
@@ -189,6 +201,26 @@ class Settings(BaseSettings):
         return self
 
     # derived values -------------------------------------------------------------------------
+    @staticmethod
+    def _keys(value: str | None) -> frozenset[str]:
+        return frozenset(k.strip() for k in (value or "").split(",") if k.strip())
+
+    @property
+    def public_keys(self) -> frozenset[str]:
+        return self._keys(self.api_public_keys)
+
+    @property
+    def read_keys(self) -> frozenset[str]:
+        return self._keys(self.api_read_keys)
+
+    @property
+    def admin_keys(self) -> frozenset[str]:
+        return self._keys(self.api_admin_keys)
+
+    @property
+    def cors_origins(self) -> list[str]:
+        return [o.strip() for o in self.api_cors_origins.split(",") if o.strip()]
+
     @property
     def sources(self) -> list[str]:
         """Feed sources in priority order (the first is the primary)."""
