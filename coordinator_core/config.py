@@ -193,6 +193,9 @@ class Settings(BaseSettings):
                 f"CHECKPOINT_ANCHOR {self.checkpoint_anchor} must fall on a SNAPSHOT_PERIOD_SECONDS boundary "
                 f"({self.snapshot_period_seconds} s since the epoch), or a snapshot would straddle two checkpoints"
             )
+        if "binance" in self.sources and self.feed_kind == "candle" and self.feed_granularity in ("5s", "15s", "30s"):
+            raise ValueError(f"FEED_GRANULARITY {self.feed_granularity} is not a Binance kline interval; "
+                             "use 1s, 1m, 3m, 5m, 15m, 30m, 1h, 2h, 4h, 6h, 12h or 1d")
         if self.checkpoint_interval_seconds % self.snapshot_period_seconds:
             raise ValueError(
                 "CHECKPOINT_INTERVAL_SECONDS must be a multiple of SNAPSHOT_PERIOD_SECONDS "

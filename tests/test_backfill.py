@@ -135,3 +135,18 @@ def test_ground_truth_falls_back_to_the_next_source_with_a_complete_window(make_
     assert one_hour.actuals_jsonb["source"] == "pyth"
     assert one_hour.actuals_jsonb["entry_price"] == 1029.5  # fallback's candle opened at t-1m, closed at t
     assert one_hour.actuals_jsonb["resolved_price"] == 1089.5  # opened at t+59m, closed at t+1h
+
+
+def test_bulk_pages_keep_final_rows_and_rewrite_only_changes(make_runtime) -> None:
+    """Pages of >= 500 rows take Postgres's COPY path; the rules are the same on both databases."""
+    rt = make_runtime(feed_source="synthetic", feed_granularity="1m")
+    final = [SourceRecord(START + timedelta(minutes=i), {"close": float(i)}) for i in range(600)]
+    assert upsert_records(rt.engine, SCOPE, final, NOW) == 600
+    assert upsert_records(rt.engine, SCOPE, final, NOW) == 0
+    provisional = [replace(r, values={"close": -1.0}, final=False) for r in final]
+    assert upsert_records(rt.engine, SCOPE, provisional, NOW) == 0
+    assert rows(rt.engine) == [(r.ts_event, r.values, True) for r in final]
+    changed = [replace(r, values={"close": r.values["close"] + 0.5}) for r in final[:550]] + final[550:]
+    duplicated = changed + changed[:10]  # a page that repeats keys: the last copy wins, no error
+    assert upsert_records(rt.engine, SCOPE, duplicated, NOW) == 550
+    assert rows(rt.engine) == [(r.ts_event, r.values, True) for r in changed]

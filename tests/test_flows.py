@@ -96,3 +96,20 @@ def test_flow_with_bad_configuration_fails_with_the_variable_named(flow_env, mon
     assert state.is_failed()
     with pytest.raises(Exception, match="SCORING_FUNCTION"):
         state.result()
+
+
+def test_ingest_flow_fails_visibly_when_a_source_fails_and_writes_nothing(flow_env, monkeypatch) -> None:
+    from flows.ingest_feed import ingest_feed
+    from tests.doubles.binance_server import FakeBinance
+
+    with FakeBinance(now_ms=int(ROUND.timestamp() * 1000)) as fake:
+        fake.fail_next("451", times=100)
+        monkeypatch.setenv("FEED_SOURCE", "binance")
+        monkeypatch.setenv("FEED_GRANULARITY", "1m")
+        monkeypatch.setenv("BINANCE_API_URL", fake.url)
+        reset_runtime()
+        state = ingest_feed(as_of=ROUND, return_state=True)
+    assert state.is_failed()
+    with pytest.raises(Exception, match="binance:BTC:candle:1m.*restricted location"):
+        state.result()
+    assert counts(get_runtime())["feed_records"] == 0

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import event, make_url, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, create_engine
@@ -34,8 +34,10 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
     else:
-        engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10,
-                               connect_args={"options": "-c timezone=UTC"})
+        parsed = make_url(url)
+        options = " ".join(filter(None, [str(parsed.query.get("options", "")), "-c timezone=UTC"]))
+        engine = create_engine(parsed.difference_update_query(["options"]), pool_pre_ping=True, pool_size=10,
+                               max_overflow=10, connect_args={"options": options})
     return engine
 
 
@@ -94,24 +96,30 @@ def upsert_statement(session: Session, table: Any, conflict: list[str], update: 
     dialect = session.get_bind().dialect.name
     key = (dialect, table.name, tuple(conflict), tuple(update or ()), refresh, guard)
     cached = _UPSERTS.get(key)
-    if cached is not None:
-        return cached
+    if cached is None:
+        cached = _UPSERTS[key] = on_conflict(_insert(dialect)(table), table, conflict, update, refresh, guard)
+    return cached
+
+
+def _insert(dialect: str) -> Any:
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    stmt = insert(table)
+    return insert
+
+
+def on_conflict(stmt: Any, table: Any, conflict: list[str], update: list[str] | None = None,
+                refresh: tuple[str, ...] = (), guard: str | None = None) -> Any:
+    """The ``ON CONFLICT`` clause of ``upsert_statement`` on any dialect insert (VALUES or SELECT)."""
     if not update:
-        stmt = stmt.on_conflict_do_nothing(index_elements=conflict)
-    else:
-        changed = None
-        for column in update:
-            clause = table.c[column].is_distinct_from(stmt.excluded[column])
-            changed = clause if changed is None else changed | clause
-        if guard == "final_wins":
-            changed = (changed) & (stmt.excluded["final"] | ~table.c["final"])
-        stmt = stmt.on_conflict_do_update(
-            index_elements=conflict, set_={c: stmt.excluded[c] for c in (*update, *refresh)}, where=changed
-        )
-    _UPSERTS[key] = stmt
-    return stmt
+        return stmt.on_conflict_do_nothing(index_elements=conflict)
+    changed = None
+    for column in update:
+        clause = table.c[column].is_distinct_from(stmt.excluded[column])
+        changed = clause if changed is None else changed | clause
+    if guard == "final_wins":
+        changed = (changed) & (stmt.excluded["final"] | ~table.c["final"])
+    return stmt.on_conflict_do_update(
+        index_elements=conflict, set_={c: stmt.excluded[c] for c in (*update, *refresh)}, where=changed
+    )

@@ -55,12 +55,16 @@ def backfill(engine: Engine, source: FeedSource, scope: FeedScope, start: dateti
         raise ValueError(f"backfill: end {end.isoformat()} is before start {start.isoformat()}")
     result = BackfillResult(scope.key, start, end)
     step = step_of(scope)
+    page_span = timedelta(seconds=granularity_seconds(scope.granularity)) * source.page_limit
     cursor = start
     while cursor <= end:
         records = source.fetch(scope, cursor, end, limit=source.page_limit)
         result.pages += 1
-        if not records:
-            break
+        if not records:  # a hole in the upstream's history, not necessarily the end: skip a page
+            cursor += page_span
+            if progress:
+                progress(min(cursor, end), result)
+            continue
         result.fetched += len(records)
         result.written += upsert_records(engine, scope, records, now, phase="backfill")
         following = records[-1].ts_event + step

@@ -1,0 +1,445 @@
+"""Read queries of the report API: bounded, indexed, and sharing the score definition.
+
+Every list query is a keyset page: rows strictly after ``after`` (the sort key of the last row of
+the previous page) in a fixed total order, at most ``limit + 1`` rows (the extra row only says
+that a next page exists). No query reads a whole table: lists are ordered along an index and
+limited, aggregates are bounded by a time window or by one scope, lookups are by key.
+
+Scores always come from ``coordinator_core.leaderboard.window_totals`` (Σ value_sum / Σ
+prediction_count over snapshots), so the leaderboard, ``/reports/models/global``, the per-model
+status and checkpoints agree. The per-scope split (``scope_totals``) applies the same definition
+to the scores those snapshots were summed from, with the same period boundaries, so the scopes of
+a model add up to its window totals.
+
+Plain SQLAlchemy Core on a ``Session``'s connection; no Prefect, no web framework.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, case, func, or_, select, update
+from sqlalchemy.sql.elements import ColumnElement
+from sqlmodel import Session
+
+from coordinator_core.db.tables import (
+    CHECKPOINT_TRANSITIONS,
+    Checkpoint,
+    CheckpointStatus,
+    FeedIngestionState,
+    FeedRecord,
+    Input,
+    Leaderboard,
+    Model,
+    Prediction,
+    PredictionStatus,
+    Score,
+    Snapshot,
+)
+from coordinator_core.leaderboard import window_score, window_totals
+
+P = Prediction.__table__.c  # type: ignore[attr-defined]
+S = Score.__table__.c  # type: ignore[attr-defined]
+SN = Snapshot.__table__.c  # type: ignore[attr-defined]
+CK = Checkpoint.__table__.c  # type: ignore[attr-defined]
+LB = Leaderboard.__table__.c  # type: ignore[attr-defined]
+M = Model.__table__.c  # type: ignore[attr-defined]
+FR = FeedRecord.__table__.c  # type: ignore[attr-defined]
+FS = FeedIngestionState.__table__.c  # type: ignore[attr-defined]
+IN = Input.__table__.c  # type: ignore[attr-defined]
+
+ONE_MICROSECOND = timedelta(microseconds=1)
+FEED_COUNT_CAP = 100_000
+
+
+@dataclass(frozen=True)
+class Page:
+    """Rows of one page and the sort key of its last row when another page follows."""
+
+    rows: list[dict[str, Any]]
+    next_key: tuple[Any, ...] | None
+
+
+def _page(rows: Sequence[Any], limit: int, key: Any) -> Page:
+    items = [dict(r._mapping) if hasattr(r, "_mapping") else dict(r) for r in rows[:limit]]
+    more = len(rows) > limit
+    return Page(items, key(items[-1]) if more and items else None)
+
+
+def after_key(columns: Sequence[Any], values: Sequence[Any], descending: bool) -> ColumnElement[bool]:
+    """Rows strictly after ``values`` in the order of ``columns`` (all ascending or all descending).
+
+    Written as ``c1 <= v1 AND (c1 < v1 OR (c1 = v1 AND c2 < v2))`` rather than a row comparison,
+    so both backends use an index whose leading column is ``c1``.
+    """
+    first, value = columns[0], values[0]
+    if len(columns) == 1:
+        return first < value if descending else first > value
+    rest = after_key(columns[1:], values[1:], descending)
+    strict = first < value if descending else first > value
+    bound = first <= value if descending else first >= value
+    return and_(bound, or_(strict, and_(first == value, rest)))
+
+
+def _ordered(query: Any, columns: Sequence[Any], descending: bool) -> Any:
+    return query.order_by(*[c.desc() if descending else c.asc() for c in columns])
+
+
+def _execute(session: Session, query: Any) -> Any:
+    return session.connection().execute(query)
+
+
+# -- time ------------------------------------------------------------------------------------------
+def latest_leaderboard_time(session: Session) -> datetime | None:
+    """``created_at`` (the as-of time) of the newest stored leaderboard."""
+    return _execute(session, select(LB.created_at).order_by(LB.created_at.desc()).limit(1)).scalar()
+
+
+# -- leaderboards ----------------------------------------------------------------------------------
+def latest_leaderboard(session: Session) -> dict[str, Any] | None:
+    row = _execute(session, select(LB.id, LB.created_at, LB.entries_jsonb, LB.meta_jsonb)
+                   .order_by(LB.created_at.desc()).limit(1)).first()
+    return dict(row._mapping) if row else None
+
+
+def leaderboard_by_id(session: Session, leaderboard_id: str) -> dict[str, Any] | None:
+    row = _execute(session, select(LB.id, LB.created_at, LB.entries_jsonb, LB.meta_jsonb)
+                   .where(LB.id == leaderboard_id)).first()
+    return dict(row._mapping) if row else None
+
+
+# -- models ----------------------------------------------------------------------------------------
+MODEL_COLUMNS = (M.id, M.name, M.deployment_identifier, M.player_id, M.player_name, M.wallet, M.state,
+                 M.first_seen_at, M.last_seen_at, M.last_failure_code, M.last_failure_at, M.overall_score_jsonb,
+                 M.created_at, M.updated_at)
+
+
+def models_page(session: Session, *, after: tuple[Any, ...] | None, limit: int, model_ids: Sequence[str] = (),
+                states: Sequence[str] = (), player_id: str | None = None) -> Page:
+    query = select(*MODEL_COLUMNS)
+    if model_ids:
+        query = query.where(M.id.in_(list(model_ids)))
+    if states:
+        query = query.where(M.state.in_(list(states)))
+    if player_id is not None:
+        query = query.where(M.player_id == player_id)
+    if after is not None:
+        query = query.where(after_key([M.id], after, False))
+    rows = _execute(session, _ordered(query, [M.id], False).limit(limit + 1)).all()
+    return _page(rows, limit, lambda r: (r["id"],))
+
+
+def get_model(session: Session, model_id: str) -> dict[str, Any] | None:
+    row = _execute(session, select(*MODEL_COLUMNS).where(M.id == model_id)).first()
+    return dict(row._mapping) if row else None
+
+
+def models_by_id(session: Session, model_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    ids = sorted(set(model_ids))
+    if not ids:
+        return {}
+    rows = _execute(session, select(M.id, M.name, M.player_id, M.player_name, M.state, M.wallet)
+                    .where(M.id.in_(ids))).all()
+    return {r.id: dict(r._mapping) for r in rows}
+
+
+# -- window scores ---------------------------------------------------------------------------------
+def window_scores(session: Session, windows: dict[str, int], as_of: datetime) -> dict[str, dict[str, dict[str, Any]]]:
+    """``{window: {model_id: totals}}`` over ``(as_of - hours, as_of]``, the leaderboard's bounds."""
+    until = as_of + ONE_MICROSECOND
+    return {name: window_totals(session, as_of - timedelta(hours=hours), until) for name, hours in windows.items()}
+
+
+def period_totals(session: Session, start: datetime, end: datetime) -> dict[str, dict[str, Any]]:
+    """Per model over snapshots ending in ``(start, end]`` (a checkpoint's bounds)."""
+    return window_totals(session, start, end + ONE_MICROSECOND)
+
+
+def last_performed_at(session: Session, model_ids: Sequence[str], until: datetime | None = None) -> dict[str, datetime]:
+    """Newest ``performed_at`` per model: one correlated ``max`` per model on ``(model_id, performed_at)``."""
+    if not model_ids:
+        return {}
+    inner = select(func.max(P.performed_at)).where(P.model_id == M.id)
+    if until is not None:
+        inner = inner.where(P.performed_at <= until)
+    rows = _execute(session, select(M.id, inner.scalar_subquery().label("performed_at"))
+                    .where(M.id.in_(list(model_ids)))).all()
+    return {r.id: r.performed_at for r in rows if r.performed_at is not None}
+
+
+def _floor(value: datetime, seconds: int) -> datetime:
+    epoch = value.timestamp()
+    return datetime.fromtimestamp(epoch - epoch % seconds, UTC)
+
+
+def _ceil(value: datetime, seconds: int) -> datetime:
+    floor = _floor(value, seconds)
+    return floor if floor == value else floor + timedelta(seconds=seconds)
+
+
+def scored_range(since: datetime, until: datetime, snapshot_period_seconds: int) -> tuple[datetime, datetime]:
+    """The ``scored_at`` range ``[lo, hi)`` of the scores summed into the snapshots that
+    ``window_totals(since, until)`` reads (``since < period_end`` and ``period_start < until``, with
+    each score in the period holding its ``scored_at``)."""
+    return _floor(since, snapshot_period_seconds), _ceil(until, snapshot_period_seconds)
+
+
+def scope_totals(session: Session, model_ids: Sequence[str], ranges: dict[str, tuple[datetime, datetime]]
+                 ) -> dict[tuple[str, str], dict[str, dict[str, Any]]]:
+    """Per ``(model_id, scope_key)`` and per named ``scored_at`` range: the snapshot columns
+    (value_sum, prediction_count, scored/failed/absent counts) and ``score``, summed from scores.
+
+    One GROUP BY over the scores of ``model_ids`` in the widest range (index on
+    ``(model_id, scored_at)``), joined to predictions by key for the scope.
+    """
+    if not model_ids or not ranges:
+        return {}
+    low = min(r[0] for r in ranges.values())
+    high = max(r[1] for r in ranges.values())
+    columns: list[Any] = [S.model_id, P.scope_key]
+    for index, (lo, hi) in enumerate(ranges.values()):
+        inside = and_(S.scored_at >= lo, S.scored_at < hi)
+        columns += [
+            func.sum(case((inside, S.value), else_=0.0)).label(f"v{index}"),
+            func.sum(case((inside, 1), else_=0)).label(f"n{index}"),
+            func.sum(case((and_(inside, S.success.is_(True)), 1), else_=0)).label(f"s{index}"),
+            func.sum(case((and_(inside, S.prediction_status == PredictionStatus.FAILED.value), 1), else_=0)).label(f"f{index}"),
+            func.sum(case((and_(inside, S.prediction_status == PredictionStatus.ABSENT.value), 1), else_=0)).label(f"a{index}"),
+        ]
+    query = (select(*columns).select_from(Score.__table__.join(Prediction.__table__, P.id == S.prediction_id))
+             .where(S.model_id.in_(list(model_ids)), S.scored_at >= low, S.scored_at < high)
+             .group_by(S.model_id, P.scope_key))
+    out: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
+    for row in _execute(session, query).all():
+        m = row._mapping
+        per_range = {}
+        for index, name in enumerate(ranges):
+            value_sum, count = float(m[f"v{index}"] or 0.0), int(m[f"n{index}"] or 0)
+            per_range[name] = {"value_sum": value_sum, "prediction_count": count,
+                               "scored_count": int(m[f"s{index}"] or 0), "failed_count": int(m[f"f{index}"] or 0),
+                               "absent_count": int(m[f"a{index}"] or 0), "score": window_score(value_sum, count)}
+        out[(m["model_id"], m["scope_key"])] = per_range
+    return out
+
+
+def latest_scope_prediction(session: Session, model_id: str, scope_key: str, until: datetime | None = None
+                            ) -> dict[str, Any] | None:
+    """The newest prediction of a model for one scope key (index ``(model_id, performed_at)``)."""
+    query = select(P.performed_at, P.scope_jsonb).where(P.model_id == model_id, P.scope_key == scope_key)
+    if until is not None:
+        query = query.where(P.performed_at <= until)
+    row = _execute(session, query.order_by(P.performed_at.desc()).limit(1)).first()
+    return dict(row._mapping) if row else None
+
+
+# -- predictions -----------------------------------------------------------------------------------
+PREDICTION_COLUMNS = (
+    P.id, P.input_id, P.model_id, P.prediction_config_id, P.scope_key, P.scope_jsonb, P.status, P.runner_status,
+    P.failed_reason, P.exec_time_ms, P.inference_output_jsonb, P.performed_at, P.resolvable_at,
+    S.value.label("score_value"), S.success.label("score_success"), S.failed_reason.label("score_failed_reason"),
+    S.prediction_status.label("score_prediction_status"), S.scored_at,
+)
+
+
+def predictions_page(session: Session, *, after: tuple[Any, ...] | None, limit: int, descending: bool = True,
+                     model_ids: Sequence[str] = (), statuses: Sequence[str] = (), scope_keys: Sequence[str] = (),
+                     start: datetime | None = None, end: datetime | None = None) -> Page:
+    """Predictions with their score (if any), ordered by ``(performed_at, id)``."""
+    query = select(*PREDICTION_COLUMNS).select_from(
+        Prediction.__table__.outerjoin(Score.__table__, S.prediction_id == P.id))
+    if model_ids:
+        query = query.where(P.model_id == model_ids[0]) if len(model_ids) == 1 else query.where(P.model_id.in_(list(model_ids)))
+    if statuses:
+        query = query.where(P.status.in_(list(statuses)))
+    if scope_keys:
+        query = query.where(P.scope_key.in_(list(scope_keys)))
+    if start is not None:
+        query = query.where(P.performed_at >= start)
+    if end is not None:
+        query = query.where(P.performed_at <= end)
+    order = [P.performed_at, P.id]
+    if after is not None:
+        query = query.where(after_key(order, after, descending))
+    rows = _execute(session, _ordered(query, order, descending).limit(limit + 1)).all()
+    return _page(rows, limit, lambda r: (r["performed_at"], r["id"]))
+
+
+def recent_predictions(session: Session, model_id: str, limit: int, until: datetime | None = None) -> list[dict[str, Any]]:
+    """The newest ``limit`` predictions of one model (index ``(model_id, performed_at)``)."""
+    query = select(P.id, P.input_id, P.scope_key, P.status, P.runner_status, P.failed_reason, P.exec_time_ms,
+                   P.performed_at, P.resolvable_at).where(P.model_id == model_id)
+    if until is not None:
+        query = query.where(P.performed_at <= until)
+    rows = _execute(session, query.order_by(P.performed_at.desc(), P.id.desc()).limit(limit)).all()
+    return [dict(r._mapping) for r in rows]
+
+
+def input_round(session: Session, input_id: str) -> dict[str, Any] | None:
+    row = _execute(session, select(IN.id, IN.round_at, IN.status, IN.resolvable_at).where(IN.id == input_id)).first()
+    return dict(row._mapping) if row else None
+
+
+# -- feeds -----------------------------------------------------------------------------------------
+def feed_states_page(session: Session, *, after: tuple[Any, ...] | None, limit: int, source: str | None = None,
+                     subject: str | None = None, kind: str | None = None, granularity: str | None = None) -> Page:
+    query = select(FS.id, FS.source, FS.subject, FS.kind, FS.granularity, FS.last_event_ts, FS.updated_at, FS.meta_jsonb)
+    for column, value in ((FS.source, source), (FS.subject, subject), (FS.kind, kind), (FS.granularity, granularity)):
+        if value is not None:
+            query = query.where(column == value)
+    if after is not None:
+        query = query.where(after_key([FS.id], after, False))
+    rows = _execute(session, _ordered(query, [FS.id], False).limit(limit + 1)).all()
+    return _page(rows, limit, lambda r: (r["id"],))
+
+
+def feed_scope_stats(session: Session, source: str, subject: str, kind: str, granularity: str,
+                     count_cap: int = FEED_COUNT_CAP) -> dict[str, Any]:
+    """Oldest and newest event and the record count (exact up to ``count_cap``) of one scope;
+    three range queries on the unique index ``(source, subject, kind, granularity, ts_event)``."""
+    scope = and_(FR.source == source, FR.subject == subject, FR.kind == kind, FR.granularity == granularity)
+    oldest = _execute(session, select(FR.ts_event).where(scope).order_by(FR.ts_event.asc()).limit(1)).scalar()
+    newest = _execute(session, select(FR.ts_event).where(scope).order_by(FR.ts_event.desc()).limit(1)).scalar()
+    capped = select(FR.id).where(scope).limit(count_cap + 1).subquery()
+    count = int(_execute(session, select(func.count()).select_from(capped)).scalar() or 0)
+    return {"oldest_ts": oldest, "newest_ts": newest, "record_count": min(count, count_cap),
+            "record_count_capped": count > count_cap}
+
+
+def feed_tail_page(session: Session, *, after: tuple[Any, ...] | None, limit: int, source: str | None = None,
+                   subject: str | None = None, kind: str | None = None, granularity: str | None = None,
+                   since: datetime | None = None, until: datetime | None = None) -> Page:
+    """Feed records newest first, ordered by ``(ts_event, id)``."""
+    query = select(FR.id, FR.source, FR.subject, FR.kind, FR.granularity, FR.ts_event, FR.ts_ingested, FR.final,
+                   FR.values_jsonb, FR.meta_jsonb)
+    for column, value in ((FR.source, source), (FR.subject, subject), (FR.kind, kind), (FR.granularity, granularity)):
+        if value is not None:
+            query = query.where(column == value)
+    if since is not None:
+        query = query.where(FR.ts_event >= since)
+    if until is not None:
+        query = query.where(FR.ts_event <= until)
+    order = [FR.ts_event, FR.id]
+    if after is not None:
+        query = query.where(after_key(order, after, True))
+    rows = _execute(session, _ordered(query, order, True).limit(limit + 1)).all()
+    return _page(rows, limit, lambda r: (r["ts_event"], r["id"]))
+
+
+# -- snapshots -------------------------------------------------------------------------------------
+def snapshots_page(session: Session, *, after: tuple[Any, ...] | None, limit: int, model_ids: Sequence[str] = (),
+                   since: datetime | None = None, until: datetime | None = None) -> Page:
+    """Snapshots newest first, ordered by ``(period_end, id)``; ``since`` bounds ``period_end``
+    from below and ``until`` bounds ``period_start`` from above (both inclusive)."""
+    query = select(SN.id, SN.model_id, SN.period_start, SN.period_end, SN.prediction_count, SN.scored_count,
+                   SN.failed_count, SN.absent_count, SN.value_sum, SN.result_summary_jsonb, SN.created_at, SN.updated_at)
+    if model_ids:
+        query = query.where(SN.model_id.in_(list(model_ids)))
+    if since is not None:
+        query = query.where(SN.period_end >= since)
+    if until is not None:
+        query = query.where(SN.period_start <= until)
+    order = [SN.period_end, SN.id]
+    if after is not None:
+        query = query.where(after_key(order, after, True))
+    rows = _execute(session, _ordered(query, order, True).limit(limit + 1)).all()
+    return _page(rows, limit, lambda r: (r["period_end"], r["id"]))
+
+
+# -- checkpoints -----------------------------------------------------------------------------------
+CHECKPOINT_COLUMNS = (CK.id, CK.period_start, CK.period_end, CK.status, CK.entries_jsonb, CK.meta_jsonb, CK.created_at,
+                      CK.tx_hash, CK.submitted_at)
+
+
+def checkpoints_page(session: Session, *, after: tuple[Any, ...] | None, limit: int, statuses: Sequence[str] = (),
+                     since: datetime | None = None, until: datetime | None = None) -> Page:
+    """Checkpoints newest first by ``period_end`` (unique); ``since``/``until`` bound ``period_end``."""
+    query = select(*CHECKPOINT_COLUMNS)
+    if statuses:
+        query = query.where(CK.status.in_(list(statuses)))
+    if since is not None:
+        query = query.where(CK.period_end >= since)
+    if until is not None:
+        query = query.where(CK.period_end <= until)
+    if after is not None:
+        query = query.where(after_key([CK.period_end], after, True))
+    rows = _execute(session, query.order_by(CK.period_end.desc()).limit(limit + 1)).all()
+    return _page(rows, limit, lambda r: (r["period_end"],))
+
+
+def get_checkpoint(session: Session, checkpoint_id: str) -> dict[str, Any] | None:
+    row = _execute(session, select(*CHECKPOINT_COLUMNS).where(CK.id == checkpoint_id)).first()
+    return dict(row._mapping) if row else None
+
+
+def latest_checkpoint(session: Session) -> dict[str, Any] | None:
+    row = _execute(session, select(*CHECKPOINT_COLUMNS).order_by(CK.period_end.desc()).limit(1)).first()
+    return dict(row._mapping) if row else None
+
+
+# -- checkpoint admin actions (conditional writes; the caller commits) ------------------------------
+@dataclass(frozen=True)
+class Outcome:
+    """``code``: ``done`` (changed now), ``unchanged`` (already so: idempotent), ``missing``, ``conflict``."""
+
+    code: str
+    checkpoint: dict[str, Any] | None = None
+    message: str = ""
+
+
+def confirm_checkpoint(session: Session, checkpoint_id: str, tx_hash: str, now: datetime) -> Outcome:
+    """Record the transaction of a PENDING checkpoint: status SUBMITTED, ``tx_hash``, ``submitted_at``.
+
+    One conditional UPDATE (``status = PENDING AND tx_hash IS NULL``), so of two concurrent
+    confirms only one can change the row. Repeating with the recorded hash is ``unchanged``.
+    """
+    changed = _execute(session, update(Checkpoint.__table__).where(
+        CK.id == checkpoint_id, CK.status == CheckpointStatus.PENDING.value, CK.tx_hash.is_(None),
+    ).values(status=CheckpointStatus.SUBMITTED.value, tx_hash=tx_hash, submitted_at=now)).rowcount
+    row = get_checkpoint(session, checkpoint_id)
+    if changed == 1:
+        return Outcome("done", row)
+    if row is None:
+        return Outcome("missing", message=f"checkpoint {checkpoint_id!r} not found")
+    if row["tx_hash"] == tx_hash:
+        return Outcome("unchanged", row)
+    if row["tx_hash"]:
+        return Outcome("conflict", row, f"checkpoint {checkpoint_id} is already confirmed with another tx_hash "
+                                        f"({row['tx_hash']}); status {row['status']}")
+    return Outcome("conflict", row, f"checkpoint {checkpoint_id} is {row['status']}: only a PENDING checkpoint "
+                                    "can be confirmed")
+
+
+def allowed_moves(status: str) -> list[str]:
+    known = {s.value: s for s in CheckpointStatus}
+    target = CHECKPOINT_TRANSITIONS.get(known[status]) if status in known else None
+    return [target.value] if target is not None else []
+
+
+def advance_checkpoint(session: Session, checkpoint_id: str, target: str, attempts: int = 3) -> Outcome:
+    """Move a checkpoint one step forward along ``CHECKPOINT_TRANSITIONS`` with a conditional UPDATE
+    (``WHERE status = <the status read>``). Asking for the current status is ``unchanged``.
+    SUBMITTED is reached only by ``confirm_checkpoint`` (it needs a tx_hash)."""
+    for _ in range(attempts):
+        row = get_checkpoint(session, checkpoint_id)
+        if row is None:
+            return Outcome("missing", message=f"checkpoint {checkpoint_id!r} not found")
+        current = row["status"]
+        if current == target:
+            return Outcome("unchanged", row)
+        allowed = allowed_moves(current)
+        if target not in allowed:
+            hint = " (SUBMITTED is set by POST /reports/checkpoints/{id}/confirm with the tx_hash)" if \
+                allowed == [CheckpointStatus.SUBMITTED.value] else ""
+            return Outcome("conflict", row, f"Cannot transition from {current} to {target}. Allowed: {allowed}{hint}")
+        if target == CheckpointStatus.SUBMITTED.value:
+            return Outcome("conflict", row, "SUBMITTED needs a recorded tx_hash: use POST "
+                                            f"/reports/checkpoints/{checkpoint_id}/confirm with {{\"tx_hash\": ...}}")
+        changed = _execute(session, update(Checkpoint.__table__).where(CK.id == checkpoint_id, CK.status == current)
+                           .values(status=target)).rowcount
+        if changed == 1:
+            return Outcome("done", get_checkpoint(session, checkpoint_id))
+    return Outcome("conflict", get_checkpoint(session, checkpoint_id),
+                   f"checkpoint {checkpoint_id} changed concurrently; read it and retry")
