@@ -111,3 +111,30 @@ def test_every_configured_source_and_subject_is_a_scope(make_runtime, fake) -> N
                       binance_api_url=fake.url)
     assert [s.key for s in feed_scopes(rt.settings)] == [
         "binance:BTC:candle:1m", "binance:ETH:candle:1m", "pyth:BTC:candle:1m", "pyth:ETH:candle:1m"]
+
+
+def test_pyth_candles_and_ticks_ingest_from_the_local_hermes_and_benchmarks(make_runtime) -> None:
+    from coordinator_core.clock import SystemClock
+    from tests.doubles.pyth_server import FakePyth
+
+    with FakePyth(api_key="secret") as fake:
+        rt = make_runtime(feed_source="pyth", feed_granularity="1m", pyth_hermes_url=fake.url,
+                          pyth_benchmarks_url=fake.url, pyth_api_key="secret", feed_backfill_minutes=60)
+        now = SystemClock().now()
+        candles = FeedScope("pyth", "BTC", "candle", "1m")
+        result = ingest_scope(rt.engine, rt.source, candles, now, rt.settings)
+        rows = stored(rt.engine)
+        assert result.written == len(rows) >= 120  # the model window of 1-minute bars
+        assert all(r.final for r in rows.values() if r.ts_event < now - timedelta(minutes=1, seconds=5))
+        assert all(auth == "Bearer secret" for auth in
+                   (req.headers.get("Authorization") for req in fake.requests))
+
+        ticks = FeedScope("pyth", "BTC", "tick", "1s")
+        ingest_scope(rt.engine, rt.source, ticks, now, rt.settings)      # history: minute closes
+        later = SystemClock().now()
+        ingest_scope(rt.engine, rt.source, ticks, later, rt.settings)    # now live: Hermes latest
+        with Session(rt.engine) as session:
+            newest = session.exec(select(FeedRecord).where(FeedRecord.kind == "tick")
+                                  .order_by(FeedRecord.ts_event.desc())).first()
+        assert newest.meta_jsonb["endpoint"] == "hermes_latest" and newest.final
+        assert newest.values_jsonb["price"] > 0 and "conf" in newest.values_jsonb
