@@ -23,6 +23,15 @@ app = typer.Typer(help="Prediction-competition coordinator (Prefect flows over c
                   no_args_is_help=True, pretty_exceptions_enable=False)
 db_app = typer.Typer(help="Database schema (alembic migrations).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+
+
+def _register_models_app() -> None:
+    from coordinator_cli.models import models_app
+
+    app.add_typer(models_app, name="models")
+
+
+_register_models_app()
 console = Console(width=None if sys.stdout.isatty() else 150)
 
 AsOf = Annotated[str | None, typer.Option("--as-of", help="ISO-8601 time to run for (default: now; no offset = UTC)")]
