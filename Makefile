@@ -6,7 +6,7 @@ export UV_PYTHON ?= python3
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export DO_NOT_TRACK ?= 1
 
-.PHONY: demo test test-fast bench env lint clean
+.PHONY: demo test test-fast bench env lint clean serve deploy worker
 
 $(UV):
 	@command -v uv >/dev/null 2>&1 || python3 -m pip install --user --quiet "uv==$(UV_VERSION)" || python3 -m pip install --quiet "uv==$(UV_VERSION)"
@@ -19,6 +19,16 @@ env: .venv/.synced  ## create or update the virtual environment from the lock fi
 
 demo: env  ## backtest 14 days of the shipped BTC data with the example models, print leaderboard + checkpoint
 	.venv/bin/coordinator demo
+
+serve: env  ## live local mode: Prefect UI on 127.0.0.1:4200, every flow on its schedule, API on :8000
+	.venv/bin/coordinator serve
+
+deploy: env  ## prefect deploy --all from this clone (needs PREFECT_API_URL and the 'coordinator' work pool)
+	@test -n "$$PREFECT_API_URL" || { echo "set PREFECT_API_URL (e.g. http://127.0.0.1:4200/api) first" >&2; exit 1; }
+	COORDINATOR_HOME=$(CURDIR) .venv/bin/prefect --no-prompt deploy --all
+
+worker: env  ## a process worker for the 'coordinator' work pool
+	.venv/bin/prefect worker start --pool coordinator
 
 test: env  ## the whole suite, on SQLite and on the Postgres at 127.0.0.1:5432 (database test)
 	.venv/bin/pytest -q

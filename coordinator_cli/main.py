@@ -261,6 +261,88 @@ def leaderboard() -> None:
     console.print(frame_table(frame, f"Leaderboard as of {board.created_at.isoformat() if board else '–'}"))
 
 
+LIVE_DEFAULTS = {
+    "DATABASE_URL": "sqlite:///./live.db",
+    "FEED_SOURCE": "synthetic",
+    "FEED_GRANULARITY": "1m",
+    "FEED_MAX_STALENESS_SECONDS": "180",
+    "INGEST_INTERVAL_SECONDS": "20",
+    "PREDICT_INTERVAL_SECONDS": "20",
+    "SCORE_INTERVAL_SECONDS": "20",
+    "CHECKPOINT_INTERVAL_SECONDS": "3600",
+}
+
+
+@app.command()
+def serve(
+    ui_port: Annotated[int, typer.Option(help="Prefect server and UI port")] = 4200,
+    with_api: Annotated[bool, typer.Option("--api/--no-api", help="also serve the report API")] = True,
+) -> None:
+    """Live local mode: a Prefect server with its UI on 127.0.0.1:UI_PORT, every flow served on its
+    schedule, the report API on API_HOST:API_PORT and a live synthetic 1-minute feed with 1- and
+    5-minute rounds (settings you export win). Ctrl-C stops everything it started."""
+    import os
+    import signal
+    import subprocess
+
+    import httpx
+
+    from coordinator_core.config import PROJECT_DIR
+
+    for name, value in LIVE_DEFAULTS.items():
+        os.environ.setdefault(name, value)
+    os.environ.setdefault("SCHEDULED_PREDICTION_CONFIGS_PATH", str(PROJECT_DIR / "examples" / "live_configs.json"))
+    os.environ.setdefault("PREFECT_HOME", str(PROJECT_DIR / ".prefect"))
+    os.environ.setdefault("PREFECT_RUNNER_POLL_FREQUENCY", "5")  # pick up scheduled runs sooner (default 10 s)
+    api_url = f"http://127.0.0.1:{ui_port}/api"
+    os.environ["PREFECT_API_URL"] = api_url
+    settings = _settings()
+    from coordinator_core.db.migrate import upgrade
+
+    upgrade(settings.database_url)
+    children: list[subprocess.Popen[bytes]] = []
+    binary = os.path.dirname(sys.executable)
+
+    def stop(*_: object) -> None:
+        for child in reversed(children):
+            if child.poll() is None:
+                child.send_signal(signal.SIGINT)
+        for child in reversed(children):
+            try:
+                child.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                child.kill()
+
+    try:
+        console.print(f"starting the Prefect server and UI on http://127.0.0.1:{ui_port} …")
+        children.append(subprocess.Popen([os.path.join(binary, "prefect"), "server", "start", "--host", "127.0.0.1",
+                                          "--port", str(ui_port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                if httpx.get(f"{api_url}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if children[0].poll() is not None or time.monotonic() > deadline:
+                raise CoordinatorError(f"the Prefect server did not start on port {ui_port} (is the port in use?)")
+            time.sleep(0.5)
+        if with_api:
+            children.append(subprocess.Popen([os.path.join(binary, "coordinator"), "api"]))
+            console.print(f"report API on http://{settings.api_host}:{settings.api_port}")
+        console.print(f"[bold]live[/bold]: {settings.feed_source} {settings.feed_granularity} feed, rounds every minute, "
+                      f"database {settings.database_url}; open http://127.0.0.1:{ui_port} — Ctrl-C stops everything")
+        from deployments.serve import deployments
+        from prefect import serve as prefect_serve
+
+        prefect_serve(*deployments(settings), limit=8)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop()
+        console.print("stopped")
+
+
 @app.command()
 def api() -> None:
     """Serve the report API with uvicorn on API_HOST:API_PORT."""
