@@ -1,27 +1,104 @@
-"""The report API (FastAPI). ``create_app(settings)`` is the factory; routers per resource follow."""
+"""The report API (FastAPI). ``create_app(settings)`` is the factory.
+
+Routes (one router per resource under ``api/routers``), by tier (see ``api.security``):
+
+* open: ``/healthz`` (checks the database), ``/docs``, ``/openapi.json``;
+* public: ``/info``, ``/reports/schema`` (+ two parts), ``/reports/leaderboard``,
+  ``/reports/models`` (+ ``global``, ``params``, ``{id}/status``), ``/reports/snapshots``,
+  ``/reports/checkpoints`` (+ ``latest``, ``latest/prizes``, ``{id}``, ``{id}/payload``,
+  ``{id}/emission``, ``{id}/emission/cli-format``, ``{id}/prizes``), ``/reports/emissions/latest``;
+* private: ``/reports/predictions``, ``/reports/feeds``, ``/reports/feeds/tail``,
+  ``/reports/models/{id}/predictions``;
+* admin: ``POST /reports/checkpoints/{id}/confirm``, ``PATCH /reports/checkpoints/{id}/status``.
+
+Lists are keyset-paginated (``limit``, ``cursor``; the next cursor comes in the ``X-Next-Cursor``
+header, see ``api.pagination``). Timestamps are ISO-8601 UTC; query timestamps without an offset
+are read as UTC. Bad input is a 4xx, never a 5xx; an unreachable database is a 503.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 
+from api.deps import ApiContext
+from api.pagination import NEXT_CURSOR_HEADER
+from api.routers import (
+    checkpoints,
+    emissions,
+    feeds,
+    info,
+    leaderboard,
+    models,
+    predictions,
+    report_schema,
+    snapshots,
+)
+from api.schemas import check_windows
 from coordinator_core.config import Settings, load_settings
+from coordinator_core.contract import load_contract
 from coordinator_core.db.engine import get_engine
+from coordinator_core.errors import TransientError
+
+API_VERSION = "0.1.0"
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def _system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime] | None = None) -> FastAPI:
+    """The report API for ``settings`` (default: from the environment).
+
+    ``clock`` gives "now" (default: the system clock in UTC); it stamps ``submitted_at`` and is the
+    fallback as-of time of window scores before the first leaderboard.
+    """
     settings = settings or load_settings()
-    app = FastAPI(title="Coordinator report API", version="0.1.0")
-    engine = get_engine(settings.database_url)
+    contract = load_contract(settings)
+    check_windows(contract.aggregation.windows)
+    context = ApiContext(
+        settings=settings, contract=contract,
+        read_engine=get_engine(settings.read_database_url or settings.database_url),
+        write_engine=get_engine(settings.database_url), clock=clock or _system_clock, api_version=API_VERSION,
+    )
+    app = FastAPI(title="Coordinator report API", version=API_VERSION, description=__doc__)
+    app.state.context = context
+    app.state.settings = settings
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=True,
+            allow_methods=["GET", "POST", "PATCH"], allow_headers=["X-API-Key", "Authorization", "Content-Type"],
+            expose_headers=[NEXT_CURSOR_HEADER, "Link"], max_age=600,
+        )
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(TransientError)
+    def database_unavailable(_request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"detail": f"database unavailable: {type(exc).__name__}"}, status_code=503)
+
+    windows = context.windows
+    app.include_router(info.router)
+    app.include_router(report_schema.router)
+    app.include_router(leaderboard.build_router(windows))
+    app.include_router(models.build_router(windows))
+    app.include_router(predictions.router)
+    app.include_router(feeds.router)
+    app.include_router(snapshots.router)
+    app.include_router(checkpoints.router)
+    app.include_router(emissions.router)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> Any:
-        """Liveness and database reachability."""
+        """Liveness and reachability of the database the API reads."""
         try:
-            with engine.connect() as connection:
+            with context.read_engine.connect() as connection:
                 connection.execute(text("SELECT 1"))
         except Exception as exc:
             return JSONResponse({"status": "error", "database": f"unreachable: {type(exc).__name__}"}, status_code=503)

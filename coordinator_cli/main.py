@@ -332,8 +332,9 @@ def serve(
             console.print(f"report API on http://{settings.api_host}:{settings.api_port}")
         console.print(f"[bold]live[/bold]: {settings.feed_source} {settings.feed_granularity} feed, rounds every minute, "
                       f"database {settings.database_url}; open http://127.0.0.1:{ui_port} — Ctrl-C stops everything")
-        from deployments.serve import deployments
         from prefect import serve as prefect_serve
+
+        from deployments.serve import deployments
 
         prefect_serve(*deployments(settings), limit=8)
     except KeyboardInterrupt:

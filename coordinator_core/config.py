@@ -91,6 +91,14 @@ class Settings(BaseSettings):
     model_runner_node_host: str = "model-orchestrator"
     model_runner_node_port: int = Field(9091, ge=1, le=65535)
     model_runner_timeout_seconds: float = Field(60.0, gt=0)
+    model_runner_max_consecutive_failures: int = Field(100, ge=0, description="0 = never report/remove")
+    model_runner_max_consecutive_timeouts: int = Field(100, ge=0, description="0 = never report/remove")
+    model_runner_report_failure: bool = True
+    model_runner_connect_timeout_seconds: float = Field(10.0, gt=0)
+    model_runner_setup_timeout_seconds: float = Field(120.0, gt=0)
+    model_runner_reconnect_seconds: float = Field(2.0, gt=0)
+    model_runner_secure_cert_dir: str | None = None
+    model_runner_gateway_key_path: str | None = None
     local_model_timeout_seconds: float = Field(1.0, gt=0)
 
     # scoring

@@ -101,6 +101,90 @@ class ScheduledPredictionConfig(BaseModel):
     meta: dict[str, Any] = Field(default_factory=dict)
 
 
+ArgumentType = Literal["JSON", "STRING", "INT", "DOUBLE"]
+CALL_VALUES = {"tick": ("data",), "predict": ("subject", "horizon_seconds", "step_seconds")}
+
+
+class CallArgument(BaseModel):
+    """One argument of a model call: which value, its wire type, positional or by keyword.
+
+    Types are the model-runner's: JSON (dict/list), STRING, INT (8-byte signed), DOUBLE. Both
+    gateways convert the value to that type (a non-integral INT is a configuration error).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    value: str
+    type: ArgumentType = "JSON"
+    keyword: str | None = Field(None, description="pass as this keyword argument; None = positional")
+
+    def convert(self, raw: Any) -> Any:
+        if self.type == "STRING":
+            return str(raw)
+        if self.type == "DOUBLE":
+            if isinstance(raw, bool) or not isinstance(raw, int | float):
+                raise ConfigurationError(f"call argument {self.value!r}: {raw!r} is not a number (DOUBLE)")
+            return float(raw)
+        if self.type == "INT":
+            if isinstance(raw, bool) or not isinstance(raw, int | float) or int(raw) != raw:
+                raise ConfigurationError(f"call argument {self.value!r}: {raw!r} is not an integer (INT)")
+            return int(raw)
+        return raw
+
+
+class ModelMethod(BaseModel):
+    """The method a gateway calls on every model and the arguments it passes."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str = Field(min_length=1)
+    arguments: tuple[CallArgument, ...] = ()
+
+    def bind(self, values: dict[str, Any]) -> tuple[list[tuple[str, Any]], list[tuple[str, str, Any]]]:
+        """``([(type, value), ...] positional, [(keyword, type, value), ...])`` for this call."""
+        positional: list[tuple[str, Any]] = []
+        keywords: list[tuple[str, str, Any]] = []
+        for argument in self.arguments:
+            value = argument.convert(values[argument.value])
+            if argument.keyword:
+                keywords.append((argument.keyword, argument.type, value))
+            else:
+                positional.append((argument.type, value))
+        return positional, keywords
+
+
+class ModelCalls(BaseModel):
+    """How the gateways call the models (both backends honour it).
+
+    ``tick`` receives the value ``data`` (the round input; ``None`` = never tick); ``predict`` can
+    receive ``subject``, ``horizon_seconds`` and ``step_seconds``. The default is the spec's
+    ``tick(data)`` with one JSON argument and ``predict(subject, horizon_seconds, step_seconds)``
+    as STRING, INT, INT, all positional.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    tick: ModelMethod | None = ModelMethod(name="tick", arguments=(CallArgument(value="data", type="JSON"),))
+    predict: ModelMethod = ModelMethod(name="predict", arguments=(
+        CallArgument(value="subject", type="STRING"),
+        CallArgument(value="horizon_seconds", type="INT"),
+        CallArgument(value="step_seconds", type="INT"),
+    ))
+
+    @model_validator(mode="after")
+    def _known_values(self) -> ModelCalls:
+        for kind, method in (("tick", self.tick), ("predict", self.predict)):
+            if method is None:
+                continue
+            unknown = [a.value for a in method.arguments if a.value not in CALL_VALUES[kind]]
+            if unknown:
+                raise ValueError(f"{kind} call: unknown value(s) {unknown}; use {', '.join(CALL_VALUES[kind])}")
+            keywords = [a.keyword for a in method.arguments if a.keyword]
+            if len(set(keywords)) != len(keywords):
+                raise ValueError(f"{kind} call: a keyword is used twice")
+        return self
+
+    def methods(self) -> list[str]:
+        return [m.name for m in (self.tick, self.predict) if m is not None]
+
+
 def default_build_input(subject: str, candles: list[dict[str, Any]], asof_ts: int, granularity: str) -> dict[str, Any]:
     """The model input: newest closed candles, ascending."""
     return {"symbol": subject, "subject": subject, "asof_ts": asof_ts, "granularity": granularity, "candles": candles}
@@ -129,6 +213,7 @@ class CrunchContract(BaseModel):
     scope: PredictionScope = Field(default_factory=PredictionScope)
     aggregation: Aggregation = Field(default_factory=Aggregation)
     scheduled_configs: list[ScheduledPredictionConfig] | None = None
+    calls: ModelCalls = Field(default_factory=ModelCalls)
 
     crunch_pubkey: str = ""
     compute_provider: str | None = None

@@ -56,11 +56,22 @@ class ModelGateway(Protocol):
     def close(self) -> None: ...
 
 
-def create_gateway(settings: Any) -> ModelGateway:
+def create_gateway(settings: Any, contract: Any = None) -> ModelGateway:
+    """The backend named by ``MODEL_GATEWAY``, calling models as ``contract.calls`` says
+    (default: the contract of ``CRUNCH_CONTRACT``)."""
+    if contract is None:
+        from coordinator_core.contract import load_contract
+
+        contract = load_contract(settings)
     if settings.model_gateway == "local":
         from coordinator_core.gateway.local import LocalGateway
 
-        return LocalGateway(settings.models_path, settings.model_base_classname, settings.local_model_timeout_seconds)
+        return LocalGateway(settings.models_path, settings.model_base_classname, settings.local_model_timeout_seconds,
+                            calls=contract.calls)
+    if settings.model_gateway == "model_runner":
+        from coordinator_core.gateway.model_runner import ModelRunnerGateway
+
+        return ModelRunnerGateway.from_settings(settings, contract.calls)
     raise ConfigurationError(
-        f"MODEL_GATEWAY: backend {settings.model_gateway!r} is not available in this build; use 'local'"
+        f"MODEL_GATEWAY: unknown backend {settings.model_gateway!r}; use 'local' or 'model_runner'"
     )

@@ -2,9 +2,13 @@
 
 Each folder is one model (id = folder name). ``main.py`` must define a subclass of
 ``MODEL_BASE_CLASSNAME``; an optional ``model.json`` gives ``name``, ``player_id``,
-``player_name`` and ``wallet``. Calls run concurrently, one thread per call, with a per-call
+``player_name``, ``wallet`` and ``hotkey``. Calls run concurrently, one thread per call, with a per-call
 deadline: a call still running at the deadline is reported TIMEOUT and its thread is abandoned
 (Python cannot kill a thread), so a slow model never delays the round past the deadline.
+
+Methods and arguments follow the contract's ``calls`` exactly as the model-runner backend does
+(same names, positional/keyword, STRING/INT/DOUBLE conversion); JSON arguments reach each model
+as its own copy decoded from the same JSON text the wire would carry.
 """
 
 from __future__ import annotations
@@ -21,13 +25,14 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
+from coordinator_core.contract import ModelCalls, ModelMethod
 from coordinator_core.errors import ConfigurationError
 from coordinator_core.gateway.base import CallResult, CallStatus, ModelInfo
 
 log = logging.getLogger(__name__)
 
 
-def _resolve_base(classname: str) -> type:
+def resolve_base(classname: str) -> type:
     module_name, _, attr = classname.rpartition(".")
     try:
         return getattr(importlib.import_module(module_name), attr)
@@ -35,13 +40,21 @@ def _resolve_base(classname: str) -> type:
         raise ConfigurationError(f"MODEL_BASE_CLASSNAME: cannot import {classname!r} ({exc})") from exc
 
 
+_resolve_base = resolve_base
+
+
 class LocalGateway:
-    def __init__(self, models_dir: Path, base_classname: str, timeout_seconds: float) -> None:
+    def __init__(self, models_dir: Path, base_classname: str, timeout_seconds: float,
+                 calls: ModelCalls | None = None) -> None:
         if not models_dir.is_dir():
             raise ConfigurationError(f"MODELS_DIR: {models_dir} is not a directory of model folders")
         self.models_dir = models_dir
         self.timeout_seconds = timeout_seconds
-        self.base = _resolve_base(base_classname)
+        self.base = resolve_base(base_classname)
+        self.calls = calls or ModelCalls()
+        missing = [name for name in self.calls.methods() if not callable(getattr(self.base, name, None))]
+        if missing:
+            raise ConfigurationError(f"contract calls: {base_classname} has no method {', '.join(missing)}")
         self._infos: dict[str, ModelInfo] = {}
         self._instances: dict[str, Any] = {}
         self._locks: dict[str, threading.Lock] = {}
@@ -62,6 +75,7 @@ class LocalGateway:
                 player_id=str(meta.get("player_id", model_id)),
                 player_name=str(meta.get("player_name", model_id)),
                 wallet=meta.get("wallet"),
+                hotkey=meta.get("hotkey"),
                 deployment_id=f"local:{folder}",
             )
             try:
@@ -89,16 +103,29 @@ class LocalGateway:
         return list(self._infos.values())
 
     def tick(self, data: dict[str, Any]) -> dict[str, CallResult]:
-        return self._call_all("tick", (data,))
+        if self.calls.tick is None:
+            return {}
+        return self._call_all(self.calls.tick, {"data": data})
 
     def predict(self, subject: str, horizon_seconds: int, step_seconds: int) -> dict[str, CallResult]:
-        return self._call_all("predict", (subject, horizon_seconds, step_seconds))
+        return self._call_all(self.calls.predict, {"subject": subject, "horizon_seconds": horizon_seconds,
+                                                   "step_seconds": step_seconds})
 
     def close(self) -> None:
         pass
 
     # -- calls ----------------------------------------------------------------------------------
-    def _call_all(self, method: str, args: tuple[Any, ...]) -> dict[str, CallResult]:
+    def _call_all(self, spec: ModelMethod, values: dict[str, Any]) -> dict[str, CallResult]:
+        method = spec.name
+        positional, keywords = spec.bind(values)
+        texts = {i: json.dumps(v) for i, (kind, v) in enumerate(positional) if kind == "JSON"}
+        keyword_texts = {k: json.dumps(v) for k, kind, v in keywords if kind == "JSON"}
+
+        def arguments() -> tuple[tuple[Any, ...], dict[str, Any]]:
+            args = tuple(json.loads(texts[i]) if i in texts else v for i, (_, v) in enumerate(positional))
+            kwargs = {k: json.loads(keyword_texts[k]) if k in keyword_texts else v for k, _, v in keywords}
+            return args, kwargs
+
         started = time.perf_counter()
         futures: dict[str, Future[Any]] = {}
         results: dict[str, CallResult] = {}
@@ -108,7 +135,7 @@ class LocalGateway:
                 results[model_id] = CallResult(CallStatus.TIMEOUT, detail="still busy with a previous call that timed out")
                 continue
             future: Future[Any] = Future()
-            thread = threading.Thread(target=self._run, args=(model_id, instance, method, args, future),
+            thread = threading.Thread(target=self._run, args=(model_id, instance, method, *arguments(), future),
                                       name=f"model-{model_id}", daemon=True)
             thread.start()
             futures[model_id] = future
@@ -125,11 +152,12 @@ class LocalGateway:
                 )
         return results
 
-    def _run(self, model_id: str, instance: Any, method: str, args: tuple[Any, ...], future: Future[Any]) -> None:
+    def _run(self, model_id: str, instance: Any, method: str, args: tuple[Any, ...], kwargs: dict[str, Any],
+             future: Future[Any]) -> None:
         start = time.perf_counter()
         with self._locks[model_id]:
             try:
-                output = getattr(instance, method)(*args)
+                output = getattr(instance, method)(*args, **kwargs)
                 outcome = (CallStatus.SUCCESS, output, None)
             except Exception as exc:
                 frame = traceback.extract_tb(exc.__traceback__)[-1]
