@@ -15,7 +15,13 @@ $(UV):
 	$(UV) sync --frozen --compile-bytecode
 	@touch $@
 
-env: .venv/.synced  ## create or update the virtual environment from the lock file
+# Real model nodes (crunch-model-runner) pin protobuf<6, which the lock cannot hold next to
+# model-runner-client: install them without their dependencies (they run on the locked protobuf).
+.venv/.nodes: .venv/.synced
+	$(UV) pip install --python .venv/bin/python --no-deps crunch-model-runner==0.4.2 pyarrow==18.1.0
+	@touch $@
+
+env: .venv/.nodes  ## create or update the virtual environment from the lock file (+ model-node packages)
 
 demo: env  ## backtest 14 days of the shipped BTC data with the example models, print leaderboard + checkpoint
 	.venv/bin/coordinator demo
@@ -38,6 +44,8 @@ test-fast: env  ## tests that start no Prefect server
 
 bench: env  ## speed figures (printed, not asserted)
 	.venv/bin/python -m benchmarks.run
+	.venv/bin/python -m benchmarks.model_runner_bench --quick
+	.venv/bin/python -m benchmarks.api_bench
 
 lint: env
 	.venv/bin/ruff check .

@@ -97,6 +97,7 @@ class Settings(BaseSettings):
     model_runner_connect_timeout_seconds: float = Field(10.0, gt=0)
     model_runner_setup_timeout_seconds: float = Field(120.0, gt=0)
     model_runner_reconnect_seconds: float = Field(2.0, gt=0)
+    model_runner_tick_cooldown: bool = False
     model_runner_secure_cert_dir: str | None = None
     model_runner_gateway_key_path: str | None = None
     local_model_timeout_seconds: float = Field(1.0, gt=0)
