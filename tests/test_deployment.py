@@ -63,8 +63,12 @@ def prefect_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str
         "COORDINATOR_HOME": str(PROJECT_DIR), "DATABASE_URL": f"sqlite:///{database}",
         "MODELS_DIR": str(PROJECT_DIR / "examples" / "models"),
     })
+    # The scheduler service is off: its wall-clock runs (as_of = now, in 2026) would otherwise race
+    # the test's runs on 2019 data and rightly give up rounds whose exit price never comes.
+    server_env = {**env, "PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED": "false"}
     server = subprocess.Popen([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port),
-                               "--no-ui"], env=env, cwd=home, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                               "--no-ui"], env=server_env, cwd=home, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
     worker = None
     try:
         deadline = time.monotonic() + 120
@@ -118,6 +122,9 @@ def test_every_scheduled_deployment_runs_on_a_worker_and_leaves_its_rows(prefect
     listed = run([str(BIN / "prefect"), "deployment", "ls"], env, Path(env["PREFECT_HOME"]))
     for name in ("ingest-feed", "predict-round", "score-predictions", "build-checkpoint", "backfill-feed", "backtest"):
         assert name in listed
+    inspected = run([str(BIN / "prefect"), "deployment", "inspect", "build-checkpoint/build-checkpoint"], env,
+                    Path(env["PREFECT_HOME"]))
+    assert "0 0 * * 1" in inspected  # the weekly cron reached the server
 
     sunday = "2019-10-13T22:00:00+00:00"
     assert run_deployment(env, "ingest-feed/ingest-feed", as_of=sunday)["state"] == "COMPLETED"
