@@ -27,6 +27,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from api.deps import ApiContext
 from api.pagination import NEXT_CURSOR_HEADER
@@ -82,6 +83,11 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
     @app.exception_handler(TransientError)
     def database_unavailable(_request: Request, exc: Exception) -> JSONResponse:
         return JSONResponse({"detail": f"database unavailable: {type(exc).__name__}"}, status_code=503)
+
+    @app.exception_handler(PoolTimeoutError)
+    def overloaded(_request: Request, _exc: Exception) -> JSONResponse:
+        return JSONResponse({"detail": "overloaded: no database connection free, retry later"}, status_code=503,
+                            headers={"Retry-After": "1"})
 
     windows = context.windows
     app.include_router(info.router)

@@ -16,12 +16,12 @@ Plain SQLAlchemy Core on a ``Session``'s connection; no Prefect, no web framewor
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, func, or_, select, update
+from sqlalchemy import and_, case, func, literal_column, null, or_, select, update
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session
 
@@ -59,12 +59,12 @@ FEED_COUNT_CAP = 100_000
 class Page:
     """Rows of one page and the sort key of its last row when another page follows."""
 
-    rows: list[dict[str, Any]]
+    rows: list[Mapping[str, Any]]
     next_key: tuple[Any, ...] | None
 
 
 def _page(rows: Sequence[Any], limit: int, key: Any) -> Page:
-    items = [dict(r._mapping) if hasattr(r, "_mapping") else dict(r) for r in rows[:limit]]
+    items = [r._mapping for r in rows[:limit]]  # read-only mappings: no copy per row
     more = len(rows) > limit
     return Page(items, key(items[-1]) if more and items else None)
 
@@ -99,14 +99,35 @@ def latest_leaderboard_time(session: Session) -> datetime | None:
 
 
 # -- leaderboards ----------------------------------------------------------------------------------
+def has_row_versions(session: Session) -> bool:
+    """Whether rows carry a version that changes on every write (Postgres ``xmin``)."""
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def _row_version(session: Session) -> Any:
+    """A column that changes whenever a row is written: Postgres ``xmin``; none on SQLite."""
+    if has_row_versions(session):
+        return literal_column("xmin::text").label("version")
+    return null().label("version")
+
+
 def latest_leaderboard(session: Session) -> dict[str, Any] | None:
-    row = _execute(session, select(LB.id, LB.created_at, LB.entries_jsonb, LB.meta_jsonb)
+    row = _execute(session, select(LB.id, LB.created_at, LB.entries_jsonb, LB.meta_jsonb, _row_version(session))
                    .order_by(LB.created_at.desc()).limit(1)).first()
     return dict(row._mapping) if row else None
 
 
+def leaderboard_head(session: Session, leaderboard_id: str | None = None) -> dict[str, Any] | None:
+    """``id``, ``created_at`` and ``version`` (changes with every write of the row; ``None`` where the
+    backend has no such column) of the latest leaderboard, or of ``leaderboard_id``, without its entries."""
+    query = select(LB.id, LB.created_at, _row_version(session))
+    query = query.where(LB.id == leaderboard_id) if leaderboard_id else query.order_by(LB.created_at.desc()).limit(1)
+    row = _execute(session, query).first()
+    return dict(row._mapping) if row else None
+
+
 def leaderboard_by_id(session: Session, leaderboard_id: str) -> dict[str, Any] | None:
-    row = _execute(session, select(LB.id, LB.created_at, LB.entries_jsonb, LB.meta_jsonb)
+    row = _execute(session, select(LB.id, LB.created_at, LB.entries_jsonb, LB.meta_jsonb, _row_version(session))
                    .where(LB.id == leaderboard_id)).first()
     return dict(row._mapping) if row else None
 
@@ -370,8 +391,15 @@ def checkpoints_page(session: Session, *, after: tuple[Any, ...] | None, limit: 
 
 
 def get_checkpoint(session: Session, checkpoint_id: str) -> dict[str, Any] | None:
-    row = _execute(session, select(*CHECKPOINT_COLUMNS).where(CK.id == checkpoint_id)).first()
+    row = _execute(session, select(*CHECKPOINT_COLUMNS, _row_version(session)).where(CK.id == checkpoint_id)).first()
     return dict(row._mapping) if row else None
+
+
+def checkpoint_version(session: Session, checkpoint_id: str) -> tuple[bool, str | None]:
+    """``(exists, version)`` of one checkpoint by key, without its documents (version: see
+    ``leaderboard_head``)."""
+    row = _execute(session, select(CK.id, _row_version(session)).where(CK.id == checkpoint_id)).first()
+    return (row is not None, row.version if row is not None else None)
 
 
 def latest_checkpoint(session: Session) -> dict[str, Any] | None:

@@ -1,0 +1,101 @@
+"""Query and path parameter types shared by the routers.
+
+* Datetimes: ISO-8601; a value without offset is read as UTC; anything unparsable or outside
+  1900..9000 is a 422 (never a 500).
+* Text: no NUL character (Postgres refuses it) and bounded length, so a hostile value is a 422.
+* Model ids: ``model_id`` (repeatable) and the anchor's ``projectIds`` (repeatable and/or
+  comma-separated) are merged.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import Path, Query
+from fastapi.exceptions import RequestValidationError
+from pydantic import AfterValidator, BeforeValidator, StringConstraints
+
+from coordinator_core.clock import parse_utc
+from coordinator_core.db.tables import CheckpointStatus, PredictionStatus
+
+EARLIEST = datetime(1900, 1, 2, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+TEXT_PATTERN = r"^[^\x00]*$"
+ID_PATTERN = r"^[^\x00]+$"
+MAX_IDS = 100
+
+
+def _to_utc(value: Any) -> Any:
+    """Strings go through ``parse_utc`` (naive → UTC); datetimes get UTC; other types fail below."""
+    try:
+        if isinstance(value, str):
+            if not value.isprintable():
+                raise ValueError("control characters are not allowed")
+            return parse_utc(value, "timestamp")
+        if isinstance(value, datetime):
+            return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except ValueError as exc:
+        raise ValueError(str(exc)) from None
+    except OverflowError:
+        raise ValueError(f"{value!r} is out of range") from None
+    return value
+
+
+def _in_range(value: datetime) -> datetime:
+    if not EARLIEST <= value < LATEST:
+        raise ValueError(f"{value.isoformat()} is out of range ({EARLIEST.year}..{LATEST.year})")
+    return value
+
+
+UTCDateTime = Annotated[datetime, BeforeValidator(_to_utc), AfterValidator(_in_range)]
+"""An aware UTC datetime; naive input is read as UTC."""
+
+Text = Annotated[str, Query(max_length=256, pattern=TEXT_PATTERN)]
+
+Limit = Annotated[int, Query(ge=1, le=1000, description="page size (hard cap 1000)")]
+Cursor = Annotated[str | None, Query(max_length=2048, pattern=TEXT_PATTERN,
+                                     description="opaque cursor from the previous page's X-Next-Cursor header")]
+Order = Annotated[Literal["desc", "asc"], Query(description="newest first (desc, default) or oldest first")]
+
+SafeStr = Annotated[str, StringConstraints(max_length=256, pattern=TEXT_PATTERN)]
+ScopeKeys = Annotated[list[SafeStr] | None, Query(max_length=50, description="scope key; repeatable")]
+ModelStates = Annotated[list[SafeStr] | None, Query(max_length=20, description="model state (RUNNING, STOPPED, ...); repeatable")]
+PredictionStatuses = Annotated[list[PredictionStatus] | None, Query(max_length=4, description="repeatable")]
+CheckpointStatuses = Annotated[list[CheckpointStatus] | None, Query(max_length=4, description="repeatable")]
+AsOf = Annotated[UTCDateTime | None, Query(description="end of the windows and of the history read "
+                                                       "(default: the latest leaderboard's as-of time)")]
+
+ModelIdPath = Annotated[str, Path(min_length=1, max_length=256, pattern=ID_PATTERN, description="model id")]
+CheckpointIdPath = Annotated[str, Path(min_length=1, max_length=256, pattern=ID_PATTERN, description="checkpoint id")]
+
+ModelIds = Annotated[list[str] | None, Query(description="model id; repeatable", max_length=MAX_IDS)]
+ProjectIds = Annotated[list[str] | None, Query(alias="projectIds", max_length=MAX_IDS,
+                                               description="anchor-compatible model filter: repeatable and/or comma-separated")]
+
+
+def invalid(name: str, message: str, value: Any = None, location: str = "query") -> RequestValidationError:
+    """A 422 shaped like FastAPI's own validation errors (``{"detail": [{"loc", "msg", ...}]}``)."""
+    return RequestValidationError([{"type": "value_error", "loc": (location, name), "msg": message, "input": value}])
+
+
+def model_filter(model_id: list[str] | None, project_ids: list[str] | None) -> list[str]:
+    """Merge ``model_id`` and ``projectIds`` (comma-separated allowed) into a sorted unique list."""
+    ids: set[str] = set()
+    for value in [*(model_id or []), *(project_ids or [])]:
+        for part in value.split(","):
+            part = part.strip()
+            if not part:
+                continue
+            if "\x00" in part or len(part) > 256:
+                raise invalid("model_id", f"invalid model id {part[:40]!r}", part[:40])
+            ids.add(part)
+    if len(ids) > MAX_IDS:
+        raise invalid("model_id", f"at most {MAX_IDS} model ids per request")
+    return sorted(ids)
+
+
+def check_range(start: datetime | None, end: datetime | None, names: tuple[str, str] = ("start", "end")) -> None:
+    if start is not None and end is not None and start > end:
+        raise invalid(names[0], f"{names[0]} ({start.isoformat()}) is after {names[1]} ({end.isoformat()})",
+                      start.isoformat())

@@ -1,0 +1,241 @@
+"""Checkpoints: history, lookups by id (one primary-key query each), the emission in raw frac64
+and CLI form, prizes, and the two admin actions (confirm a transaction, advance the status).
+
+``/reports/checkpoints/latest`` and ``/reports/checkpoints/latest/prizes`` are declared before the
+``{checkpoint_id}`` routes so that ``latest`` is never taken for an id.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from fractions import Fraction
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, Request, Response
+from pydantic import TypeAdapter
+
+from api import convert
+from api.deps import ContextDep, SessionDep, WriteSessionDep
+from api.pagination import PAGINATED, decode_cursor, set_next
+from api.params import (
+    CheckpointIdPath,
+    CheckpointStatuses,
+    Cursor,
+    Limit,
+    UTCDateTime,
+    check_range,
+    invalid,
+)
+from api.schemas import (
+    CheckpointOut,
+    CheckpointPayload,
+    CliFormat,
+    ConfirmBody,
+    LatestPrizes,
+    Prize,
+    StatusBody,
+)
+from api.security import ADMIN, AUTH_RESPONSES, PUBLIC
+from coordinator_core import queries
+from coordinator_core.emission import FRAC64_TOTAL, apportion
+
+router = APIRouter(responses=AUTH_RESPONSES, prefix="/reports/checkpoints", tags=["checkpoints"])
+
+TotalPrize = Annotated[int, Query(ge=0, le=2**63 - 1, description="amount to split, in the smallest unit")]
+MICRO_PERCENT_TOTAL = 100_000_000  # 100 % at 6 decimals
+NOT_FOUND = {404: {"description": "checkpoint not found"}}
+
+
+def found(row: dict[str, Any] | None, checkpoint_id: str) -> dict[str, Any]:
+    if row is None:
+        raise HTTPException(404, f"checkpoint {checkpoint_id!r} not found")
+    return row
+
+
+def emission_of(row: dict[str, Any]) -> dict[str, Any]:
+    entries = row["entries_jsonb"] or []
+    if not entries or not isinstance(entries[0], dict):
+        raise HTTPException(404, f"checkpoint {row['id']} has no emission")
+    return entries[0]
+
+
+def split(weights: list[int], total: int) -> list[int]:
+    """Integers proportional to ``weights`` summing to exactly ``total`` (largest remainder);
+    all zero when there is nothing to split."""
+    if total <= 0 or not weights or sum(weights) <= 0 or any(w < 0 for w in weights):
+        return [0] * len(weights)
+    return apportion([Fraction(w) for w in weights], total)
+
+
+def prizes_of(row: dict[str, Any], total_prize: int) -> list[dict[str, Any]]:
+    """Per model of the checkpoint (``model_rewards``, rank order): its share of ``total_prize``."""
+    rewards = [r for r in emission_of(row).get("model_rewards") or [] if isinstance(r, dict)]
+    amounts = split([int(r.get("reward_pct") or 0) for r in rewards], total_prize)
+    period_end: datetime = row["period_end"]
+    return [{"prizeId": f"{row['id']}-{r['model_id']}", "timestamp": int(period_end.timestamp()), "period_end": period_end,
+             "model": r["model_id"], "player_id": r.get("player_id"), "rank": r.get("rank"),
+             "reward_pct": int(r.get("reward_pct") or 0), "prize": amount} for r, amount in zip(rewards, amounts, strict=True)]
+
+
+def prizes_page(request: Request, response: Response, row: dict[str, Any], total_prize: int, limit: int,
+                cursor: str | None) -> list[dict[str, Any]]:
+    key = decode_cursor("prizes", cursor, (str, int))
+    if key is not None and key[0] != row["id"]:
+        raise invalid("cursor", "invalid cursor: it belongs to another checkpoint", cursor)
+    prizes = prizes_of(row, total_prize)
+    offset = key[1] if key else 0
+    page = prizes[offset:offset + limit]
+    if offset + limit < len(prizes):
+        set_next(request, response, "prizes", (row["id"], offset + limit))
+    return page
+
+
+def percents(rewards: list[dict[str, Any]], key_of: Any) -> dict[str, float]:
+    """Percent (6 decimals) per key; apportioned so that a full emission sums to exactly 100."""
+    micro = split([int(r.get("reward_pct") or 0) for r in rewards], MICRO_PERCENT_TOTAL)
+    total_pct = sum(int(r.get("reward_pct") or 0) for r in rewards)
+    if total_pct != FRAC64_TOTAL:  # not a full emission: plain conversion
+        micro = [round(int(r.get("reward_pct") or 0) / 10) for r in rewards]
+    out: dict[str, int] = {}
+    for reward, value in zip(rewards, micro, strict=True):
+        key = key_of(reward)
+        out[key] = out.get(key, 0) + value
+    return {key: value / 1_000_000 for key, value in out.items()}
+
+
+# -- lists and lookups (public) ---------------------------------------------------------------------
+@router.get("", response_model=list[CheckpointOut], responses=PAGINATED, dependencies=PUBLIC)
+def checkpoints(request: Request, response: Response, session: SessionDep,
+                status: CheckpointStatuses = None, since: UTCDateTime | None = None,
+                until: UTCDateTime | None = None, limit: Annotated[int, Query(ge=1, le=100)] = 20,
+                cursor: Cursor = None) -> list[dict[str, Any]]:
+    """Checkpoints newest ``period_end`` first; filter by status and ``period_end`` range."""
+    check_range(since, until, ("since", "until"))
+    page = queries.checkpoints_page(session, after=decode_cursor("checkpoints", cursor, (datetime,)), limit=limit,
+                                    statuses=[s.value for s in status or ()], since=since, until=until)
+    set_next(request, response, "checkpoints", page.next_key)
+    return [convert.checkpoint(row) for row in page.rows]
+
+
+@router.get("/latest", response_model=CheckpointOut, responses={404: {"description": "no checkpoint yet"}},
+            dependencies=PUBLIC)
+def latest(session: SessionDep) -> dict[str, Any]:
+    """The checkpoint with the newest ``period_end``."""
+    row = queries.latest_checkpoint(session)
+    if row is None:
+        raise HTTPException(404, "No checkpoints found")
+    return convert.checkpoint(row)
+
+
+@router.get("/latest/prizes", response_model=LatestPrizes, responses={**PAGINATED, 404: {"description": "no checkpoint yet"}},
+            dependencies=PUBLIC)
+def latest_prizes(request: Request, response: Response, session: SessionDep, total_prize: TotalPrize = 0,
+                  limit: Limit = 1000, cursor: Cursor = None) -> dict[str, Any]:
+    """The latest checkpoint's prizes (see ``/reports/checkpoints/{id}/prizes``)."""
+    row = queries.latest_checkpoint(session)
+    if row is None:
+        raise HTTPException(404, "No checkpoints found")
+    return {"checkpoint_id": row["id"], "status": row["status"], "period_start": row["period_start"],
+            "period_end": row["period_end"], "total_prize": total_prize,
+            "prizes": prizes_page(request, response, row, total_prize, limit, cursor)}
+
+
+CHECKPOINT_ADAPTER = TypeAdapter(CheckpointOut)
+
+
+@router.get("/{checkpoint_id}", response_model=CheckpointOut, responses=NOT_FOUND, dependencies=PUBLIC)
+def checkpoint(checkpoint_id: CheckpointIdPath, session: SessionDep, ctx: ContextDep) -> Response:
+    """One checkpoint by id (a primary-key lookup). On Postgres the serialised checkpoint is kept
+    in memory per row version: the version is read by key first and the documents only when it
+    changed."""
+    body = None
+    if queries.has_row_versions(session):
+        exists, version = queries.checkpoint_version(session, checkpoint_id)
+        if not exists:
+            raise HTTPException(404, f"checkpoint {checkpoint_id!r} not found")
+        body = ctx.documents.get(("checkpoint", checkpoint_id, version))
+    if body is None:
+        row = found(queries.get_checkpoint(session, checkpoint_id), checkpoint_id)
+        body = CHECKPOINT_ADAPTER.dump_json(CHECKPOINT_ADAPTER.validate_python(convert.checkpoint(row)))
+        if row["version"] is not None:
+            ctx.documents.put(("checkpoint", checkpoint_id, row["version"]), body)
+    return Response(body, media_type="application/json")
+
+
+@router.get("/{checkpoint_id}/payload", response_model=CheckpointPayload, responses=NOT_FOUND, dependencies=PUBLIC)
+def payload(checkpoint_id: CheckpointIdPath, session: SessionDep) -> dict[str, Any]:
+    row = found(queries.get_checkpoint(session, checkpoint_id), checkpoint_id)
+    return {"checkpoint_id": row["id"], "period_start": row["period_start"], "period_end": row["period_end"],
+            "entries": row["entries_jsonb"] or []}
+
+
+@router.get("/{checkpoint_id}/emission", response_model=dict[str, Any], responses=NOT_FOUND, dependencies=PUBLIC)
+def emission(checkpoint_id: CheckpointIdPath, session: SessionDep) -> dict[str, Any]:
+    """The raw ``EmissionCheckpoint`` (frac64: 1,000,000,000 = 100 %): ``crunch``,
+    ``cruncher_rewards`` (per participant: cruncher_id, wallet, model_ids, reward_pct),
+    ``model_rewards`` (per model), ``compute_provider_rewards``, ``data_provider_rewards``."""
+    return emission_of(found(queries.get_checkpoint(session, checkpoint_id), checkpoint_id))
+
+
+@router.get("/{checkpoint_id}/emission/cli-format", response_model=CliFormat, responses=NOT_FOUND, dependencies=PUBLIC)
+def cli_format(checkpoint_id: CheckpointIdPath, session: SessionDep) -> dict[str, Any]:
+    """The emission for the CLI: percent per participant keyed by its wallet when known, else its
+    cruncher id (never a list position), and per provider. Percentages have 6 decimals and are
+    apportioned by largest remainder, so a full emission sums to exactly 100."""
+    data = emission_of(found(queries.get_checkpoint(session, checkpoint_id), checkpoint_id))
+    rewards = [r for r in data.get("cruncher_rewards") or [] if isinstance(r, dict)]
+
+    def participant(reward: dict[str, Any]) -> str:
+        return str(reward.get("wallet") or reward.get("cruncher_id") or f"cruncher_index:{reward.get('cruncher_index')}")
+
+    def provider(reward: dict[str, Any]) -> str:
+        return str(reward.get("provider"))
+
+    return {"crunch": str(data.get("crunch") or ""), "crunchEmission": percents(rewards, participant),
+            "computeProvider": percents([r for r in data.get("compute_provider_rewards") or [] if isinstance(r, dict)], provider),
+            "dataProvider": percents([r for r in data.get("data_provider_rewards") or [] if isinstance(r, dict)], provider)}
+
+
+@router.get("/{checkpoint_id}/prizes", response_model=list[Prize], responses={**PAGINATED, **NOT_FOUND},
+            dependencies=PUBLIC)
+def prizes(request: Request, response: Response, checkpoint_id: CheckpointIdPath, session: SessionDep,
+           total_prize: TotalPrize = 0, limit: Limit = 1000, cursor: Cursor = None) -> list[dict[str, Any]]:
+    """Per model, in rank order: ``prize`` = its share of ``total_prize`` by ``reward_pct``, in
+    integers that sum to exactly ``total_prize`` (largest-remainder apportionment)."""
+    row = found(queries.get_checkpoint(session, checkpoint_id), checkpoint_id)
+    return prizes_page(request, response, row, total_prize, limit, cursor)
+
+
+# -- admin actions ---------------------------------------------------------------------------------
+CONFLICT = {409: {"description": "the checkpoint is not in a state that allows this"}, **NOT_FOUND}
+
+
+@router.post("/{checkpoint_id}/confirm", response_model=CheckpointOut, responses=CONFLICT, dependencies=ADMIN)
+def confirm(checkpoint_id: CheckpointIdPath, body: ConfirmBody, session: WriteSessionDep, ctx: ContextDep
+            ) -> dict[str, Any]:
+    """Record the transaction that paid a PENDING checkpoint: ``tx_hash``, ``submitted_at`` and status
+    SUBMITTED. Repeating with the same ``tx_hash`` returns the checkpoint unchanged (200); another
+    hash, or a checkpoint that is not PENDING, is a 409. One conditional UPDATE: of two concurrent
+    confirms only one wins."""
+    outcome = queries.confirm_checkpoint(session, checkpoint_id, body.tx_hash, ctx.clock())
+    session.commit()
+    return _answer(outcome)
+
+
+@router.patch("/{checkpoint_id}/status", response_model=CheckpointOut, responses=CONFLICT, dependencies=ADMIN)
+def set_status(checkpoint_id: CheckpointIdPath, body: StatusBody, session: WriteSessionDep) -> dict[str, Any]:
+    """Advance the status one step: SUBMITTED → CLAIMABLE → PAID (PAID is final). SUBMITTED is set
+    only by ``confirm`` (it needs a tx_hash). Asking for the current status is a no-op (200);
+    anything else is a 409 naming the allowed move."""
+    outcome = queries.advance_checkpoint(session, checkpoint_id, body.status.value)
+    session.commit()
+    return _answer(outcome)
+
+
+def _answer(outcome: queries.Outcome) -> dict[str, Any]:
+    if outcome.code == "missing":
+        raise HTTPException(404, outcome.message)
+    if outcome.code == "conflict":
+        raise HTTPException(409, outcome.message)
+    assert outcome.checkpoint is not None
+    return convert.checkpoint(outcome.checkpoint)
