@@ -13,7 +13,10 @@ Routes (one router per resource under ``api/routers``), by tier (see ``api.secur
 
 Lists are keyset-paginated (``limit``, ``cursor``; the next cursor comes in the ``X-Next-Cursor``
 header, see ``api.pagination``). Timestamps are ISO-8601 UTC; query timestamps without an offset
-are read as UTC. Bad input is a 4xx, never a 5xx; an unreachable database is a 503.
+are read as UTC. Bad input is a 4xx, never a 5xx; an unreachable or exhausted database is a 503.
+
+On Postgres, the leaderboard, checkpoint documents and window totals are cached in memory per row
+version (``xmin``), see ``api.cache``: the latest leaderboard is re-checked at most once a second.
 """
 
 from __future__ import annotations

@@ -31,6 +31,7 @@ import io
 import math
 import os
 import random
+import shutil
 import signal
 import statistics
 import subprocess
@@ -350,6 +351,7 @@ class Server:
             self.process.wait(10)
         except subprocess.TimeoutExpired:
             self.process.kill()
+        shutil.rmtree(self.workdir, ignore_errors=True)
 
 
 async def _load(base: str, make_path: Any, rate: float, seconds: float, warmup: float,

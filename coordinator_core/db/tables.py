@@ -142,6 +142,7 @@ class Prediction(SQLModel, table=True):
         UniqueConstraint("input_id", "model_id", name="uq_predictions_round_model"),
         Index("idx_predictions_lookup", "model_id", "performed_at"),
         Index("ix_predictions_due", "status", "resolvable_at"),
+        Index("ix_predictions_performed_at", "performed_at", "id"),
     )
     id: str = Field(primary_key=True)
     input_id: str = Field(foreign_key="inputs.id")
