@@ -56,7 +56,7 @@ from coordinator_core.errors import (
     RateLimited,
 )
 from coordinator_core.feeds.base import FeedScope, SourceRecord
-from coordinator_core.feeds.retry import Backoff
+from coordinator_core.feeds.retry import Backoff, retry_after_seconds
 
 log = logging.getLogger(__name__)
 
@@ -277,16 +277,7 @@ class BinanceSource:
 
 
 def _retry_after(value: str | None) -> float:
-    """Seconds from a ``Retry-After`` header (delta-seconds, or an HTTP date)."""
-    if value:
-        try:
-            return max(0.0, float(value))
-        except ValueError:
-            try:
-                return max(0.0, (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds())
-            except (TypeError, ValueError, IndexError, OverflowError):
-                pass
-    return DEFAULT_RETRY_AFTER
+    return retry_after_seconds(value, DEFAULT_RETRY_AFTER)
 
 
 def _date_ms(headers: Any) -> int | None:

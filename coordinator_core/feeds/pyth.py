@@ -47,7 +47,6 @@ import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from email.utils import parsedate_to_datetime
 from functools import lru_cache
 from typing import Any
 
@@ -57,7 +56,7 @@ from coordinator_core.clock import Clock, SystemClock, ensure_utc
 from coordinator_core.config import GRANULARITY_SECONDS
 from coordinator_core.errors import FeedPermanentError, FeedUnavailable, RateLimited
 from coordinator_core.feeds.base import FeedScope, SourceRecord
-from coordinator_core.feeds.retry import Backoff
+from coordinator_core.feeds.retry import Backoff, retry_after_seconds
 
 log = logging.getLogger(__name__)
 
@@ -199,16 +198,7 @@ def decode_tv_history(body: Any, symbol: str) -> list[tuple[int, float, float, f
 
 
 def _retry_after(value: str | None) -> float:
-    """Seconds from a ``Retry-After`` header (seconds or HTTP date); Pyth's 60 s penalty without one."""
-    if value:
-        try:
-            return max(0.0, float(value))
-        except ValueError:
-            try:
-                return max(0.0, (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds())
-            except (TypeError, ValueError):
-                pass
-    return RATE_LIMIT_PENALTY_SECONDS
+    return retry_after_seconds(value, RATE_LIMIT_PENALTY_SECONDS)
 
 
 def _resolution_seconds(resolution: str) -> int:

@@ -12,6 +12,8 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import TypeVar
 
 from coordinator_core.errors import FeedUnavailable, RateLimited
@@ -47,3 +49,16 @@ class Backoff:
                 log.warning("%s failed (%s); retry %d/%d in %.2f s", what, error, attempt, self.attempts - 1, wait)
                 self.sleep(wait)
         raise AssertionError("unreachable")
+
+
+def retry_after_seconds(value: str | None, default: float) -> float:
+    """Seconds from a ``Retry-After`` header (delta-seconds or an HTTP date); ``default`` without one."""
+    if value:
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            try:
+                return max(0.0, (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds())
+            except (TypeError, ValueError, IndexError, OverflowError):
+                pass
+    return default
