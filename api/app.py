@@ -68,18 +68,25 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
     contract = load_contract(settings)
     check_windows(contract.aggregation.windows)
     context = ApiContext(
-        settings=settings, contract=contract,
+        settings=settings,
+        contract=contract,
         read_engine=get_engine(settings.read_database_url or settings.database_url),
-        write_engine=get_engine(settings.database_url), clock=clock or _system_clock, api_version=API_VERSION,
+        write_engine=get_engine(settings.database_url),
+        clock=clock or _system_clock,
+        api_version=API_VERSION,
     )
     app = FastAPI(title="Coordinator report API", version=API_VERSION, description=__doc__)
     app.state.context = context
     app.state.settings = settings
     if settings.cors_origins:
         app.add_middleware(
-            CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=True,
-            allow_methods=["GET", "POST", "PATCH"], allow_headers=["X-API-Key", "Authorization", "Content-Type"],
-            expose_headers=[NEXT_CURSOR_HEADER, "Link"], max_age=600,
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_credentials=True,
+            allow_methods=["GET", "POST", "PATCH"],
+            allow_headers=["X-API-Key", "Authorization", "Content-Type"],
+            expose_headers=[NEXT_CURSOR_HEADER, "Link"],
+            max_age=600,
         )
 
     @app.exception_handler(OperationalError)
@@ -89,8 +96,11 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
 
     @app.exception_handler(PoolTimeoutError)
     def overloaded(_request: Request, _exc: Exception) -> JSONResponse:
-        return JSONResponse({"detail": "overloaded: no database connection free, retry later"}, status_code=503,
-                            headers={"Retry-After": "1"})
+        return JSONResponse(
+            {"detail": "overloaded: no database connection free, retry later"},
+            status_code=503,
+            headers={"Retry-After": "1"},
+        )
 
     windows = context.windows
     app.include_router(info.router)

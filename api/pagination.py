@@ -26,9 +26,14 @@ from coordinator_core.clock import parse_utc
 
 NEXT_CURSOR_HEADER = "X-Next-Cursor"
 PAGINATION_HEADERS = {
-    NEXT_CURSOR_HEADER: {"description": "opaque cursor of the next page; absent on the last page",
-                         "schema": {"type": "string"}},
-    "Link": {"description": 'the next page as `<url>; rel="next"`; absent on the last page', "schema": {"type": "string"}},
+    NEXT_CURSOR_HEADER: {
+        "description": "opaque cursor of the next page; absent on the last page",
+        "schema": {"type": "string"},
+    },
+    "Link": {
+        "description": 'the next page as `<url>; rel="next"`; absent on the last page',
+        "schema": {"type": "string"},
+    },
 }
 PAGINATED = {200: {"headers": PAGINATION_HEADERS}}
 

@@ -54,24 +54,38 @@ UTCDateTime = Annotated[datetime, BeforeValidator(_to_utc), AfterValidator(_in_r
 Text = Annotated[str, Query(max_length=256, pattern=TEXT_PATTERN)]
 
 Limit = Annotated[int, Query(ge=1, le=1000, description="page size (hard cap 1000)")]
-Cursor = Annotated[str | None, Query(max_length=2048, pattern=TEXT_PATTERN,
-                                     description="opaque cursor from the previous page's X-Next-Cursor header")]
+Cursor = Annotated[
+    str | None,
+    Query(
+        max_length=2048, pattern=TEXT_PATTERN, description="opaque cursor from the previous page's X-Next-Cursor header"
+    ),
+]
 Order = Annotated[Literal["desc", "asc"], Query(description="newest first (desc, default) or oldest first")]
 
 SafeStr = Annotated[str, StringConstraints(max_length=256, pattern=TEXT_PATTERN)]
 ScopeKeys = Annotated[list[SafeStr] | None, Query(max_length=50, description="scope key; repeatable")]
-ModelStates = Annotated[list[SafeStr] | None, Query(max_length=20, description="model state (RUNNING, STOPPED, ...); repeatable")]
+ModelStates = Annotated[
+    list[SafeStr] | None, Query(max_length=20, description="model state (RUNNING, STOPPED, ...); repeatable")
+]
 PredictionStatuses = Annotated[list[PredictionStatus] | None, Query(max_length=4, description="repeatable")]
 CheckpointStatuses = Annotated[list[CheckpointStatus] | None, Query(max_length=4, description="repeatable")]
-AsOf = Annotated[UTCDateTime | None, Query(description="end of the windows and of the history read "
-                                                       "(default: the latest leaderboard's as-of time)")]
+AsOf = Annotated[
+    UTCDateTime | None,
+    Query(description="end of the windows and of the history read (default: the latest leaderboard's as-of time)"),
+]
 
 ModelIdPath = Annotated[str, Path(min_length=1, max_length=256, pattern=ID_PATTERN, description="model id")]
 CheckpointIdPath = Annotated[str, Path(min_length=1, max_length=256, pattern=ID_PATTERN, description="checkpoint id")]
 
 ModelIds = Annotated[list[str] | None, Query(description="model id; repeatable", max_length=MAX_IDS)]
-ProjectIds = Annotated[list[str] | None, Query(alias="projectIds", max_length=MAX_IDS,
-                                               description="anchor-compatible model filter: repeatable and/or comma-separated")]
+ProjectIds = Annotated[
+    list[str] | None,
+    Query(
+        alias="projectIds",
+        max_length=MAX_IDS,
+        description="anchor-compatible model filter: repeatable and/or comma-separated",
+    ),
+]
 
 
 def invalid(name: str, message: str, value: Any = None, location: str = "query") -> RequestValidationError:
@@ -97,5 +111,6 @@ def model_filter(model_id: list[str] | None, project_ids: list[str] | None) -> l
 
 def check_range(start: datetime | None, end: datetime | None, names: tuple[str, str] = ("start", "end")) -> None:
     if start is not None and end is not None and start > end:
-        raise invalid(names[0], f"{names[0]} ({start.isoformat()}) is after {names[1]} ({end.isoformat()})",
-                      start.isoformat())
+        raise invalid(
+            names[0], f"{names[0]} ({start.isoformat()}) is after {names[1]} ({end.isoformat()})", start.isoformat()
+        )

@@ -22,13 +22,28 @@ def title(name: str) -> str:
 
 
 def leaderboard_columns(windows: dict[str, int]) -> list[dict[str, Any]]:
-    columns: list[dict[str, Any]] = [{
-        "id": 1, "type": "MODEL", "property": "model_id", "displayName": "Model",
-        "nativeConfiguration": {"type": "model", "statusProperty": "status"}, "order": 0,
-    }]
+    columns: list[dict[str, Any]] = [
+        {
+            "id": 1,
+            "type": "MODEL",
+            "property": "model_id",
+            "displayName": "Model",
+            "nativeConfiguration": {"type": "model", "statusProperty": "status"},
+            "order": 0,
+        }
+    ]
     for index, (name, hours) in enumerate(windows.items()):
-        columns.append({"id": index + 2, "type": "VALUE", "property": score_key(name), "format": "decimal-2",
-                        "displayName": title(name), "tooltip": f"Rolling score over {hours}h", "order": (index + 1) * 10})
+        columns.append(
+            {
+                "id": index + 2,
+                "type": "VALUE",
+                "property": score_key(name),
+                "format": "decimal-2",
+                "displayName": title(name),
+                "tooltip": f"Rolling score over {hours}h",
+                "order": (index + 1) * 10,
+            }
+        )
     return columns
 
 
@@ -38,32 +53,64 @@ def _series(windows: dict[str, int]) -> list[dict[str, str]]:
 
 def metrics_widgets(windows: dict[str, int]) -> list[dict[str, Any]]:
     return [
-        {"id": 1, "type": "CHART", "displayName": "Score Metrics", "tooltip": "Window scores per model",
-         "order": 10, "endpointUrl": "/reports/models/global",
-         "nativeConfiguration": {"type": "line", "xAxis": {"name": "performed_at"},
-                                 "yAxis": {"series": _series(windows), "format": "decimal-2"},
-                                 "displayEvolution": False}},
-        {"id": 2, "type": "CHART", "displayName": "Rolling score by parameters",
-         "tooltip": "Window scores per model and scope key", "order": 20, "endpointUrl": "/reports/models/params",
-         "nativeConfiguration": {"type": "line", "xAxis": {"name": "performed_at"},
-                                 "yAxis": {"series": _series(windows), "format": "decimal-2"},
-                                 "groupByProperty": "scope_key", "displayEvolution": False}},
-        {"id": 3, "type": "CHART", "displayName": "Predictions", "tooltip": "Score of every prediction",
-         "order": 30, "endpointUrl": "/reports/predictions",
-         "nativeConfiguration": {"type": "line", "xAxis": {"name": "performed_at"},
-                                 "yAxis": {"series": [{"name": "score_value", "label": "Score"}], "format": "decimal-2"},
-                                 "alertConfig": {"reasonField": "score_failed_reason", "field": "score_success"},
-                                 "filterConfig": [
-                                     {"type": "select", "label": "Subject", "property": "subject", "autoSelectFirst": True},
-                                     {"type": "select", "label": "Horizon", "property": "horizon_seconds",
-                                      "autoSelectFirst": True}],
-                                 "groupByProperty": "scope_key", "displayEvolution": False}},
+        {
+            "id": 1,
+            "type": "CHART",
+            "displayName": "Score Metrics",
+            "tooltip": "Window scores per model",
+            "order": 10,
+            "endpointUrl": "/reports/models/global",
+            "nativeConfiguration": {
+                "type": "line",
+                "xAxis": {"name": "performed_at"},
+                "yAxis": {"series": _series(windows), "format": "decimal-2"},
+                "displayEvolution": False,
+            },
+        },
+        {
+            "id": 2,
+            "type": "CHART",
+            "displayName": "Rolling score by parameters",
+            "tooltip": "Window scores per model and scope key",
+            "order": 20,
+            "endpointUrl": "/reports/models/params",
+            "nativeConfiguration": {
+                "type": "line",
+                "xAxis": {"name": "performed_at"},
+                "yAxis": {"series": _series(windows), "format": "decimal-2"},
+                "groupByProperty": "scope_key",
+                "displayEvolution": False,
+            },
+        },
+        {
+            "id": 3,
+            "type": "CHART",
+            "displayName": "Predictions",
+            "tooltip": "Score of every prediction",
+            "order": 30,
+            "endpointUrl": "/reports/predictions",
+            "nativeConfiguration": {
+                "type": "line",
+                "xAxis": {"name": "performed_at"},
+                "yAxis": {"series": [{"name": "score_value", "label": "Score"}], "format": "decimal-2"},
+                "alertConfig": {"reasonField": "score_failed_reason", "field": "score_success"},
+                "filterConfig": [
+                    {"type": "select", "label": "Subject", "property": "subject", "autoSelectFirst": True},
+                    {"type": "select", "label": "Horizon", "property": "horizon_seconds", "autoSelectFirst": True},
+                ],
+                "groupByProperty": "scope_key",
+                "displayEvolution": False,
+            },
+        },
     ]
 
 
 def report_schema(windows: dict[str, int]) -> dict[str, Any]:
-    return {"schema_version": SCHEMA_VERSION, "leaderboard_columns": leaderboard_columns(windows),
-            "metrics_widgets": metrics_widgets(windows)}
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "leaderboard_columns": leaderboard_columns(windows),
+        "metrics_widgets": metrics_widgets(windows),
+    }
 
 
 def referenced_properties(schema: dict[str, Any]) -> dict[str, set[str]]:

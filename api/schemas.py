@@ -17,8 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 from coordinator_core.db.tables import CheckpointStatus
 from coordinator_core.errors import ConfigurationError
 
-RESERVED_SCORE_KEYS = frozenset({"score_metrics", "score_ranking", "score_value", "score_success", "score_failed",
-                                 "score_failed_reason"})
+RESERVED_SCORE_KEYS = frozenset(
+    {"score_metrics", "score_ranking", "score_value", "score_success", "score_failed", "score_failed_reason"}
+)
 
 
 def score_key(window: str) -> str:
@@ -30,13 +31,18 @@ def check_windows(windows: Iterable[str]) -> None:
     keys = [score_key(w) for w in windows]
     clash = sorted({k for k in keys if k in RESERVED_SCORE_KEYS or keys.count(k) > 1})
     if clash:
-        raise ConfigurationError(f"CRUNCH_CONTRACT: aggregation window names give clashing report fields {clash}; rename them")
+        raise ConfigurationError(
+            f"CRUNCH_CONTRACT: aggregation window names give clashing report fields {clash}; rename them"
+        )
 
 
 def with_windows(base: type[BaseModel], windows: Iterable[str], name: str) -> type[BaseModel]:
     """``base`` plus one ``float | None`` field per window, named ``score_key(window)``."""
     fields: dict[str, Any] = {
-        score_key(w): (float | None, Field(None, description=f"score over the window {w!r} (Σ value / Σ counted predictions)"))
+        score_key(w): (
+            float | None,
+            Field(None, description=f"score over the window {w!r} (Σ value / Σ counted predictions)"),
+        )
         for w in windows
     }
     return create_model(name, __base__=base, **fields)
@@ -88,7 +94,9 @@ class ModelOut(Out):
     deployment_id: str
     status: str
     wallet: str | None = None
-    overall_score: dict[str, Any] = Field(default_factory=dict, description="rank and window scores of the latest leaderboard")
+    overall_score: dict[str, Any] = Field(
+        default_factory=dict, description="rank and window scores of the latest leaderboard"
+    )
     first_seen_at: datetime
     last_seen_at: datetime
     last_failure_code: str | None = None
@@ -205,7 +213,9 @@ class CheckpointPayload(Out):
 
 class CliFormat(Out):
     crunch: str
-    crunchEmission: dict[str, float] = Field(description="percent per participant, keyed by wallet (else cruncher id); sums to exactly 100 at 6 decimals")
+    crunchEmission: dict[str, float] = Field(
+        description="percent per participant, keyed by wallet (else cruncher id); sums to exactly 100 at 6 decimals"
+    )
     computeProvider: dict[str, float]
     dataProvider: dict[str, float]
 
@@ -280,8 +290,12 @@ class ModelStatus(Out):
     last_round_at: datetime | None = Field(None, description="round time of the newest prediction")
     last_prediction: LastPrediction | None = None
     latency: Latency = Field(description="exec_time_ms over the newest answered predictions (ABSENT excluded)")
-    recent_statuses: dict[str, int] = Field(description="statuses of the newest predictions (sample of latency.sample_size + absent)")
-    as_of: datetime | None = Field(None, description="end of the windows (default: the latest leaderboard's as-of time)")
+    recent_statuses: dict[str, int] = Field(
+        description="statuses of the newest predictions (sample of latency.sample_size + absent)"
+    )
+    as_of: datetime | None = Field(
+        None, description="end of the windows (default: the latest leaderboard's as-of time)"
+    )
     rank: int | None = Field(None, description="rank in the latest leaderboard")
     score_metrics: dict[str, float | None] = Field(description="provisional window scores (window_totals)")
     windows: dict[str, Totals]
@@ -289,7 +303,9 @@ class ModelStatus(Out):
 
 class ConfirmBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    tx_hash: str = Field(min_length=1, max_length=256, pattern=r"^[^\s\x00]+$", description="transaction hash/signature")
+    tx_hash: str = Field(
+        min_length=1, max_length=256, pattern=r"^[^\s\x00]+$", description="transaction hash/signature"
+    )
 
 
 class StatusBody(BaseModel):

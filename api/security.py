@@ -74,8 +74,11 @@ def authorize(settings: Settings, tier: Tier, key: str | None) -> None:
     if not needed:
         raise HTTPException(403, f"{tier} routes are disabled: no API_ADMIN_KEYS configured")
     if not key:
-        raise HTTPException(401, f"an API key is required ({tier} tier): send X-API-Key or Authorization: Bearer",
-                            headers={"WWW-Authenticate": "Bearer"})
+        raise HTTPException(
+            401,
+            f"an API key is required ({tier} tier): send X-API-Key or Authorization: Bearer",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     if _matches(key, needed):
         return
     if _matches(key, settings.public_keys | settings.read_keys | settings.admin_keys):
@@ -86,8 +89,11 @@ def authorize(settings: Settings, tier: Tier, key: str | None) -> None:
 def require(tier: Tier) -> Callable[..., Coroutine[Any, Any, None]]:
     """A dependency that admits the request only for ``tier``."""
 
-    async def dependency(request: Request, api_key: Annotated[str | None, Security(API_KEY_HEADER)] = None,
-                   bearer: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)] = None) -> None:
+    async def dependency(
+        request: Request,
+        api_key: Annotated[str | None, Security(API_KEY_HEADER)] = None,
+        bearer: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)] = None,
+    ) -> None:
         key = api_key or (bearer.credentials if bearer is not None else None)
         authorize(request.app.state.settings, tier, key)
 

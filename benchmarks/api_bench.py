@@ -63,8 +63,13 @@ def ts(value: datetime) -> str:
 
 def dsn(url: str) -> str:
     parsed = make_url(url)
-    parts = [f"host={parsed.host or '127.0.0.1'}", f"port={parsed.port or 5432}", f"dbname={parsed.database}",
-             f"user={parsed.username or 'postgres'}", "options='-c timezone=UTC'"]
+    parts = [
+        f"host={parsed.host or '127.0.0.1'}",
+        f"port={parsed.port or 5432}",
+        f"dbname={parsed.database}",
+        f"user={parsed.username or 'postgres'}",
+        "options='-c timezone=UTC'",
+    ]
     if parsed.password:
         parts.append(f"password={parsed.password}")
     return " ".join(parts)
@@ -89,22 +94,28 @@ def create_database() -> None:
 
 def secondary_indexes(cursor: Any, table: str) -> list[tuple[str, str]]:
     """``(name, CREATE INDEX ...)`` of the indexes of ``table`` that back no constraint."""
-    cursor.execute("""
+    cursor.execute(
+        """
         SELECT i.indexname, i.indexdef FROM pg_indexes i
         WHERE i.schemaname = current_schema() AND i.tablename = %s
-          AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname)""", (table,))
+          AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname)""",
+        (table,),
+    )
     return list(cursor.fetchall())
 
 
 def constraints(cursor: Any, tables: tuple[str, ...]) -> list[tuple[str, str, str, str]]:
     """``(table, name, kind, definition)`` of the primary, unique and foreign keys on ``tables`` and of
     the foreign keys pointing at them, foreign keys first (the order to drop them in)."""
-    cursor.execute("""
+    cursor.execute(
+        """
         SELECT c.conrelid::regclass::text, c.conname, c.contype, pg_get_constraintdef(c.oid)
         FROM pg_constraint c
         WHERE c.contype IN ('p', 'u', 'f')
           AND (c.conrelid::regclass::text = ANY(%s) OR (c.contype = 'f' AND c.confrelid::regclass::text = ANY(%s)))
-        ORDER BY c.contype = 'f' DESC, c.conname""", (list(tables), list(tables)))
+        ORDER BY c.contype = 'f' DESC, c.conname""",
+        (list(tables), list(tables)),
+    )
     seen, out = set(), []
     for row in cursor.fetchall():
         if row[1] not in seen:
@@ -152,32 +163,66 @@ def fill(shape: Shape, seed: int = 7) -> dict[str, Any]:
     skill = {m: rng.uniform(40, 160) for m in models}
     flaky = {m: rng.random() < 0.2 for m in models}
     started = time.perf_counter()
-    copy_rows(cursor, "models", ("id", "name", "deployment_identifier", "player_id", "player_name", "wallet", "hotkey",
-                                 "state", "first_seen_at", "last_seen_at", "overall_score_jsonb",
-                                 "scores_by_scope_jsonb", "meta_jsonb", "created_at", "updated_at"),
-              (f"{m}\t{m}\tdep-{m}\tp{i // 2:04d}\tPlayer {i // 2}\t{'W' + format(i // 2, '040x') if i % 4 < 2 else chr(92) + 'N'}"
-               f"\t\\N\tRUNNING\t{ts(START)}\t{ts(now)}\t{{}}\t[]\t{{}}\t{ts(START)}\t{ts(now)}\n"
-               for i, m in enumerate(models)))
+    copy_rows(
+        cursor,
+        "models",
+        (
+            "id",
+            "name",
+            "deployment_identifier",
+            "player_id",
+            "player_name",
+            "wallet",
+            "hotkey",
+            "state",
+            "first_seen_at",
+            "last_seen_at",
+            "overall_score_jsonb",
+            "scores_by_scope_jsonb",
+            "meta_jsonb",
+            "created_at",
+            "updated_at",
+        ),
+        (
+            f"{m}\t{m}\tdep-{m}\tp{i // 2:04d}\tPlayer {i // 2}\t{'W' + format(i // 2, '040x') if i % 4 < 2 else chr(92) + 'N'}"
+            f"\t\\N\tRUNNING\t{ts(START)}\t{ts(now)}\t{{}}\t[]\t{{}}\t{ts(START)}\t{ts(now)}\n"
+            for i, m in enumerate(models)
+        ),
+    )
     for config_id, scope_key, horizon, step in CONFIGS:
         cursor.execute(
             "INSERT INTO scheduled_prediction_configs (id, scope_key, scope_template_jsonb, schedule_jsonb, active, "
             '"order", meta_jsonb, updated_at) VALUES (%s, %s, %s, %s, true, 0, %s, %s)',
-            (config_id, scope_key, f'{{"subject": "BTC", "horizon_seconds": {horizon}, "step_seconds": {step}}}',
-             f'{{"prediction_interval_seconds": 3600, "resolve_after_seconds": {horizon}}}', "{}", START))
+            (
+                config_id,
+                scope_key,
+                f'{{"subject": "BTC", "horizon_seconds": {horizon}, "step_seconds": {step}}}',
+                f'{{"prediction_interval_seconds": 3600, "resolve_after_seconds": {horizon}}}',
+                "{}",
+                START,
+            ),
+        )
     price = 60_000.0
     candles = []
     for hour in range(-200, shape.rounds + 6):
         price *= math.exp(rng.gauss(0, 0.006))
         candles.append((START + timedelta(hours=hour), price))
-    copy_rows(cursor, "feed_records", ("source", "subject", "kind", "granularity", "ts_event", "ts_ingested", "final",
-                                       "values_jsonb", "meta_jsonb"),
-              (f"replay\tBTC\tcandle\t1h\t{ts(t)}\t{ts(t + timedelta(hours=1))}\tt\t"
-               f'{{"open": {p:.2f}, "high": {p * 1.002:.2f}, "low": {p * 0.998:.2f}, "close": {p:.2f}, "volume": 12.5}}\t{{}}\n'
-               for t, p in candles))
+    copy_rows(
+        cursor,
+        "feed_records",
+        ("source", "subject", "kind", "granularity", "ts_event", "ts_ingested", "final", "values_jsonb", "meta_jsonb"),
+        (
+            f"replay\tBTC\tcandle\t1h\t{ts(t)}\t{ts(t + timedelta(hours=1))}\tt\t"
+            f'{{"open": {p:.2f}, "high": {p * 1.002:.2f}, "low": {p * 0.998:.2f}, "close": {p:.2f}, "volume": 12.5}}\t{{}}\n'
+            for t, p in candles
+        ),
+    )
     last = candles[-1][0]
-    cursor.execute("INSERT INTO feed_ingestion_state (id, source, subject, kind, granularity, last_event_ts, updated_at,"
-                   " meta_jsonb) VALUES ('replay:BTC:candle:1h', 'replay', 'BTC', 'candle', '1h', %s, %s, %s)",
-                   (last, last + timedelta(hours=1), '{"phase": "poll"}'))
+    cursor.execute(
+        "INSERT INTO feed_ingestion_state (id, source, subject, kind, granularity, last_event_ts, updated_at,"
+        " meta_jsonb) VALUES ('replay:BTC:candle:1h', 'replay', 'BTC', 'candle', '1h', %s, %s, %s)",
+        (last, last + timedelta(hours=1), '{"phase": "poll"}'),
+    )
 
     def inputs() -> Iterator[str]:
         for config_id, scope_key, horizon, _ in CONFIGS:
@@ -185,13 +230,31 @@ def fill(shape: Shape, seed: int = 7) -> dict[str, Any]:
                 round_at = START + timedelta(hours=r)
                 resolvable = round_at + timedelta(seconds=horizon)
                 status, resolved = ("RESOLVED", ts(resolvable)) if resolvable <= now else ("RECEIVED", "\\N")
-                yield (f"INP_{scope_key}_{round_at:%Y%m%dT%H%M%S}\t{config_id}\t{scope_key}\t{status}\t{ts(round_at)}\t"
-                       f"{ts(round_at)}\t{ts(resolvable)}\t{resolved}\t{{}}\t\\N\t"
-                       f'{{"subject": "BTC", "horizon_seconds": {horizon}, "scope_key": "{scope_key}"}}\t{{}}\n')
+                yield (
+                    f"INP_{scope_key}_{round_at:%Y%m%dT%H%M%S}\t{config_id}\t{scope_key}\t{status}\t{ts(round_at)}\t"
+                    f"{ts(round_at)}\t{ts(resolvable)}\t{resolved}\t{{}}\t\\N\t"
+                    f'{{"subject": "BTC", "horizon_seconds": {horizon}, "scope_key": "{scope_key}"}}\t{{}}\n'
+                )
 
-    copy_rows(cursor, "inputs", ("id", "prediction_config_id", "scope_key", "status", "round_at", "received_at",
-                                 "resolvable_at", "resolved_at", "raw_data_jsonb", "actuals_jsonb", "scope_jsonb",
-                                 "meta_jsonb"), inputs())
+    copy_rows(
+        cursor,
+        "inputs",
+        (
+            "id",
+            "prediction_config_id",
+            "scope_key",
+            "status",
+            "round_at",
+            "received_at",
+            "resolvable_at",
+            "resolved_at",
+            "raw_data_jsonb",
+            "actuals_jsonb",
+            "scope_jsonb",
+            "meta_jsonb",
+        ),
+        inputs(),
+    )
     scores: list[str] = []
     total = 0
 
@@ -223,15 +286,21 @@ def fill(shape: Shape, seed: int = 7) -> dict[str, Any]:
                     if status == "PENDING" and due:
                         status = "SCORED"
                         value = -abs(rng.gauss(0, skill[m]))
-                        scores.append(f"SCR_{prediction_id}\t{prediction_id}\t{m}\t{input_id}\tSCORED\t{value:.6f}\tt\t\\N\t"
-                                      f'{{"value": {value:.6f}, "success": true, "failed_reason": null}}\t{ts(scored_at)}\n')
+                        scores.append(
+                            f"SCR_{prediction_id}\t{prediction_id}\t{m}\t{input_id}\tSCORED\t{value:.6f}\tt\t\\N\t"
+                            f'{{"value": {value:.6f}, "success": true, "failed_reason": null}}\t{ts(scored_at)}\n'
+                        )
                     elif status != "PENDING" and due:
-                        scores.append(f"SCR_{prediction_id}\t{prediction_id}\t{m}\t{input_id}\t{status}\t{worst:.6f}\tf\t"
-                                      f'{reason}\t{{"value": {worst:.6f}, "success": false}}\t{ts(scored_at)}\n')
+                        scores.append(
+                            f"SCR_{prediction_id}\t{prediction_id}\t{m}\t{input_id}\t{status}\t{worst:.6f}\tf\t"
+                            f'{reason}\t{{"value": {worst:.6f}, "success": false}}\t{ts(scored_at)}\n'
+                        )
                     output = "{}" if status in ("ABSENT", "FAILED") else f'{{"value": {rng.gauss(0, 0.004):.6f}}}'
-                    yield (f"{prediction_id}\t{input_id}\t{m}\t{config_id}\t{scope_key}\t{scope}\t{status}\t"
-                           f"{'SUCCESS' if status in ('SCORED', 'PENDING') else chr(92) + 'N'}\t{reason}\t{exec_ms}\t{output}\t"
-                           f"{{}}\t{ts(round_at)}\t{ts(resolvable)}\n")
+                    yield (
+                        f"{prediction_id}\t{input_id}\t{m}\t{config_id}\t{scope_key}\t{scope}\t{status}\t"
+                        f"{'SUCCESS' if status in ('SCORED', 'PENDING') else chr(92) + 'N'}\t{reason}\t{exec_ms}\t{output}\t"
+                        f"{{}}\t{ts(round_at)}\t{ts(resolvable)}\n"
+                    )
 
     # bulk load: the secondary indexes of the two big tables are built once afterwards (as migrated)
     cursor.execute("SET synchronous_commit = off")
@@ -246,14 +315,46 @@ def fill(shape: Shape, seed: int = 7) -> dict[str, Any]:
         cursor.execute(f'DROP INDEX "{name}"')
     phases: dict[str, float] = {}
     mark = time.perf_counter()
-    copied = copy_rows(cursor, "predictions", ("id", "input_id", "model_id", "prediction_config_id", "scope_key",
-                                               "scope_jsonb", "status", "runner_status", "failed_reason", "exec_time_ms",
-                                               "inference_output_jsonb", "meta_jsonb", "performed_at", "resolvable_at"),
-                       predictions())
+    copied = copy_rows(
+        cursor,
+        "predictions",
+        (
+            "id",
+            "input_id",
+            "model_id",
+            "prediction_config_id",
+            "scope_key",
+            "scope_jsonb",
+            "status",
+            "runner_status",
+            "failed_reason",
+            "exec_time_ms",
+            "inference_output_jsonb",
+            "meta_jsonb",
+            "performed_at",
+            "resolvable_at",
+        ),
+        predictions(),
+    )
     phases["predictions (generate + COPY)"] = time.perf_counter() - mark
     mark = time.perf_counter()
-    copy_rows(cursor, "scores", ("id", "prediction_id", "model_id", "input_id", "prediction_status", "value", "success",
-                                 "failed_reason", "result_jsonb", "scored_at"), iter(scores))
+    copy_rows(
+        cursor,
+        "scores",
+        (
+            "id",
+            "prediction_id",
+            "model_id",
+            "input_id",
+            "prediction_status",
+            "value",
+            "success",
+            "failed_reason",
+            "result_jsonb",
+            "scored_at",
+        ),
+        iter(scores),
+    )
     phases["scores (COPY)"] = time.perf_counter() - mark
     mark = time.perf_counter()
     for table, name, _, definition in sorted(keys, key=lambda k: k[2] == "f"):  # keys before foreign keys
@@ -302,17 +403,23 @@ def build_derived(now: datetime) -> dict[str, Any]:
     checkpoint_seconds = time.perf_counter() - started
     connection = psycopg2.connect(dsn(bench_url()))
     with connection.cursor() as cursor:
-        cursor.execute("""
+        cursor.execute(
+            """
             INSERT INTO leaderboards (id, created_at, entries_jsonb, meta_jsonb)
             SELECT 'LBR_' || to_char(t, 'YYYYMMDD"T"HH24MISS') || '.000000', t, l.entries_jsonb, l.meta_jsonb
             FROM leaderboards l, generate_series(%s::timestamptz - interval '168 hours', %s::timestamptz - interval '1 hour',
                                                  interval '1 hour') AS t
-            ON CONFLICT DO NOTHING""", (now, now))
+            ON CONFLICT DO NOTHING""",
+            (now, now),
+        )
         cursor.execute("ANALYZE")
     connection.commit()
     connection.close()
-    return {"leaderboard_seconds": leaderboard_seconds, "checkpoint_seconds": checkpoint_seconds,
-            "checkpoints": checkpoint_ids}
+    return {
+        "leaderboard_seconds": leaderboard_seconds,
+        "checkpoint_seconds": checkpoint_seconds,
+        "checkpoints": checkpoint_ids,
+    }
 
 
 # -- server and load --------------------------------------------------------------------------------
@@ -325,8 +432,25 @@ class Server:
         for name in ("API_PUBLIC_KEYS", "API_ADMIN_KEYS", "READ_DATABASE_URL", "CRUNCH_CONTRACT", "API_CORS_ORIGINS"):
             env.pop(name, None)
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host", "127.0.0.1", "--port", str(port),
-             "--log-level", "warning", "--no-access-log", "--workers", str(workers)], cwd=self.workdir, env=env)
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "api.app:create_app",
+                "--factory",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+                "--no-access-log",
+                "--workers",
+                str(workers),
+            ],
+            cwd=self.workdir,
+            env=env,
+        )
 
     @property
     def base(self) -> str:
@@ -354,13 +478,15 @@ class Server:
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
-async def _load(base: str, make_path: Any, rate: float, seconds: float, warmup: float,
-                headers: dict[str, str]) -> tuple[list[float], int, int]:
+async def _load(
+    base: str, make_path: Any, rate: float, seconds: float, warmup: float, headers: dict[str, str]
+) -> tuple[list[float], int, int]:
     latencies: list[float] = []
     errors = 0
     late = 0
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
     async with httpx.AsyncClient(base_url=base, limits=limits, timeout=10, headers=headers) as client:
+
         async def one(path: str, measured: bool) -> None:
             nonlocal errors
             started = time.perf_counter()
@@ -420,17 +546,35 @@ def drain(server: Server, timeout: float = 120) -> None:
         time.sleep(0.5)
 
 
-def measure(server: Server, name: str, make_path: Any, rate: float, seconds: float, warmup: float,
-            headers: dict[str, str] | None = None, alone_count: int = 30) -> dict[str, Any]:
+def measure(
+    server: Server,
+    name: str,
+    make_path: Any,
+    rate: float,
+    seconds: float,
+    warmup: float,
+    headers: dict[str, str] | None = None,
+    alone_count: int = 30,
+) -> dict[str, Any]:
     drain(server)
     alone = sequential(server, make_path, headers, alone_count)
     latencies, errors, late = asyncio.run(_load(server.base, make_path, rate, seconds, warmup, headers or {}))
-    row = {"name": name, "alone": alone, "n": len(latencies), "errors": errors, "p50": statistics.median(latencies),
-           "p90": percentile(latencies, 0.90), "p99": percentile(latencies, 0.99), "max": max(latencies)}
+    row = {
+        "name": name,
+        "alone": alone,
+        "n": len(latencies),
+        "errors": errors,
+        "p50": statistics.median(latencies),
+        "p90": percentile(latencies, 0.90),
+        "p99": percentile(latencies, 0.99),
+        "max": max(latencies),
+    }
     row["load"] = os.getloadavg()[0]
-    print(f"  {name:<56} alone {alone:5.1f} ms | n={row['n']:>4} err={errors:<3} p50 {row['p50']:6.1f} ms  p90 {row['p90']:6.1f} ms  "
-          f"p99 {row['p99']:6.1f} ms  max {row['max']:6.1f} ms  load {row['load']:.1f}"
-          + (f"  ({late} sends late)" if late else ""))
+    print(
+        f"  {name:<56} alone {alone:5.1f} ms | n={row['n']:>4} err={errors:<3} p50 {row['p50']:6.1f} ms  p90 {row['p90']:6.1f} ms  "
+        f"p99 {row['p99']:6.1f} ms  max {row['max']:6.1f} ms  load {row['load']:.1f}"
+        + (f"  ({late} sends late)" if late else "")
+    )
     return row
 
 
@@ -453,38 +597,66 @@ def run_load(args: argparse.Namespace, now: datetime, shape: Shape) -> list[dict
     results = []
     try:
         server.wait()
-        print(f"\nlatency at a fixed rate for {args.seconds:g} s each (after {args.warmup:g} s warm-up), uvicorn "
-              f"{args.workers} worker(s) on 127.0.0.1, load generator on the same machine ({os.cpu_count()} CPUs); "
-              "'alone' = median of 30 sequential requests first; load = 1-min load average:")
+        print(
+            f"\nlatency at a fixed rate for {args.seconds:g} s each (after {args.warmup:g} s warm-up), uvicorn "
+            f"{args.workers} worker(s) on 127.0.0.1, load generator on the same machine ({os.cpu_count()} CPUs); "
+            "'alone' = median of 30 sequential requests first; load = 1-min load average:"
+        )
         plan = [
             ("GET /info (floor: no database)", lambda: "/info", None, args.rate),
-            ("GET /reports/leaderboard (100 of " f"{shape.models})", lambda: "/reports/leaderboard", None, args.rate),
-            ("GET /reports/predictions?model_id=… (page 1)",
-             lambda: f"/reports/predictions?model_id={rng.choice(models)}&limit=100", private, args.rate),
+            (f"GET /reports/leaderboard (100 of {shape.models})", lambda: "/reports/leaderboard", None, args.rate),
+            (
+                "GET /reports/predictions?model_id=… (page 1)",
+                lambda: f"/reports/predictions?model_id={rng.choice(models)}&limit=100",
+                private,
+                args.rate,
+            ),
             ("GET /reports/predictions?model_id=…&end=… (deep)", deep_page, private, args.rate),
-            ("GET /reports/checkpoints/{id}", lambda: f"/reports/checkpoints/{rng.choice(checkpoints)}", None,
-             args.rate),
-            ("GET /reports/models/{id}/status", lambda: f"/reports/models/{rng.choice(models)}/status", None,
-             args.rate),
+            (
+                "GET /reports/checkpoints/{id}",
+                lambda: f"/reports/checkpoints/{rng.choice(checkpoints)}",
+                None,
+                args.rate,
+            ),
+            (
+                "GET /reports/models/{id}/status",
+                lambda: f"/reports/models/{rng.choice(models)}/status",
+                None,
+                args.rate,
+            ),
             # four window_totals GROUP BYs over a week of snapshots per call: measured at a fifth of the rate
             ("GET /reports/models/global (100 models)", lambda: "/reports/models/global", None, args.rate / 5),
         ]
         for name, make_path, headers, rate in plan:
             if args.only and not any(word in name for word in args.only):
                 continue
-            rounds = [measure(server, f"{name} @{rate:g}/s" + (f" #{r + 1}" if args.repeat > 1 else ""), make_path,
-                              rate, args.seconds, args.warmup, headers) for r in range(args.repeat)]
+            rounds = [
+                measure(
+                    server,
+                    f"{name} @{rate:g}/s" + (f" #{r + 1}" if args.repeat > 1 else ""),
+                    make_path,
+                    rate,
+                    args.seconds,
+                    args.warmup,
+                    headers,
+                )
+                for r in range(args.repeat)
+            ]
             if args.repeat > 1:
                 p99s = sorted(r["p99"] for r in rounds)
-                print(f"  {'':<56} -> p99 over {args.repeat} rounds: median {statistics.median(p99s):.1f} ms, "
-                      f"best {p99s[0]:.1f} ms")
+                print(
+                    f"  {'':<56} -> p99 over {args.repeat} rounds: median {statistics.median(p99s):.1f} ms, "
+                    f"best {p99s[0]:.1f} ms"
+                )
             results.extend(rounds)
         if not args.no_index_probe and (not args.only or "unfiltered" in args.only):
             unfiltered = lambda: "/reports/predictions?limit=100"  # noqa: E731
             drain(server)
             alone = sequential(server, unfiltered, private, 5)
-            print(f"  {'GET /reports/predictions (unfiltered, as migrated)':<56} alone {alone:5.1f} ms | "
-                  "(no rate test: it scans and sorts the whole table)")
+            print(
+                f"  {'GET /reports/predictions (unfiltered, as migrated)':<56} alone {alone:5.1f} ms | "
+                "(no rate test: it scans and sorts the whole table)"
+            )
             results.append({"name": "unfiltered, as migrated", "alone": alone})
             connection.commit()
             connection.autocommit = True
@@ -494,9 +666,18 @@ def run_load(args: argparse.Namespace, now: datetime, shape: Shape) -> list[dict
                 cursor.execute("ANALYZE predictions")
                 print(f"  ({PROPOSED_INDEX}: {time.perf_counter() - started:.1f} s)")
             for r in range(args.repeat):
-                results.append(measure(server, f"GET /reports/predictions (unfiltered, +index) @{args.rate:g}/s"
-                                       + (f" #{r + 1}" if args.repeat > 1 else ""), unfiltered, args.rate, args.seconds,
-                                       args.warmup, private))
+                results.append(
+                    measure(
+                        server,
+                        f"GET /reports/predictions (unfiltered, +index) @{args.rate:g}/s"
+                        + (f" #{r + 1}" if args.repeat > 1 else ""),
+                        unfiltered,
+                        args.rate,
+                        args.seconds,
+                        args.warmup,
+                        private,
+                    )
+                )
     finally:
         server.stop()
         connection.close()
@@ -525,9 +706,11 @@ def main(argv: list[str] | None = None) -> None:
         create_database()
         filled = fill(shape)
         derived = build_derived(filled["now"])
-        print(f"  loaded in {filled['seconds']:.1f} s (COPY + snapshot aggregation); leaderboard (real service) "
-              f"{derived['leaderboard_seconds']:.2f} s; {len(derived['checkpoints'])} checkpoints (real service) "
-              f"{derived['checkpoint_seconds']:.1f} s; total {time.perf_counter() - started:.1f} s")
+        print(
+            f"  loaded in {filled['seconds']:.1f} s (COPY + snapshot aggregation); leaderboard (real service) "
+            f"{derived['leaderboard_seconds']:.2f} s; {len(derived['checkpoints'])} checkpoints (real service) "
+            f"{derived['checkpoint_seconds']:.1f} s; total {time.perf_counter() - started:.1f} s"
+        )
         print("  phases: " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in filled["phases"].items()))
         print("  rows: " + ", ".join(f"{table} {count:,}" for table, count in filled["counts"].items()))
     else:

@@ -47,8 +47,10 @@ class Bench{index}(TrackerBase):
     def predict(self, subject, horizon_seconds, step_seconds):
         {body}
 """
-GOOD = ("closes = self.closes(subject)\n        time.sleep({sleep})\n"
-        "        return {{\"value\": (closes[-1] / closes[-13] - 1) if len(closes) > 12 else 0.0}}")
+GOOD = (
+    "closes = self.closes(subject)\n        time.sleep({sleep})\n"
+    '        return {{"value": (closes[-1] / closes[-13] - 1) if len(closes) > 12 else 0.0}}'
+)
 
 
 def write_models(root: Path, count: int) -> dict[str, str]:
@@ -57,16 +59,19 @@ def write_models(root: Path, count: int) -> dict[str, str]:
     for index in range(count):
         model_id = f"m{index:02d}"
         if index == count - 1:
-            body, expected[model_id] = "raise RuntimeError(\"feature pipeline crashed\")", "FAILED"
+            body, expected[model_id] = 'raise RuntimeError("feature pipeline crashed")', "FAILED"
         elif index == count - 2:
-            body, expected[model_id] = "return {\"value\": \"up\"}", "FAILED"
+            body, expected[model_id] = 'return {"value": "up"}', "FAILED"
         else:
             body, expected[model_id] = GOOD.format(sleep=SLEEPS_MS[index % len(SLEEPS_MS)] / 1000), "PENDING"
         folder = root / model_id
         folder.mkdir(parents=True)
         (folder / "main.py").write_text(MODEL.format(index=index, body=body))
-        (folder / "model.json").write_text(json.dumps({"name": f"bench {model_id}", "player_id": f"p{index % 5}",
-                                                       "player_name": f"Player {index % 5}"}))
+        (folder / "model.json").write_text(
+            json.dumps(
+                {"name": f"bench {model_id}", "player_id": f"p{index % 5}", "player_name": f"Player {index % 5}"}
+            )
+        )
     return expected
 
 
@@ -116,11 +121,20 @@ def run_rounds(gateway: Any, rounds: int, expected: dict[str, str], workdir: Pat
     url = f"sqlite:///{workdir / f'{label}.db'}"
     upgrade(url)
     configs = workdir / "configs.json"
-    configs.write_text(json.dumps([{"scope_key": "BTC-3600", "scope_template": {"subject": "BTC",
-                                    "horizon_seconds": 3600, "step_seconds": 900},
-                                    "schedule": {"prediction_interval_seconds": 3600}}]))
-    rt = build_runtime(database_url=url, scheduled_prediction_configs_path=str(configs), feed_source="replay",
-                       feed_granularity="1h")
+    configs.write_text(
+        json.dumps(
+            [
+                {
+                    "scope_key": "BTC-3600",
+                    "scope_template": {"subject": "BTC", "horizon_seconds": 3600, "step_seconds": 900},
+                    "schedule": {"prediction_interval_seconds": 3600},
+                }
+            ]
+        )
+    )
+    rt = build_runtime(
+        database_url=url, scheduled_prediction_configs_path=str(configs), feed_source="replay", feed_granularity="1h"
+    )
     warmup = 3
     last = START + (rounds + warmup) * HOUR
     seed_configs(rt.engine, rt.contract, rt.settings, START)
@@ -146,12 +160,16 @@ def run_rounds(gateway: Any, rounds: int, expected: dict[str, str], workdir: Pat
     gateway_overhead = [g - OWN_MS / 1000 for g in gateway_times]
     service = [w - g for w, g in zip(walls, gateway_times, strict=True)]
     counts = Counter(expected.values())
-    print(f"  {label}: {rounds} rounds x {len(expected)} models, each persisting "
-          f"{counts['PENDING']} PENDING + {counts['FAILED']} FAILED (checked every round)")
+    print(
+        f"  {label}: {rounds} rounds x {len(expected)} models, each persisting "
+        f"{counts['PENDING']} PENDING + {counts['FAILED']} FAILED (checked every round)"
+    )
     print(f"    round wall            p50 {ms(pct(walls, 50)):>10}   p99 {ms(pct(walls, 99)):>10}")
     print(f"    overhead (wall - {OWN_MS} ms) p50 {ms(pct(overhead, 50)):>10}   p99 {ms(pct(overhead, 99)):>10}")
-    print(f"      gateway (tick+predict - {OWN_MS} ms) p50 {ms(pct(gateway_overhead, 50))}   "
-          f"p99 {ms(pct(gateway_overhead, 99))}")
+    print(
+        f"      gateway (tick+predict - {OWN_MS} ms) p50 {ms(pct(gateway_overhead, 50))}   "
+        f"p99 {ms(pct(gateway_overhead, 99))}"
+    )
     print(f"      service + database    p50 {ms(pct(service, 50))}   p99 {ms(pct(service, 99))}")
 
 
@@ -174,7 +192,9 @@ def main(argv: list[str] | None = None) -> None:
 
     workdir = Path(tempfile.mkdtemp(prefix="model-runner-bench-"))
     expected = write_models(workdir / "models", args.models)
-    print(f"model-runner gateway benchmark ({args.models} real model nodes on 127.0.0.1, python {sys.version.split()[0]})")
+    print(
+        f"model-runner gateway benchmark ({args.models} real model nodes on 127.0.0.1, python {sys.version.split()[0]})"
+    )
     started = time.perf_counter()
     cluster = LocalCluster(workdir / "models", crunch_id=CRUNCH_ID, log_dir=workdir / "logs", stop_reported=False)
     try:
@@ -187,8 +207,13 @@ def main(argv: list[str] | None = None) -> None:
 
             settings = {"timeout_seconds": 5.0, "connect_timeout_seconds": 30.0, "reconnect_seconds": 0.5}
             settings.update(options)
-            return ModelRunnerGateway(host=orchestrator.host, port=orchestrator.port, crunch_id=CRUNCH_ID,
-                                      base_classname="tracker.TrackerBase", **settings)
+            return ModelRunnerGateway(
+                host=orchestrator.host,
+                port=orchestrator.port,
+                crunch_id=CRUNCH_ID,
+                base_classname="tracker.TrackerBase",
+                **settings,
+            )
 
         print("lifecycle")
         started = time.perf_counter()
@@ -210,8 +235,10 @@ def main(argv: list[str] | None = None) -> None:
             reconnects.append(time.perf_counter() - started)
             assert len(again.callable_models()) == args.models
             again.close()
-        print(f"  reconnection (instances exist on the nodes): p50 {ms(pct(reconnects, 50))}, "
-              f"max {ms(max(reconnects))} over 10")
+        print(
+            f"  reconnection (instances exist on the nodes): p50 {ms(pct(reconnects, 50))}, "
+            f"max {ms(max(reconnects))} over 10"
+        )
 
         print("rounds")
         run_rounds(first, args.rounds, expected, workdir, "model_runner")
@@ -229,9 +256,11 @@ def main(argv: list[str] | None = None) -> None:
         slow_start = gateway(connect_timeout_seconds=10.0, report_failure=True)
         slow_start.predict("BTC", 3600, 900)
         first_call = time.perf_counter() - started
-        print(f"  an announced node that does not listen: first call of a fresh process after {ms(first_call)} "
-              f"(connect + round; MODEL_RUNNER_CONNECT_TIMEOUT_SECONDS=10 is not waited for a refused "
-              f"connection); the other {len(slow_start.callable_models())} models answer")
+        print(
+            f"  an announced node that does not listen: first call of a fresh process after {ms(first_call)} "
+            f"(connect + round; MODEL_RUNNER_CONNECT_TIMEOUT_SECONDS=10 is not waited for a refused "
+            f"connection); the other {len(slow_start.callable_models())} models answer"
+        )
         if not args.quick:
             while not orchestrator.reports and time.perf_counter() - started < 150:
                 time.sleep(0.2)
@@ -247,8 +276,10 @@ def main(argv: list[str] | None = None) -> None:
         try:
             down.models()
         except Exception as exc:
-            print(f"  orchestrator down: {type(exc).__name__} after {ms(time.perf_counter() - started)} "
-                  f"(MODEL_RUNNER_CONNECT_TIMEOUT_SECONDS=2)")
+            print(
+                f"  orchestrator down: {type(exc).__name__} after {ms(time.perf_counter() - started)} "
+                f"(MODEL_RUNNER_CONNECT_TIMEOUT_SECONDS=2)"
+            )
         down.close()
     finally:
         cluster.stop()

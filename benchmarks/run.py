@@ -54,8 +54,10 @@ def bench_ingest(url: str) -> None:
     started = time.perf_counter()
     again = ingest.upsert_records(runtime.engine, scope, records, end)
     second = time.perf_counter() - started
-    print(f"  ingest 30 d of 1m candles: {written:,} rows in {first:.2f} s ({written / first:,.0f} rows/s); "
-          f"re-run wrote {again} rows in {second:.2f} s")
+    print(
+        f"  ingest 30 d of 1m candles: {written:,} rows in {first:.2f} s ({written / first:,.0f} rows/s); "
+        f"re-run wrote {again} rows in {second:.2f} s"
+    )
 
 
 def bench_binance_backfill(url: str) -> None:
@@ -65,7 +67,9 @@ def bench_binance_backfill(url: str) -> None:
 
     end = datetime(2026, 11, 1, tzinfo=UTC)
     with FakeBinance(now_ms=int(end.timestamp() * 1000) + 3_600_000) as fake:
-        runtime = build_runtime(database_url=url, feed_source="binance", feed_granularity="1m", binance_api_url=fake.url)
+        runtime = build_runtime(
+            database_url=url, feed_source="binance", feed_granularity="1m", binance_api_url=fake.url
+        )
         scope = FeedScope("binance", "BTC", "candle", "1m")
         start = end - timedelta(days=30)
         last = end - timedelta(minutes=1)
@@ -75,8 +79,10 @@ def bench_binance_backfill(url: str) -> None:
         started = time.perf_counter()
         again = backfill(runtime.engine, runtime.source, scope, start, last, end)
         again_s = time.perf_counter() - started
-    print(f"  backfill 30 d of 1m klines from the Binance double: {first.written:,} rows, {first.pages} pages "
-          f"in {first_s:.2f} s; re-run wrote {again.written} rows in {again_s:.2f} s; gaps left {len(first.gaps)}")
+    print(
+        f"  backfill 30 d of 1m klines from the Binance double: {first.written:,} rows, {first.pages} pages "
+        f"in {first_s:.2f} s; re-run wrote {again.written} rows in {again_s:.2f} s; gaps left {len(first.gaps)}"
+    )
 
 
 def bench_backtest(url: str) -> None:
@@ -104,10 +110,15 @@ def bench_backtest(url: str) -> None:
         counted["predictions"] += sum(result.statuses.values())
         counted["scored"] += sum(scored.statuses.values())
     total = time.perf_counter() - started
-    print(f"  backtest 14 d: {len(times)} steps, {counted['predictions']:,} predictions, {counted['scored']:,} "
-          f"scored in {total:.1f} s ({len(times) / total:.1f} steps/s)")
-    print("    per service: " + ", ".join(f"{k} {v:.1f} s" for k, v in spent.items())
-          + " (predict includes the models' own time and deadlines)")
+    print(
+        f"  backtest 14 d: {len(times)} steps, {counted['predictions']:,} predictions, {counted['scored']:,} "
+        f"scored in {total:.1f} s ({len(times) / total:.1f} steps/s)"
+    )
+    print(
+        "    per service: "
+        + ", ".join(f"{k} {v:.1f} s" for k, v in spent.items())
+        + " (predict includes the models' own time and deadlines)"
+    )
     runtime.close()
 
 

@@ -19,8 +19,11 @@ from coordinator_core.clock import parse_utc
 from coordinator_core.errors import CoordinatorError
 from coordinator_core.prefect_env import apply_defaults
 
-app = typer.Typer(help="Prediction-competition coordinator (Prefect flows over coordinator_core).",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="Prediction-competition coordinator (Prefect flows over coordinator_core).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 db_app = typer.Typer(help="Database schema (alembic migrations).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 
@@ -91,15 +94,19 @@ def _run_backtest(start: datetime | None, end: datetime | None, days: int) -> No
 
     settings = _settings()
     upgrade(settings.database_url)
-    console.print(f"[bold]Backtest[/bold] on {settings.database_url} with {settings.feed_source} "
-                  f"{settings.feed_subjects} {settings.feed_kind} {settings.feed_granularity}, models from "
-                  f"{settings.models_path} (Prefect starts first: ~20 s on a fresh machine)")
+    console.print(
+        f"[bold]Backtest[/bold] on {settings.database_url} with {settings.feed_source} "
+        f"{settings.feed_subjects} {settings.feed_kind} {settings.feed_granularity}, models from "
+        f"{settings.models_path} (Prefect starts first: ~20 s on a fresh machine)"
+    )
     started = time.perf_counter()
     from flows.backtest import backtest
 
     report = backtest(start=start, end=end, days=days)
-    console.print(f"\nBacktest {report.start.isoformat()} → {report.end.isoformat()}: {report.totals} "
-                  f"in {time.perf_counter() - started:.1f} s")
+    console.print(
+        f"\nBacktest {report.start.isoformat()} → {report.end.isoformat()}: {report.totals} "
+        f"in {time.perf_counter() - started:.1f} s"
+    )
     console.print(frame_table(report.leaderboard, f"Leaderboard as of {report.end.isoformat()}"))
     latest = next((c for c in checkpoints(_runtime_engine(), limit=5)), None)
     if latest is not None:
@@ -111,8 +118,12 @@ def _run_backtest(start: datetime | None, end: datetime | None, days: int) -> No
         for column in ("cruncher_index", "cruncher_id", "models", "reward_pct"):
             participants.add_column(column)
         for reward in latest.entries_jsonb[0]["cruncher_rewards"]:
-            participants.add_row(str(reward["cruncher_index"]), reward["cruncher_id"], ", ".join(reward["model_ids"]),
-                                 f"{reward['reward_pct']:,}")
+            participants.add_row(
+                str(reward["cruncher_index"]),
+                reward["cruncher_id"],
+                ", ".join(reward["model_ids"]),
+                f"{reward['reward_pct']:,}",
+            )
         console.print(participants)
 
 
@@ -196,26 +207,46 @@ def backfill(
     first, last = _time(start, "--start"), _time(end, "--end") or now
     assert first is not None
     upgrade(settings.database_url)
-    scopes = sorted({FeedScope(source or s.source, subject or s.subject, kind or s.kind, granularity or s.granularity)
-                     for s in feed_scopes(settings)}, key=lambda s: s.key)
+    scopes = sorted(
+        {
+            FeedScope(source or s.source, subject or s.subject, kind or s.kind, granularity or s.granularity)
+            for s in feed_scopes(settings)
+        },
+        key=lambda s: s.key,
+    )
     summary = Table(title="Backfill", title_justify="left")
     for column in ("scope", "rows written", "fetched", "pages", "gaps left", "missing buckets"):
         summary.add_column(column, justify="left" if column == "scope" else "right")
     span = max((last - first).total_seconds(), 1.0)
-    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>5.1f}%"),
-                  TextColumn("{task.fields[rows]} rows, {task.fields[pages]} pages"), TimeElapsedColumn(),
-                  console=console) as bar:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>5.1f}%"),
+        TextColumn("{task.fields[rows]} rows, {task.fields[pages]} pages"),
+        TimeElapsedColumn(),
+        console=console,
+    ) as bar:
         for scope in scopes:
             task_id = bar.add_task(scope.key, total=100.0, rows=0, pages=0)
 
             def progress(cursor: datetime, result: Any, task_id: Any = task_id) -> None:
-                bar.update(task_id, completed=100.0 * (cursor - first).total_seconds() / span, rows=result.written,
-                           pages=result.pages)
+                bar.update(
+                    task_id,
+                    completed=100.0 * (cursor - first).total_seconds() / span,
+                    rows=result.written,
+                    pages=result.pages,
+                )
 
             result = run_backfill(runtime.engine, runtime.source_for(scope.source), scope, first, last, now, progress)
             bar.update(task_id, completed=100.0, rows=result.written, pages=result.pages)
-            summary.add_row(scope.key, f"{result.written:,}", f"{result.fetched:,}", str(result.pages),
-                            str(len(result.gaps)), f"{result.missing:,}")
+            summary.add_row(
+                scope.key,
+                f"{result.written:,}",
+                f"{result.fetched:,}",
+                str(result.pages),
+                str(len(result.gaps)),
+                f"{result.missing:,}",
+            )
     console.print(summary)
 
 
@@ -315,8 +346,13 @@ def serve(
 
     try:
         console.print(f"starting the Prefect server and UI on http://127.0.0.1:{ui_port} …")
-        children.append(subprocess.Popen([os.path.join(binary, "prefect"), "server", "start", "--host", "127.0.0.1",
-                                          "--port", str(ui_port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        children.append(
+            subprocess.Popen(
+                [os.path.join(binary, "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(ui_port)],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
         deadline = time.monotonic() + 180
         while True:
             try:
@@ -330,8 +366,10 @@ def serve(
         if with_api:
             children.append(subprocess.Popen([os.path.join(binary, "coordinator"), "api"]))
             console.print(f"report API on http://{settings.api_host}:{settings.api_port}")
-        console.print(f"[bold]live[/bold]: {settings.feed_source} {settings.feed_granularity} feed, rounds every minute, "
-                      f"database {settings.database_url}; open http://127.0.0.1:{ui_port} — Ctrl-C stops everything")
+        console.print(
+            f"[bold]live[/bold]: {settings.feed_source} {settings.feed_granularity} feed, rounds every minute, "
+            f"database {settings.database_url}; open http://127.0.0.1:{ui_port} — Ctrl-C stops everything"
+        )
         from prefect import serve as prefect_serve
 
         from deployments.serve import deployments

@@ -12,18 +12,32 @@ models_app = typer.Typer(help="Participant models: a local orchestrator for deve
 
 @models_app.command("serve-local")
 def serve_local(
-    models_dir: Annotated[Path, typer.Option("--models-dir", help="one folder per model: <model_id>/main.py "
-                                             "(+ model.json with name, player_id, player_name, wallet, hotkey)",
-                                             exists=True, file_okay=False, resolve_path=True)] = Path("examples/models"),
+    models_dir: Annotated[
+        Path,
+        typer.Option(
+            "--models-dir",
+            help="one folder per model: <model_id>/main.py "
+            "(+ model.json with name, player_id, player_name, wallet, hotkey)",
+            exists=True,
+            file_okay=False,
+            resolve_path=True,
+        ),
+    ] = Path("examples/models"),
     port: Annotated[int, typer.Option(help="websocket port of the orchestrator (MODEL_RUNNER_NODE_PORT)")] = 9091,
     host: Annotated[str, typer.Option(help="address of the orchestrator and the model nodes")] = "127.0.0.1",
     crunch_id: Annotated[str | None, typer.Option(help="websocket path /<crunch_id> (default: CRUNCH_ID)")] = None,
-    pythonpath: Annotated[list[Path] | None, typer.Option(
-        "--pythonpath", help="extra import path for the nodes (where the base class lives); repeatable")] = None,
+    pythonpath: Annotated[
+        list[Path] | None,
+        typer.Option("--pythonpath", help="extra import path for the nodes (where the base class lives); repeatable"),
+    ] = None,
     log_dir: Annotated[Path | None, typer.Option(help="node logs (default: a temporary directory)")] = None,
-    stop_reported: Annotated[bool, typer.Option(
-        "--stop-reported/--keep-reported",
-        help="stop a model the coordinator reports as failing, as the real orchestrator does")] = True,
+    stop_reported: Annotated[
+        bool,
+        typer.Option(
+            "--stop-reported/--keep-reported",
+            help="stop a model the coordinator reports as failing, as the real orchestrator does",
+        ),
+    ] = True,
 ) -> None:
     """Docker-free stand-in for the model orchestrator: one real model node (crunch-model-runner,
     a process of its own) per model folder, announced over the orchestrator's websocket protocol on
@@ -35,16 +49,25 @@ def serve_local(
     from coordinator_core.gateway.orchestrator import serve_local as run
 
     if importlib.util.find_spec("model_runner") is None:
-        raise ConfigurationError("crunch-model-runner is not installed in this environment: "
-                                 "uv pip install --no-deps crunch-model-runner==0.4.2 (see the README)")
+        raise ConfigurationError(
+            "crunch-model-runner is not installed in this environment: "
+            "uv pip install --no-deps crunch-model-runner==0.4.2 (see the README)"
+        )
     if crunch_id is None:
         from coordinator_cli.main import _settings
 
         crunch_id = _settings().crunch_id
     # the nodes run on this interpreter, where tracker.TrackerBase is installed with the project
-    run(models_dir, port=port, host=host, crunch_id=crunch_id, pythonpath=[str(p) for p in pythonpath or []],
+    run(
+        models_dir,
+        port=port,
+        host=host,
+        crunch_id=crunch_id,
+        pythonpath=[str(p) for p in pythonpath or []],
         log_dir=log_dir,
-        stop_reported=stop_reported, echo=typer.echo)
+        stop_reported=stop_reported,
+        echo=typer.echo,
+    )
 
 
 @models_app.command("list")
@@ -64,10 +87,19 @@ def list_models() -> None:
         for column in ("model", "name", "player", "deployment", "state", "callable"):
             table.add_column(column)
         for info in infos:
-            callable_now = "no: " + errors[info.model_id] if info.model_id in errors else (
-                "yes" if info.state == "RUNNING" else "–")
-            table.add_row(info.model_id, info.name, f"{info.player_name} ({info.player_id})", info.deployment_id,
-                          info.state, callable_now)
+            callable_now = (
+                "no: " + errors[info.model_id]
+                if info.model_id in errors
+                else ("yes" if info.state == "RUNNING" else "–")
+            )
+            table.add_row(
+                info.model_id,
+                info.name,
+                f"{info.player_name} ({info.player_id})",
+                info.deployment_id,
+                info.state,
+                callable_now,
+            )
         console.print(table)
     finally:
         runtime.close()

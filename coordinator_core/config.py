@@ -21,9 +21,21 @@ PROJECT_DIR = PACKAGE_DIR.parent
 DEFAULT_REPLAY_PATH = PACKAGE_DIR / "data" / "btc_usd_1h.csv"
 
 GRANULARITY_SECONDS = {
-    "1s": 1, "5s": 5, "15s": 15, "30s": 30,
-    "1m": 60, "3m": 180, "5m": 300, "15m": 900, "30m": 1800,
-    "1h": 3600, "2h": 7200, "4h": 14400, "6h": 21600, "12h": 43200, "1d": 86400,
+    "1s": 1,
+    "5s": 5,
+    "15s": 15,
+    "30s": 30,
+    "1m": 60,
+    "3m": 180,
+    "5m": 300,
+    "15m": 900,
+    "30m": 1800,
+    "1h": 3600,
+    "2h": 7200,
+    "4h": 14400,
+    "6h": 21600,
+    "12h": 43200,
+    "1d": 86400,
 }
 
 
@@ -42,8 +54,9 @@ def granularity_seconds(granularity: str) -> int:
 class Settings(BaseSettings):
     """Every variable the coordinator reads. Field ``foo_bar`` is env var ``FOO_BAR``."""
 
-    model_config = SettingsConfigDict(env_file=(".env", ".local.env"), extra="ignore", frozen=True,
-                                      env_ignore_empty=True)
+    model_config = SettingsConfigDict(
+        env_file=(".env", ".local.env"), extra="ignore", frozen=True, env_ignore_empty=True
+    )
 
     # competition identity
     crunch_id: str = "starter-challenge"
@@ -135,7 +148,9 @@ class Settings(BaseSettings):
         sources = [s.strip().lower() for s in value.split(",") if s.strip()]
         unknown = [s for s in sources if s not in FEED_SOURCES]
         if not sources or unknown:
-            raise ValueError(f"unknown feed source(s) {unknown or value!r}; use one or more of {', '.join(FEED_SOURCES)}")
+            raise ValueError(
+                f"unknown feed source(s) {unknown or value!r}; use one or more of {', '.join(FEED_SOURCES)}"
+            )
         if len(set(sources)) != len(sources):
             raise ValueError("a source is listed twice")
         return ",".join(sources)
@@ -144,7 +159,9 @@ class Settings(BaseSettings):
     @classmethod
     def _cors(cls, value: str) -> str:
         if any(o.strip() == "*" for o in value.split(",")):
-            raise ValueError("'*' is refused (the API uses credentials); list the exact origins, e.g. https://hub.example.com")
+            raise ValueError(
+                "'*' is refused (the API uses credentials); list the exact origins, e.g. https://hub.example.com"
+            )
         return value
 
     @field_validator("pyth_feed_ids")
@@ -203,8 +220,10 @@ class Settings(BaseSettings):
                 f"({self.snapshot_period_seconds} s since the epoch), or a snapshot would straddle two checkpoints"
             )
         if "binance" in self.sources and self.feed_kind == "candle" and self.feed_granularity in ("5s", "15s", "30s"):
-            raise ValueError(f"FEED_GRANULARITY {self.feed_granularity} is not a Binance kline interval; "
-                             "use 1s, 1m, 3m, 5m, 15m, 30m, 1h, 2h, 4h, 6h, 12h or 1d")
+            raise ValueError(
+                f"FEED_GRANULARITY {self.feed_granularity} is not a Binance kline interval; "
+                "use 1s, 1m, 3m, 5m, 15m, 30m, 1h, 2h, 4h, 6h, 12h or 1d"
+            )
         if self.checkpoint_interval_seconds % self.snapshot_period_seconds:
             raise ValueError(
                 "CHECKPOINT_INTERVAL_SECONDS must be a multiple of SNAPSHOT_PERIOD_SECONDS "

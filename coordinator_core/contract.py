@@ -162,11 +162,14 @@ class ModelCalls(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     tick: ModelMethod | None = ModelMethod(name="tick", arguments=(CallArgument(value="data", type="JSON"),))
-    predict: ModelMethod = ModelMethod(name="predict", arguments=(
-        CallArgument(value="subject", type="STRING"),
-        CallArgument(value="horizon_seconds", type="INT"),
-        CallArgument(value="step_seconds", type="INT"),
-    ))
+    predict: ModelMethod = ModelMethod(
+        name="predict",
+        arguments=(
+            CallArgument(value="subject", type="STRING"),
+            CallArgument(value="horizon_seconds", type="INT"),
+            CallArgument(value="step_seconds", type="INT"),
+        ),
+    )
 
     @model_validator(mode="after")
     def _known_values(self) -> ModelCalls:
@@ -236,7 +239,9 @@ class CrunchContract(BaseModel):
             except Exception as exc:  # the hook's own error is the reason
                 raise ValidationError(f"invalid output: {exc}") from exc
         if not isinstance(raw, dict):
-            raise ValidationError(f"invalid output: expected an object like {{\"value\": 0.001}}, got {type(raw).__name__} {raw!r:.80}")
+            raise ValidationError(
+                f'invalid output: expected an object like {{"value": 0.001}}, got {type(raw).__name__} {raw!r:.80}'
+            )
         try:
             return self.output_type.model_validate(raw, strict=True).model_dump()
         except PydanticValidationError as exc:
@@ -252,7 +257,9 @@ class CrunchContract(BaseModel):
         try:
             return self.score_type.model_validate(result, strict=True).model_dump()
         except PydanticValidationError as exc:
-            raise ValidationError(f"scoring function returned an invalid score {result!r:.120}: {exc.errors()[0]['msg']}") from None
+            raise ValidationError(
+                f"scoring function returned an invalid score {result!r:.120}: {exc.errors()[0]['msg']}"
+            ) from None
 
 
 def resolve_object(path: str, variable: str) -> Any:
@@ -265,7 +272,9 @@ def resolve_object(path: str, variable: str) -> Any:
     try:
         module = importlib.import_module(module_name)
     except Exception as exc:
-        raise ConfigurationError(f"{variable}: cannot import module {module_name!r} ({type(exc).__name__}: {exc})") from exc
+        raise ConfigurationError(
+            f"{variable}: cannot import module {module_name!r} ({type(exc).__name__}: {exc})"
+        ) from exc
     target = module
     for part in attr.split("."):
         if not hasattr(target, part):
@@ -298,14 +307,21 @@ def load_contract(settings: Any) -> CrunchContract:
     if settings.crunch_contract:
         target = resolve_object(settings.crunch_contract, "CRUNCH_CONTRACT")
         if not isinstance(target, CrunchContract) and not callable(target):
-            raise ConfigurationError(f"CRUNCH_CONTRACT: {settings.crunch_contract!r} is neither a CrunchContract nor a factory")
+            raise ConfigurationError(
+                f"CRUNCH_CONTRACT: {settings.crunch_contract!r} is neither a CrunchContract nor a factory"
+            )
         contract = target if isinstance(target, CrunchContract) else target()
         if not isinstance(contract, CrunchContract):
             raise ConfigurationError(f"CRUNCH_CONTRACT: {settings.crunch_contract!r} did not give a CrunchContract")
     updates: dict[str, Any] = {}
     hooks = (
         ("scoring_function", "SCORING_FUNCTION", "scoring_function", ("prediction", "ground_truth")),
-        ("inference_input_builder", "INFERENCE_INPUT_BUILDER", "build_input", ("subject", "candles", "asof_ts", "granularity")),
+        (
+            "inference_input_builder",
+            "INFERENCE_INPUT_BUILDER",
+            "build_input",
+            ("subject", "candles", "asof_ts", "granularity"),
+        ),
         ("inference_output_validator", "INFERENCE_OUTPUT_VALIDATOR", "validate_output", ("output",)),
         ("model_score_aggregator", "MODEL_SCORE_AGGREGATOR", "aggregate_snapshot", ("results",)),
         ("leaderboard_ranker", "LEADERBOARD_RANKER", "rank", ("entries", "ranking_key", "direction")),

@@ -87,11 +87,18 @@ def default_build_emission(
     return {
         "crunch": crunch_pubkey,
         "cruncher_rewards": [
-            {"cruncher_index": r["cruncher_index"], "reward_pct": r["reward_pct"], "cruncher_id": r["cruncher_id"],
-             "wallet": r["wallet"], "model_ids": r["model_ids"]}
+            {
+                "cruncher_index": r["cruncher_index"],
+                "reward_pct": r["reward_pct"],
+                "cruncher_id": r["cruncher_id"],
+                "wallet": r["wallet"],
+                "model_ids": r["model_ids"],
+            }
             for r in crunchers
         ],
         "model_rewards": model_rewards,
-        "compute_provider_rewards": [{"provider": compute_provider, "reward_pct": FRAC64_TOTAL}] if compute_provider else [],
+        "compute_provider_rewards": [{"provider": compute_provider, "reward_pct": FRAC64_TOTAL}]
+        if compute_provider
+        else [],
         "data_provider_rewards": [{"provider": data_provider, "reward_pct": FRAC64_TOTAL}] if data_provider else [],
     }

@@ -26,15 +26,31 @@ def window_totals(session: Any, since: datetime, until: datetime) -> dict[str, d
     from coordinator_core.db.tables import Snapshot
 
     s = Snapshot.__table__.c  # type: ignore[attr-defined]
-    rows = session.connection().execute(
-        select(s.model_id, func.sum(s.value_sum), func.sum(s.prediction_count), func.sum(s.scored_count),
-               func.sum(s.failed_count), func.sum(s.absent_count))
-        .where(s.period_end > since, s.period_start < until).group_by(s.model_id)
-    ).all()
+    rows = (
+        session.connection()
+        .execute(
+            select(
+                s.model_id,
+                func.sum(s.value_sum),
+                func.sum(s.prediction_count),
+                func.sum(s.scored_count),
+                func.sum(s.failed_count),
+                func.sum(s.absent_count),
+            )
+            .where(s.period_end > since, s.period_start < until)
+            .group_by(s.model_id)
+        )
+        .all()
+    )
     return {
-        model_id: {"value_sum": float(value_sum or 0.0), "prediction_count": int(count or 0),
-                   "scored_count": int(scored or 0), "failed_count": int(failed or 0), "absent_count": int(absent or 0),
-                   "score": window_score(float(value_sum or 0.0), int(count or 0))}
+        model_id: {
+            "value_sum": float(value_sum or 0.0),
+            "prediction_count": int(count or 0),
+            "scored_count": int(scored or 0),
+            "failed_count": int(failed or 0),
+            "absent_count": int(absent or 0),
+            "score": window_score(float(value_sum or 0.0), int(count or 0)),
+        }
         for model_id, value_sum, count, scored, failed, absent in rows
     }
 
@@ -72,8 +88,12 @@ def default_rank(entries: list[dict[str, Any]], ranking_key: str, direction: str
         value = entry.get("metrics", {}).get(ranking_key)
         missing = value is None or not math.isfinite(float(value))
         metric = 0.0 if missing else float(value)
-        return (1 if missing else 0, -metric if descending else metric, -int(entry.get("scored_count", 0)),
-                str(entry["model_id"]))
+        return (
+            1 if missing else 0,
+            -metric if descending else metric,
+            -int(entry.get("scored_count", 0)),
+            str(entry["model_id"]),
+        )
 
     ranked = sorted(entries, key=key)
     return [{**entry, "rank": position} for position, entry in enumerate(ranked, start=1)]

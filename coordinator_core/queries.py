@@ -112,8 +112,12 @@ def _row_version(session: Session) -> Any:
 
 
 def latest_leaderboard(session: Session) -> dict[str, Any] | None:
-    row = _execute(session, select(LB.id, LB.created_at, LB.entries_jsonb, LB.meta_jsonb, _row_version(session))
-                   .order_by(LB.created_at.desc()).limit(1)).first()
+    row = _execute(
+        session,
+        select(LB.id, LB.created_at, LB.entries_jsonb, LB.meta_jsonb, _row_version(session))
+        .order_by(LB.created_at.desc())
+        .limit(1),
+    ).first()
     return dict(row._mapping) if row else None
 
 
@@ -127,19 +131,43 @@ def leaderboard_head(session: Session, leaderboard_id: str | None = None) -> dic
 
 
 def leaderboard_by_id(session: Session, leaderboard_id: str) -> dict[str, Any] | None:
-    row = _execute(session, select(LB.id, LB.created_at, LB.entries_jsonb, LB.meta_jsonb, _row_version(session))
-                   .where(LB.id == leaderboard_id)).first()
+    row = _execute(
+        session,
+        select(LB.id, LB.created_at, LB.entries_jsonb, LB.meta_jsonb, _row_version(session)).where(
+            LB.id == leaderboard_id
+        ),
+    ).first()
     return dict(row._mapping) if row else None
 
 
 # -- models ----------------------------------------------------------------------------------------
-MODEL_COLUMNS = (M.id, M.name, M.deployment_identifier, M.player_id, M.player_name, M.wallet, M.state,
-                 M.first_seen_at, M.last_seen_at, M.last_failure_code, M.last_failure_at, M.overall_score_jsonb,
-                 M.created_at, M.updated_at)
+MODEL_COLUMNS = (
+    M.id,
+    M.name,
+    M.deployment_identifier,
+    M.player_id,
+    M.player_name,
+    M.wallet,
+    M.state,
+    M.first_seen_at,
+    M.last_seen_at,
+    M.last_failure_code,
+    M.last_failure_at,
+    M.overall_score_jsonb,
+    M.created_at,
+    M.updated_at,
+)
 
 
-def models_page(session: Session, *, after: tuple[Any, ...] | None, limit: int, model_ids: Sequence[str] = (),
-                states: Sequence[str] = (), player_id: str | None = None) -> Page:
+def models_page(
+    session: Session,
+    *,
+    after: tuple[Any, ...] | None,
+    limit: int,
+    model_ids: Sequence[str] = (),
+    states: Sequence[str] = (),
+    player_id: str | None = None,
+) -> Page:
     query = select(*MODEL_COLUMNS)
     if model_ids:
         query = query.where(M.id.in_(list(model_ids)))
@@ -162,8 +190,9 @@ def models_by_id(session: Session, model_ids: Iterable[str]) -> dict[str, dict[s
     ids = sorted(set(model_ids))
     if not ids:
         return {}
-    rows = _execute(session, select(M.id, M.name, M.player_id, M.player_name, M.state, M.wallet)
-                    .where(M.id.in_(ids))).all()
+    rows = _execute(
+        session, select(M.id, M.name, M.player_id, M.player_name, M.state, M.wallet).where(M.id.in_(ids))
+    ).all()
     return {r.id: dict(r._mapping) for r in rows}
 
 
@@ -186,8 +215,9 @@ def last_performed_at(session: Session, model_ids: Sequence[str], until: datetim
     inner = select(func.max(P.performed_at)).where(P.model_id == M.id)
     if until is not None:
         inner = inner.where(P.performed_at <= until)
-    rows = _execute(session, select(M.id, inner.scalar_subquery().label("performed_at"))
-                    .where(M.id.in_(list(model_ids)))).all()
+    rows = _execute(
+        session, select(M.id, inner.scalar_subquery().label("performed_at")).where(M.id.in_(list(model_ids)))
+    ).all()
     return {r.id: r.performed_at for r in rows if r.performed_at is not None}
 
 
@@ -208,8 +238,9 @@ def scored_range(since: datetime, until: datetime, snapshot_period_seconds: int)
     return _floor(since, snapshot_period_seconds), _ceil(until, snapshot_period_seconds)
 
 
-def scope_totals(session: Session, model_ids: Sequence[str], ranges: dict[str, tuple[datetime, datetime]]
-                 ) -> dict[tuple[str, str], dict[str, dict[str, Any]]]:
+def scope_totals(
+    session: Session, model_ids: Sequence[str], ranges: dict[str, tuple[datetime, datetime]]
+) -> dict[tuple[str, str], dict[str, dict[str, Any]]]:
     """Per ``(model_id, scope_key)`` and per named ``scored_at`` range: the snapshot columns
     (value_sum, prediction_count, scored/failed/absent counts) and ``score``, summed from scores.
 
@@ -227,27 +258,40 @@ def scope_totals(session: Session, model_ids: Sequence[str], ranges: dict[str, t
             func.sum(case((inside, S.value), else_=0.0)).label(f"v{index}"),
             func.sum(case((inside, 1), else_=0)).label(f"n{index}"),
             func.sum(case((and_(inside, S.success.is_(True)), 1), else_=0)).label(f"s{index}"),
-            func.sum(case((and_(inside, S.prediction_status == PredictionStatus.FAILED.value), 1), else_=0)).label(f"f{index}"),
-            func.sum(case((and_(inside, S.prediction_status == PredictionStatus.ABSENT.value), 1), else_=0)).label(f"a{index}"),
+            func.sum(case((and_(inside, S.prediction_status == PredictionStatus.FAILED.value), 1), else_=0)).label(
+                f"f{index}"
+            ),
+            func.sum(case((and_(inside, S.prediction_status == PredictionStatus.ABSENT.value), 1), else_=0)).label(
+                f"a{index}"
+            ),
         ]
-    query = (select(*columns).select_from(Score.__table__.join(Prediction.__table__, P.id == S.prediction_id))
-             .where(S.model_id.in_(list(model_ids)), S.scored_at >= low, S.scored_at < high)
-             .group_by(S.model_id, P.scope_key))
+    query = (
+        select(*columns)
+        .select_from(Score.__table__.join(Prediction.__table__, P.id == S.prediction_id))
+        .where(S.model_id.in_(list(model_ids)), S.scored_at >= low, S.scored_at < high)
+        .group_by(S.model_id, P.scope_key)
+    )
     out: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
     for row in _execute(session, query).all():
         m = row._mapping
         per_range = {}
         for index, name in enumerate(ranges):
             value_sum, count = float(m[f"v{index}"] or 0.0), int(m[f"n{index}"] or 0)
-            per_range[name] = {"value_sum": value_sum, "prediction_count": count,
-                               "scored_count": int(m[f"s{index}"] or 0), "failed_count": int(m[f"f{index}"] or 0),
-                               "absent_count": int(m[f"a{index}"] or 0), "score": window_score(value_sum, count)}
+            per_range[name] = {
+                "value_sum": value_sum,
+                "prediction_count": count,
+                "scored_count": int(m[f"s{index}"] or 0),
+                "failed_count": int(m[f"f{index}"] or 0),
+                "absent_count": int(m[f"a{index}"] or 0),
+                "score": window_score(value_sum, count),
+            }
         out[(m["model_id"], m["scope_key"])] = per_range
     return out
 
 
-def latest_scope_prediction(session: Session, model_id: str, scope_key: str, until: datetime | None = None
-                            ) -> dict[str, Any] | None:
+def latest_scope_prediction(
+    session: Session, model_id: str, scope_key: str, until: datetime | None = None
+) -> dict[str, Any] | None:
     """The newest prediction of a model for one scope key (index ``(model_id, performed_at)``)."""
     query = select(P.performed_at, P.scope_jsonb).where(P.model_id == model_id, P.scope_key == scope_key)
     if until is not None:
@@ -258,21 +302,49 @@ def latest_scope_prediction(session: Session, model_id: str, scope_key: str, unt
 
 # -- predictions -----------------------------------------------------------------------------------
 PREDICTION_COLUMNS = (
-    P.id, P.input_id, P.model_id, P.prediction_config_id, P.scope_key, P.scope_jsonb, P.status, P.runner_status,
-    P.failed_reason, P.exec_time_ms, P.inference_output_jsonb, P.performed_at, P.resolvable_at,
-    S.value.label("score_value"), S.success.label("score_success"), S.failed_reason.label("score_failed_reason"),
-    S.prediction_status.label("score_prediction_status"), S.scored_at,
+    P.id,
+    P.input_id,
+    P.model_id,
+    P.prediction_config_id,
+    P.scope_key,
+    P.scope_jsonb,
+    P.status,
+    P.runner_status,
+    P.failed_reason,
+    P.exec_time_ms,
+    P.inference_output_jsonb,
+    P.performed_at,
+    P.resolvable_at,
+    S.value.label("score_value"),
+    S.success.label("score_success"),
+    S.failed_reason.label("score_failed_reason"),
+    S.prediction_status.label("score_prediction_status"),
+    S.scored_at,
 )
 
 
-def predictions_page(session: Session, *, after: tuple[Any, ...] | None, limit: int, descending: bool = True,
-                     model_ids: Sequence[str] = (), statuses: Sequence[str] = (), scope_keys: Sequence[str] = (),
-                     start: datetime | None = None, end: datetime | None = None) -> Page:
+def predictions_page(
+    session: Session,
+    *,
+    after: tuple[Any, ...] | None,
+    limit: int,
+    descending: bool = True,
+    model_ids: Sequence[str] = (),
+    statuses: Sequence[str] = (),
+    scope_keys: Sequence[str] = (),
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> Page:
     """Predictions with their score (if any), ordered by ``(performed_at, id)``."""
     query = select(*PREDICTION_COLUMNS).select_from(
-        Prediction.__table__.outerjoin(Score.__table__, S.prediction_id == P.id))
+        Prediction.__table__.outerjoin(Score.__table__, S.prediction_id == P.id)
+    )
     if model_ids:
-        query = query.where(P.model_id == model_ids[0]) if len(model_ids) == 1 else query.where(P.model_id.in_(list(model_ids)))
+        query = (
+            query.where(P.model_id == model_ids[0])
+            if len(model_ids) == 1
+            else query.where(P.model_id.in_(list(model_ids)))
+        )
     if statuses:
         query = query.where(P.status.in_(list(statuses)))
     if scope_keys:
@@ -288,10 +360,21 @@ def predictions_page(session: Session, *, after: tuple[Any, ...] | None, limit: 
     return _page(rows, limit, lambda r: (r["performed_at"], r["id"]))
 
 
-def recent_predictions(session: Session, model_id: str, limit: int, until: datetime | None = None) -> list[dict[str, Any]]:
+def recent_predictions(
+    session: Session, model_id: str, limit: int, until: datetime | None = None
+) -> list[dict[str, Any]]:
     """The newest ``limit`` predictions of one model (index ``(model_id, performed_at)``)."""
-    query = select(P.id, P.input_id, P.scope_key, P.status, P.runner_status, P.failed_reason, P.exec_time_ms,
-                   P.performed_at, P.resolvable_at).where(P.model_id == model_id)
+    query = select(
+        P.id,
+        P.input_id,
+        P.scope_key,
+        P.status,
+        P.runner_status,
+        P.failed_reason,
+        P.exec_time_ms,
+        P.performed_at,
+        P.resolvable_at,
+    ).where(P.model_id == model_id)
     if until is not None:
         query = query.where(P.performed_at <= until)
     rows = _execute(session, query.order_by(P.performed_at.desc(), P.id.desc()).limit(limit)).all()
@@ -304,9 +387,19 @@ def input_round(session: Session, input_id: str) -> dict[str, Any] | None:
 
 
 # -- feeds -----------------------------------------------------------------------------------------
-def feed_states_page(session: Session, *, after: tuple[Any, ...] | None, limit: int, source: str | None = None,
-                     subject: str | None = None, kind: str | None = None, granularity: str | None = None) -> Page:
-    query = select(FS.id, FS.source, FS.subject, FS.kind, FS.granularity, FS.last_event_ts, FS.updated_at, FS.meta_jsonb)
+def feed_states_page(
+    session: Session,
+    *,
+    after: tuple[Any, ...] | None,
+    limit: int,
+    source: str | None = None,
+    subject: str | None = None,
+    kind: str | None = None,
+    granularity: str | None = None,
+) -> Page:
+    query = select(
+        FS.id, FS.source, FS.subject, FS.kind, FS.granularity, FS.last_event_ts, FS.updated_at, FS.meta_jsonb
+    )
     for column, value in ((FS.source, source), (FS.subject, subject), (FS.kind, kind), (FS.granularity, granularity)):
         if value is not None:
             query = query.where(column == value)
@@ -316,8 +409,9 @@ def feed_states_page(session: Session, *, after: tuple[Any, ...] | None, limit: 
     return _page(rows, limit, lambda r: (r["id"],))
 
 
-def feed_scope_stats(session: Session, source: str, subject: str, kind: str, granularity: str,
-                     count_cap: int = FEED_COUNT_CAP) -> dict[str, Any]:
+def feed_scope_stats(
+    session: Session, source: str, subject: str, kind: str, granularity: str, count_cap: int = FEED_COUNT_CAP
+) -> dict[str, Any]:
     """Oldest and newest event and the record count (exact up to ``count_cap``) of one scope;
     three range queries on the unique index ``(source, subject, kind, granularity, ts_event)``."""
     scope = and_(FR.source == source, FR.subject == subject, FR.kind == kind, FR.granularity == granularity)
@@ -325,16 +419,39 @@ def feed_scope_stats(session: Session, source: str, subject: str, kind: str, gra
     newest = _execute(session, select(FR.ts_event).where(scope).order_by(FR.ts_event.desc()).limit(1)).scalar()
     capped = select(FR.id).where(scope).limit(count_cap + 1).subquery()
     count = int(_execute(session, select(func.count()).select_from(capped)).scalar() or 0)
-    return {"oldest_ts": oldest, "newest_ts": newest, "record_count": min(count, count_cap),
-            "record_count_capped": count > count_cap}
+    return {
+        "oldest_ts": oldest,
+        "newest_ts": newest,
+        "record_count": min(count, count_cap),
+        "record_count_capped": count > count_cap,
+    }
 
 
-def feed_tail_page(session: Session, *, after: tuple[Any, ...] | None, limit: int, source: str | None = None,
-                   subject: str | None = None, kind: str | None = None, granularity: str | None = None,
-                   since: datetime | None = None, until: datetime | None = None) -> Page:
+def feed_tail_page(
+    session: Session,
+    *,
+    after: tuple[Any, ...] | None,
+    limit: int,
+    source: str | None = None,
+    subject: str | None = None,
+    kind: str | None = None,
+    granularity: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> Page:
     """Feed records newest first, ordered by ``(ts_event, id)``."""
-    query = select(FR.id, FR.source, FR.subject, FR.kind, FR.granularity, FR.ts_event, FR.ts_ingested, FR.final,
-                   FR.values_jsonb, FR.meta_jsonb)
+    query = select(
+        FR.id,
+        FR.source,
+        FR.subject,
+        FR.kind,
+        FR.granularity,
+        FR.ts_event,
+        FR.ts_ingested,
+        FR.final,
+        FR.values_jsonb,
+        FR.meta_jsonb,
+    )
     for column, value in ((FR.source, source), (FR.subject, subject), (FR.kind, kind), (FR.granularity, granularity)):
         if value is not None:
             query = query.where(column == value)
@@ -350,12 +467,31 @@ def feed_tail_page(session: Session, *, after: tuple[Any, ...] | None, limit: in
 
 
 # -- snapshots -------------------------------------------------------------------------------------
-def snapshots_page(session: Session, *, after: tuple[Any, ...] | None, limit: int, model_ids: Sequence[str] = (),
-                   since: datetime | None = None, until: datetime | None = None) -> Page:
+def snapshots_page(
+    session: Session,
+    *,
+    after: tuple[Any, ...] | None,
+    limit: int,
+    model_ids: Sequence[str] = (),
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> Page:
     """Snapshots newest first, ordered by ``(period_end, id)``; ``since`` bounds ``period_end``
     from below and ``until`` bounds ``period_start`` from above (both inclusive)."""
-    query = select(SN.id, SN.model_id, SN.period_start, SN.period_end, SN.prediction_count, SN.scored_count,
-                   SN.failed_count, SN.absent_count, SN.value_sum, SN.result_summary_jsonb, SN.created_at, SN.updated_at)
+    query = select(
+        SN.id,
+        SN.model_id,
+        SN.period_start,
+        SN.period_end,
+        SN.prediction_count,
+        SN.scored_count,
+        SN.failed_count,
+        SN.absent_count,
+        SN.value_sum,
+        SN.result_summary_jsonb,
+        SN.created_at,
+        SN.updated_at,
+    )
     if model_ids:
         query = query.where(SN.model_id.in_(list(model_ids)))
     if since is not None:
@@ -370,12 +506,28 @@ def snapshots_page(session: Session, *, after: tuple[Any, ...] | None, limit: in
 
 
 # -- checkpoints -----------------------------------------------------------------------------------
-CHECKPOINT_COLUMNS = (CK.id, CK.period_start, CK.period_end, CK.status, CK.entries_jsonb, CK.meta_jsonb, CK.created_at,
-                      CK.tx_hash, CK.submitted_at)
+CHECKPOINT_COLUMNS = (
+    CK.id,
+    CK.period_start,
+    CK.period_end,
+    CK.status,
+    CK.entries_jsonb,
+    CK.meta_jsonb,
+    CK.created_at,
+    CK.tx_hash,
+    CK.submitted_at,
+)
 
 
-def checkpoints_page(session: Session, *, after: tuple[Any, ...] | None, limit: int, statuses: Sequence[str] = (),
-                     since: datetime | None = None, until: datetime | None = None) -> Page:
+def checkpoints_page(
+    session: Session,
+    *,
+    after: tuple[Any, ...] | None,
+    limit: int,
+    statuses: Sequence[str] = (),
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> Page:
     """Checkpoints newest first by ``period_end`` (unique); ``since``/``until`` bound ``period_end``."""
     query = select(*CHECKPOINT_COLUMNS)
     if statuses:
@@ -423,9 +575,16 @@ def confirm_checkpoint(session: Session, checkpoint_id: str, tx_hash: str, now: 
     One conditional UPDATE (``status = PENDING AND tx_hash IS NULL``), so of two concurrent
     confirms only one can change the row. Repeating with the recorded hash is ``unchanged``.
     """
-    changed = _execute(session, update(Checkpoint.__table__).where(
-        CK.id == checkpoint_id, CK.status == CheckpointStatus.PENDING.value, CK.tx_hash.is_(None),
-    ).values(status=CheckpointStatus.SUBMITTED.value, tx_hash=tx_hash, submitted_at=now)).rowcount
+    changed = _execute(
+        session,
+        update(Checkpoint.__table__)
+        .where(
+            CK.id == checkpoint_id,
+            CK.status == CheckpointStatus.PENDING.value,
+            CK.tx_hash.is_(None),
+        )
+        .values(status=CheckpointStatus.SUBMITTED.value, tx_hash=tx_hash, submitted_at=now),
+    ).rowcount
     row = get_checkpoint(session, checkpoint_id)
     if changed == 1:
         return Outcome("done", row)
@@ -434,10 +593,15 @@ def confirm_checkpoint(session: Session, checkpoint_id: str, tx_hash: str, now: 
     if row["tx_hash"] == tx_hash:
         return Outcome("unchanged", row)
     if row["tx_hash"]:
-        return Outcome("conflict", row, f"checkpoint {checkpoint_id} is already confirmed with another tx_hash "
-                                        f"({row['tx_hash']}); status {row['status']}")
-    return Outcome("conflict", row, f"checkpoint {checkpoint_id} is {row['status']}: only a PENDING checkpoint "
-                                    "can be confirmed")
+        return Outcome(
+            "conflict",
+            row,
+            f"checkpoint {checkpoint_id} is already confirmed with another tx_hash "
+            f"({row['tx_hash']}); status {row['status']}",
+        )
+    return Outcome(
+        "conflict", row, f"checkpoint {checkpoint_id} is {row['status']}: only a PENDING checkpoint can be confirmed"
+    )
 
 
 def allowed_moves(status: str) -> list[str]:
@@ -459,15 +623,27 @@ def advance_checkpoint(session: Session, checkpoint_id: str, target: str, attemp
             return Outcome("unchanged", row)
         allowed = allowed_moves(current)
         if target not in allowed:
-            hint = " (SUBMITTED is set by POST /reports/checkpoints/{id}/confirm with the tx_hash)" if \
-                allowed == [CheckpointStatus.SUBMITTED.value] else ""
+            hint = (
+                " (SUBMITTED is set by POST /reports/checkpoints/{id}/confirm with the tx_hash)"
+                if allowed == [CheckpointStatus.SUBMITTED.value]
+                else ""
+            )
             return Outcome("conflict", row, f"Cannot transition from {current} to {target}. Allowed: {allowed}{hint}")
         if target == CheckpointStatus.SUBMITTED.value:
-            return Outcome("conflict", row, "SUBMITTED needs a recorded tx_hash: use POST "
-                                            f"/reports/checkpoints/{checkpoint_id}/confirm with {{\"tx_hash\": ...}}")
-        changed = _execute(session, update(Checkpoint.__table__).where(CK.id == checkpoint_id, CK.status == current)
-                           .values(status=target)).rowcount
+            return Outcome(
+                "conflict",
+                row,
+                "SUBMITTED needs a recorded tx_hash: use POST "
+                f'/reports/checkpoints/{checkpoint_id}/confirm with {{"tx_hash": ...}}',
+            )
+        changed = _execute(
+            session,
+            update(Checkpoint.__table__).where(CK.id == checkpoint_id, CK.status == current).values(status=target),
+        ).rowcount
         if changed == 1:
             return Outcome("done", get_checkpoint(session, checkpoint_id))
-    return Outcome("conflict", get_checkpoint(session, checkpoint_id),
-                   f"checkpoint {checkpoint_id} changed concurrently; read it and retry")
+    return Outcome(
+        "conflict",
+        get_checkpoint(session, checkpoint_id),
+        f"checkpoint {checkpoint_id} changed concurrently; read it and retry",
+    )

@@ -15,9 +15,15 @@ from coordinator_core.db.tables import Checkpoint, Leaderboard
 def leaderboard_frame(entries: list[dict[str, Any]]) -> pl.DataFrame:
     """One row per model: rank, model, participant, every window's score, prediction counts."""
     rows = [
-        {"rank": e["rank"], "model": e["model_id"], "participant": e.get("cruncher_name"),
-         **{name: value for name, value in e["metrics"].items()},
-         "scored": e.get("scored_count", 0), "failed": e.get("failed_count", 0), "absent": e.get("absent_count", 0)}
+        {
+            "rank": e["rank"],
+            "model": e["model_id"],
+            "participant": e.get("cruncher_name"),
+            **{name: value for name, value in e["metrics"].items()},
+            "scored": e.get("scored_count", 0),
+            "failed": e.get("failed_count", 0),
+            "absent": e.get("absent_count", 0),
+        }
         for e in entries
     ]
     return pl.DataFrame(rows) if rows else pl.DataFrame(schema={"rank": pl.Int64, "model": pl.String})
@@ -35,9 +41,15 @@ def checkpoint_frame(checkpoint: Checkpoint) -> pl.DataFrame:
     rewards = {r["model_id"]: r["reward_pct"] for r in emission.get("model_rewards", [])}
     key = checkpoint.meta_jsonb.get("ranking_key", "score_recent")
     rows = [
-        {"rank": e["rank"], "model": e["model_id"], "participant": e.get("player_id"),
-         "period_score": e["metrics"].get(key), "scored": e.get("scored_count", 0), "reward_pct": rewards.get(e["model_id"], 0),
-         "reward_percent": rewards.get(e["model_id"], 0) / 1e7}
+        {
+            "rank": e["rank"],
+            "model": e["model_id"],
+            "participant": e.get("player_id"),
+            "period_score": e["metrics"].get(key),
+            "scored": e.get("scored_count", 0),
+            "reward_pct": rewards.get(e["model_id"], 0),
+            "reward_percent": rewards.get(e["model_id"], 0) / 1e7,
+        }
         for e in checkpoint.meta_jsonb.get("ranking", [])
     ]
     return pl.DataFrame(rows) if rows else pl.DataFrame(schema={"rank": pl.Int64, "model": pl.String})

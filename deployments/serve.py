@@ -29,8 +29,11 @@ def deployments(settings: Settings | None = None) -> list:
 
     settings = settings or load_settings()
     # weekly checkpoints on Monday 00:00 UTC; shorter periods (live demos) are checked every 5 min
-    checkpoint_schedule = ({"cron": "0 0 * * 1"} if settings.checkpoint_interval_seconds == WEEK
-                           else {"interval": min(300, settings.checkpoint_interval_seconds)})
+    checkpoint_schedule = (
+        {"cron": "0 0 * * 1"}
+        if settings.checkpoint_interval_seconds == WEEK
+        else {"interval": min(300, settings.checkpoint_interval_seconds)}
+    )
     return [
         ingest_feed.to_deployment("ingest-feed", interval=settings.ingest_interval_seconds),
         predict_round.to_deployment("predict-round", interval=settings.predict_interval_seconds),

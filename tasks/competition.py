@@ -44,8 +44,13 @@ def predict_round(as_of: datetime) -> dict[str, Any]:
 def score_predictions(as_of: datetime) -> dict[str, Any]:
     rt = get_runtime()
     result = score.score_predictions(rt.engine, rt.contract, rt.settings, as_of)
-    return {"resolved": result.resolved, "waiting": result.waiting, "gave_up": result.gave_up,
-            "statuses": dict(result.statuses), "leaderboard_id": result.leaderboard_id}
+    return {
+        "resolved": result.resolved,
+        "waiting": result.waiting,
+        "gave_up": result.gave_up,
+        "statuses": dict(result.statuses),
+        "leaderboard_id": result.leaderboard_id,
+    }
 
 
 @task(name="build-checkpoints", **policy(2))
@@ -65,8 +70,9 @@ def backtest_chunk(start: datetime, end: datetime) -> dict[str, int]:
 
 
 @task(name="backfill-range", task_run_name="backfill-{source}-{subject}-{kind}-{granularity}", **policy(3))
-def backfill_range(source: str, subject: str, kind: str, granularity: str, start: datetime, end: datetime,
-                   as_of: datetime) -> dict[str, Any]:
+def backfill_range(
+    source: str, subject: str, kind: str, granularity: str, start: datetime, end: datetime, as_of: datetime
+) -> dict[str, Any]:
     """Backfill one scope over [start, end] with a progress artifact; resumes on retry."""
     from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
@@ -83,5 +89,10 @@ def backfill_range(source: str, subject: str, kind: str, granularity: str, start
 
     result = backfill(rt.engine, rt.source_for(source), scope, start, end, as_of, progress)
     update_progress_artifact(artifact, progress=100.0)
-    return {"scope": result.scope, "pages": result.pages, "fetched": result.fetched, "written": result.written,
-            "gaps": [(g.first.isoformat(), g.last.isoformat(), g.count) for g in result.gaps]}
+    return {
+        "scope": result.scope,
+        "pages": result.pages,
+        "fetched": result.fetched,
+        "written": result.written,
+        "gaps": [(g.first.isoformat(), g.last.isoformat(), g.count) for g in result.gaps],
+    }

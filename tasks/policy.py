@@ -38,5 +38,10 @@ def retry_transient(task: Any, task_run: Any, state: Any) -> bool:
 
 
 def policy(retries: int, delays: list[float] | None = None) -> dict[str, Any]:
-    return {**TASK_DEFAULTS, "retries": retries, "retry_delay_seconds": delays or [1, 5, 15][:max(retries, 1)],
-            "retry_jitter_factor": 0.5, "retry_condition_fn": retry_transient}
+    return {
+        **TASK_DEFAULTS,
+        "retries": retries,
+        "retry_delay_seconds": delays or [1, 5, 15][: max(retries, 1)],
+        "retry_jitter_factor": 0.5,
+        "retry_condition_fn": retry_transient,
+    }

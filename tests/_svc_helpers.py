@@ -60,8 +60,14 @@ class {cls}(TrackerBase):
 """
 
 
-def write_model(root: Path, name: str, body: str, model_json: dict[str, Any] | None = None,
-                header: str = "", source: str | None = None) -> Path:
+def write_model(
+    root: Path,
+    name: str,
+    body: str,
+    model_json: dict[str, Any] | None = None,
+    header: str = "",
+    source: str | None = None,
+) -> Path:
     """One model folder ``root/name`` with a ``main.py`` whose ``predict`` runs ``body``."""
     folder = root / name
     folder.mkdir(parents=True, exist_ok=True)

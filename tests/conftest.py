@@ -29,8 +29,18 @@ from coordinator_core.db.migrate import upgrade  # noqa: E402
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 EXAMPLE_MODELS = PROJECT_DIR / "examples" / "models"
 POSTGRES_URL = os.environ.get("COORDINATOR_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
-TABLES = ("scores", "predictions", "inputs", "snapshots", "checkpoints", "leaderboards", "models",
-          "scheduled_prediction_configs", "feed_records", "feed_ingestion_state")
+TABLES = (
+    "scores",
+    "predictions",
+    "inputs",
+    "snapshots",
+    "checkpoints",
+    "leaderboards",
+    "models",
+    "scheduled_prediction_configs",
+    "feed_records",
+    "feed_ingestion_state",
+)
 
 _postgres_ready: bool | None = None
 

@@ -36,8 +36,11 @@ def pending(api_db: Dataset) -> Iterator[None]:
 
     def reset() -> None:
         with Session(api_db.engine) as session:
-            session.connection().execute(update(Checkpoint.__table__).where(Checkpoint.__table__.c.id == CHECKPOINT_ID)
-                                         .values(status="PENDING", tx_hash=None, submitted_at=None))
+            session.connection().execute(
+                update(Checkpoint.__table__)
+                .where(Checkpoint.__table__.c.id == CHECKPOINT_ID)
+                .values(status="PENDING", tx_hash=None, submitted_at=None)
+            )
             session.commit()
 
     reset()
@@ -73,8 +76,21 @@ def test_confirm_records_the_transaction_and_is_idempotent(admin: TestClient, ap
     assert late.status_code == 200 and late.json()["status"] == "CLAIMABLE"
 
 
-@pytest.mark.parametrize("body", [{}, {"tx_hash": ""}, {"tx_hash": "   "}, {"tx_hash": "a b"}, {"tx_hash": None},
-                                  {"tx_hash": 12}, {"tx_hash": "x" * 257}, {"tx_hash": "ok", "extra": 1}, [], "0xabc"])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"tx_hash": ""},
+        {"tx_hash": "   "},
+        {"tx_hash": "a b"},
+        {"tx_hash": None},
+        {"tx_hash": 12},
+        {"tx_hash": "x" * 257},
+        {"tx_hash": "ok", "extra": 1},
+        [],
+        "0xabc",
+    ],
+)
 def test_confirm_rejects_bad_bodies(admin: TestClient, api_db: Dataset, body: object) -> None:
     response = admin.post(f"{URL}/confirm", json=body, headers=ADMIN)
     assert response.status_code == 422, response.text
@@ -82,7 +98,9 @@ def test_confirm_rejects_bad_bodies(admin: TestClient, api_db: Dataset, body: ob
 
 
 def test_confirm_unknown_checkpoint(admin: TestClient) -> None:
-    assert admin.post("/reports/checkpoints/CKP_nope/confirm", json={"tx_hash": "0x1"}, headers=ADMIN).status_code == 404
+    assert (
+        admin.post("/reports/checkpoints/CKP_nope/confirm", json={"tx_hash": "0x1"}, headers=ADMIN).status_code == 404
+    )
 
 
 def test_concurrent_confirms_have_one_winner(admin: TestClient, api_db: Dataset) -> None:
@@ -141,8 +159,12 @@ def test_status_unknown_checkpoint(admin: TestClient) -> None:
 
 
 def test_admin_actions_need_the_admin_key(admin: TestClient, api_db: Dataset) -> None:
-    for headers, code in (({}, 401), ({"X-API-Key": "wrong"}, 401), ({"X-API-Key": "read-key"}, 403),
-                          ({"Authorization": "Bearer read-key"}, 403)):
+    for headers, code in (
+        ({}, 401),
+        ({"X-API-Key": "wrong"}, 401),
+        ({"X-API-Key": "read-key"}, 403),
+        ({"Authorization": "Bearer read-key"}, 403),
+    ):
         assert admin.post(f"{URL}/confirm", json={"tx_hash": "0x1"}, headers=headers).status_code == code
         assert admin.patch(f"{URL}/status", json={"status": "CLAIMABLE"}, headers=headers).status_code == code
     assert stored(api_db).status == "PENDING"

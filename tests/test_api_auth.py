@@ -65,14 +65,16 @@ def passed(response: Any) -> bool:
 
 @pytest.fixture(scope="module")
 def keyed(api_db: Dataset) -> Iterator[TestClient]:
-    with make_client(api_db, api_public_keys=f"{PUBLIC},second-public", api_read_keys=READ,
-                     api_admin_keys=ADMIN) as client:
+    with make_client(
+        api_db, api_public_keys=f"{PUBLIC},second-public", api_read_keys=READ, api_admin_keys=ADMIN
+    ) as client:
         yield client
 
 
 def test_the_tier_table_covers_every_route(keyed: TestClient) -> None:
-    operations = {(method.upper(), path) for path, item in keyed.get("/openapi.json").json()["paths"].items()
-                  for method in item}
+    operations = {
+        (method.upper(), path) for path, item in keyed.get("/openapi.json").json()["paths"].items() for method in item
+    }
     assert operations == set(TIERS)
 
 
@@ -124,8 +126,14 @@ def test_only_read_keys(api_db: Dataset) -> None:
         assert client.get("/reports/leaderboard").status_code == 200
         assert client.get("/reports/feeds").status_code == 401
         assert client.get("/reports/feeds", headers={"Authorization": f"Bearer {READ}"}).status_code == 200
-        assert client.patch(f"/reports/checkpoints/{CHECKPOINT_ID}/status", json={"status": "CLAIMABLE"},
-                            headers={"X-API-Key": READ}).status_code == 403
+        assert (
+            client.patch(
+                f"/reports/checkpoints/{CHECKPOINT_ID}/status",
+                json={"status": "CLAIMABLE"},
+                headers={"X-API-Key": READ},
+            ).status_code
+            == 403
+        )
 
 
 def test_only_public_keys_private_is_never_more_open(api_db: Dataset) -> None:
@@ -160,8 +168,14 @@ ORIGIN = "https://hub.example.com"
 
 def test_cors_only_for_configured_origins(api_db: Dataset) -> None:
     with make_client(api_db, api_cors_origins=f"{ORIGIN},https://other.example.org") as client:
-        preflight = client.options("/reports/leaderboard", headers={
-            "Origin": ORIGIN, "Access-Control-Request-Method": "GET", "Access-Control-Request-Headers": "X-API-Key"})
+        preflight = client.options(
+            "/reports/leaderboard",
+            headers={
+                "Origin": ORIGIN,
+                "Access-Control-Request-Method": "GET",
+                "Access-Control-Request-Headers": "X-API-Key",
+            },
+        )
         assert preflight.status_code == 200
         assert preflight.headers["access-control-allow-origin"] == ORIGIN
         assert preflight.headers["access-control-allow-credentials"] == "true"
@@ -171,8 +185,9 @@ def test_cors_only_for_configured_origins(api_db: Dataset) -> None:
         for origin in ("https://evil.example.com", "null", "https://hub.example.com.evil.com"):
             response = client.get("/reports/leaderboard", headers={"Origin": origin})
             assert "access-control-allow-origin" not in response.headers
-            preflight = client.options("/reports/leaderboard", headers={"Origin": origin,
-                                                                        "Access-Control-Request-Method": "GET"})
+            preflight = client.options(
+                "/reports/leaderboard", headers={"Origin": origin, "Access-Control-Request-Method": "GET"}
+            )
             assert preflight.status_code == 400 and "access-control-allow-origin" not in preflight.headers
     with make_client(api_db) as client:  # no origin configured: no CORS at all
         response = client.get("/reports/leaderboard", headers={"Origin": ORIGIN})

@@ -43,8 +43,9 @@ def ids(rows: list[dict[str, Any]], key: tuple[str, ...]) -> list[tuple[Any, ...
 
 
 @pytest.mark.parametrize(("path", "params", "key", "size"), LISTS)
-def test_walk_returns_every_row_exactly_once(client: TestClient, path: str, params: dict[str, Any],
-                                             key: tuple[str, ...], size: int) -> None:
+def test_walk_returns_every_row_exactly_once(
+    client: TestClient, path: str, params: dict[str, Any], key: tuple[str, ...], size: int
+) -> None:
     cap = 100 if path in ("/reports/feeds", "/reports/checkpoints") else 1000
     whole = client.get(path, params={**params, "limit": cap})
     assert whole.status_code == 200 and "X-Next-Cursor" not in whole.headers
@@ -72,8 +73,14 @@ def test_latest_prizes_pages(client: TestClient) -> None:
 
 
 def test_limits_are_capped(client: TestClient) -> None:
-    for path, cap in (("/reports/predictions", 1000), ("/reports/snapshots", 1000), ("/reports/checkpoints", 100),
-                      ("/reports/feeds/tail", 1000), ("/reports/models", 1000), ("/reports/leaderboard", 1000)):
+    for path, cap in (
+        ("/reports/predictions", 1000),
+        ("/reports/snapshots", 1000),
+        ("/reports/checkpoints", 100),
+        ("/reports/feeds/tail", 1000),
+        ("/reports/models", 1000),
+        ("/reports/leaderboard", 1000),
+    ):
         assert client.get(path, params={"limit": cap}).status_code == 200
         assert client.get(path, params={"limit": cap + 1}).status_code == 422
         assert client.get(path, params={"limit": 0}).status_code == 422
@@ -81,9 +88,16 @@ def test_limits_are_capped(client: TestClient) -> None:
 
 def test_bad_cursors_are_422(client: TestClient) -> None:
     snapshot_cursor = client.get("/reports/snapshots", params={"limit": 1}).headers["X-Next-Cursor"]
-    for path in ("/reports/predictions", "/reports/leaderboard", "/reports/models", "/reports/checkpoints",
-                 "/reports/feeds/tail", "/reports/models/global", "/reports/models/params",
-                 f"/reports/checkpoints/{CHECKPOINT_ID}/prizes"):
+    for path in (
+        "/reports/predictions",
+        "/reports/leaderboard",
+        "/reports/models",
+        "/reports/checkpoints",
+        "/reports/feeds/tail",
+        "/reports/models/global",
+        "/reports/models/params",
+        f"/reports/checkpoints/{CHECKPOINT_ID}/prizes",
+    ):
         for cursor in ("garbage", "e30", snapshot_cursor, "eyJyIjoicHJlZGljdGlvbnMtZGVzYyIsImsiOlsxLDJdfQ"):
             response = client.get(path, params={"cursor": cursor})
             assert response.status_code == 422, (path, cursor, response.text)
@@ -96,18 +110,23 @@ def test_leaderboard_cursor_pins_its_leaderboard(client: TestClient, api_db: Dat
     board_id = first.json()[0]["leaderboard_id"]
     newer = datetime(2019, 10, 11, tzinfo=UTC)
     with Session(api_db.engine) as session:
-        session.connection().execute(insert(Leaderboard.__table__).values(
-            id="LBR_test_newer", created_at=newer, entries_jsonb=[], meta_jsonb={}))
+        session.connection().execute(
+            insert(Leaderboard.__table__).values(id="LBR_test_newer", created_at=newer, entries_jsonb=[], meta_jsonb={})
+        )
         session.commit()
     try:
-        time.sleep(client.app.state.context.leaderboards.head_ttl + 0.1)  # the latest row is re-read at most once a second
+        time.sleep(
+            client.app.state.context.leaderboards.head_ttl + 0.1
+        )  # the latest row is re-read at most once a second
         assert client.get("/reports/leaderboard").json() == []  # the newest leaderboard is now empty
         rest = walk(client, "/reports/leaderboard", {"limit": 2, "cursor": first.headers["X-Next-Cursor"]})
         rows = [row for page in rest for row in page]
         assert len(rows) == 3 and {row["leaderboard_id"] for row in rows} == {board_id}
     finally:
         with Session(api_db.engine) as session:
-            session.connection().execute(delete(Leaderboard.__table__).where(Leaderboard.__table__.c.id == "LBR_test_newer"))
+            session.connection().execute(
+                delete(Leaderboard.__table__).where(Leaderboard.__table__.c.id == "LBR_test_newer")
+            )
             session.commit()
 
 
@@ -118,10 +137,24 @@ def test_walk_is_stable_while_rows_are_added(client: TestClient, api_db: Dataset
     with Session(api_db.engine) as session:
         newest = session.connection().execute(select(func.max(table.c.period_end))).scalar()
         now = datetime(2019, 10, 10, tzinfo=UTC)
-        session.connection().execute(insert(table), [
-            {"id": f"SNAP_test_{i}", "model_id": "noisy", "period_start": newest + timedelta(hours=i),
-             "period_end": newest + timedelta(hours=i + 1), "prediction_count": 1, "value_sum": -1.0,
-             "result_summary_jsonb": {}, "meta_jsonb": {}, "created_at": now, "updated_at": now} for i in range(3)])
+        session.connection().execute(
+            insert(table),
+            [
+                {
+                    "id": f"SNAP_test_{i}",
+                    "model_id": "noisy",
+                    "period_start": newest + timedelta(hours=i),
+                    "period_end": newest + timedelta(hours=i + 1),
+                    "prediction_count": 1,
+                    "value_sum": -1.0,
+                    "result_summary_jsonb": {},
+                    "meta_jsonb": {},
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for i in range(3)
+            ],
+        )
         session.commit()
     try:
         rest = walk(client, "/reports/snapshots", {"limit": 40, "cursor": first.headers["X-Next-Cursor"]})

@@ -22,9 +22,23 @@ api_db, client = support.api_db, support.client  # the shared fixtures
 
 WINDOWS = {"score_recent": 24, "score_steady": 72, "score_anchor": 168}
 MICRO = timedelta(microseconds=1)
-LEADERBOARD_KEYS = {"created_at", "leaderboard_id", "rank", "model_id", "model_name", "cruncher_id", "cruncher_name",
-                    "status", "score_metrics", "score_ranking", "prediction_count", "scored_count", "failed_count",
-                    "absent_count", *WINDOWS}
+LEADERBOARD_KEYS = {
+    "created_at",
+    "leaderboard_id",
+    "rank",
+    "model_id",
+    "model_name",
+    "cruncher_id",
+    "cruncher_name",
+    "status",
+    "score_metrics",
+    "score_ranking",
+    "prediction_count",
+    "scored_count",
+    "failed_count",
+    "absent_count",
+    *WINDOWS,
+}
 
 
 def totals_at(data: Dataset, since: datetime, until: datetime) -> dict[str, dict[str, Any]]:
@@ -85,8 +99,10 @@ def test_models(client: TestClient) -> None:
     assert by_id["flaky"]["last_failure_code"] is not None
     parse_ts(by_id["flaky"]["last_failure_at"])
     assert by_id["noisy"]["overall_score"]["rank"] >= 1
-    assert [m["model_id"] for m in client.get("/reports/models", params={"cruncher_id": "alice"}).json()] == \
-        ["mean_reversion", "momentum"]
+    assert [m["model_id"] for m in client.get("/reports/models", params={"cruncher_id": "alice"}).json()] == [
+        "mean_reversion",
+        "momentum",
+    ]
     assert client.get("/reports/models", params={"status": "STOPPED"}).json() == []
 
 
@@ -107,16 +123,21 @@ def test_models_global_agrees_with_the_leaderboard(client: TestClient, api_db: D
         assert row["score_ranking"] == entry["score_ranking"]
         assert row["period"]["prediction_count"] == period[row["model_id"]]["prediction_count"]
         assert row["period"]["score"] == pytest.approx(period[row["model_id"]]["score"], rel=1e-12)
-        newest = scalar(api_db, select(func.max(Prediction.performed_at)).where(
-            Prediction.model_id == row["model_id"], Prediction.performed_at <= as_of))
+        newest = scalar(
+            api_db,
+            select(func.max(Prediction.performed_at)).where(
+                Prediction.model_id == row["model_id"], Prediction.performed_at <= as_of
+            ),
+        )
         assert parse_ts(row["performed_at"]) == newest
 
 
 def test_models_global_explicit_window_and_timezones(client: TestClient, api_db: Dataset) -> None:
     as_of = datetime(2019, 10, 8, 12, tzinfo=UTC)
     variants = ["2019-10-08T12:00:00", "2019-10-08T12:00:00Z", "2019-10-08T14:00:00+02:00", "2019-10-08 12:00:00"]
-    answers = [client.get("/reports/models/global", params={"end": v, "start": "2019-10-06T00:00:00"}).json()
-               for v in variants]
+    answers = [
+        client.get("/reports/models/global", params={"end": v, "start": "2019-10-06T00:00:00"}).json() for v in variants
+    ]
     assert all(answer == answers[0] for answer in answers)  # naive values are read as UTC
     expected = totals_at(api_db, as_of - timedelta(hours=24), as_of + MICRO)
     period = totals_at(api_db, datetime(2019, 10, 6, tzinfo=UTC), as_of + MICRO)
@@ -198,20 +219,29 @@ def test_predictions_every_status(client: TestClient, api_db: Dataset) -> None:
 
 
 def test_predictions_filters(client: TestClient) -> None:
-    params = {"model_id": "flaky", "status": "FAILED", "start": "2019-10-03T00:00:00", "end": "2019-10-08T00:00:00Z",
-              "limit": 1000}
+    params = {
+        "model_id": "flaky",
+        "status": "FAILED",
+        "start": "2019-10-03T00:00:00",
+        "end": "2019-10-08T00:00:00Z",
+        "limit": 1000,
+    }
     rows = client.get("/reports/predictions", params=params).json()
     assert rows and all(p["model_id"] == "flaky" and p["status"] == "FAILED" for p in rows)
-    assert all(datetime(2019, 10, 3, tzinfo=UTC) <= parse_ts(p["performed_at"]) <= datetime(2019, 10, 8, tzinfo=UTC)
-               for p in rows)
-    inclusive = client.get("/reports/predictions", params={"start": "2019-10-05T00:00:00", "end": "2019-10-05T00:00:00",
-                                                           "limit": 1000}).json()
+    assert all(
+        datetime(2019, 10, 3, tzinfo=UTC) <= parse_ts(p["performed_at"]) <= datetime(2019, 10, 8, tzinfo=UTC)
+        for p in rows
+    )
+    inclusive = client.get(
+        "/reports/predictions", params={"start": "2019-10-05T00:00:00", "end": "2019-10-05T00:00:00", "limit": 1000}
+    ).json()
     assert inclusive and {p["performed_at"] for p in inclusive} == {"2019-10-05T00:00:00Z"}
     ascending = client.get("/reports/predictions", params={"order": "asc", "limit": 1000}).json()
     descending = [p for page in walk(client, "/reports/predictions", {"limit": 1000}) for p in page]
     assert [p["id"] for p in ascending] == [p["id"] for p in reversed(descending)][:1000]
-    scoped = client.get("/reports/predictions", params=[("scope_key", "BTC-14400"), ("status", "PENDING"),
-                                                        ("status", "SCORED")]).json()
+    scoped = client.get(
+        "/reports/predictions", params=[("scope_key", "BTC-14400"), ("status", "PENDING"), ("status", "SCORED")]
+    ).json()
     assert scoped and all(p["scope_key"] == "BTC-14400" and p["status"] in ("PENDING", "SCORED") for p in scoped)
     assert client.get("/reports/predictions", params={"status": "NOPE"}).status_code == 422
     assert client.get("/reports/predictions", params={"projectIds": "nobody"}).json() == []
@@ -232,7 +262,11 @@ def test_feeds(client: TestClient, api_db: Dataset) -> None:
     assert feed["record_count"] == scalar(api_db, select(func.count()).select_from(FeedRecord))
     assert feed["record_count_capped"] is False
     assert parse_ts(feed["oldest_ts"]) == scalar(api_db, select(func.min(FeedRecord.ts_event)))
-    assert parse_ts(feed["newest_ts"]) == parse_ts(feed["watermark_ts"]) == scalar(api_db, select(func.max(FeedRecord.ts_event)))
+    assert (
+        parse_ts(feed["newest_ts"])
+        == parse_ts(feed["watermark_ts"])
+        == scalar(api_db, select(func.max(FeedRecord.ts_event)))
+    )
     parse_ts(feed["watermark_updated_at"])
     assert client.get("/reports/feeds", params={"source": "pyth"}).json() == []
 
@@ -243,9 +277,18 @@ def test_feeds_tail(client: TestClient) -> None:
     stamps = [parse_ts(r["ts_event"]) for r in tail]
     assert stamps == sorted(stamps, reverse=True) and stamps[0] == datetime(2019, 10, 9, 23, tzinfo=UTC)
     assert set(tail[0]["values"]) == {"open", "high", "low", "close", "volume"}
-    window = client.get("/reports/feeds/tail", params={"source": "replay", "subject": "BTC", "kind": "candle",
-                                                       "granularity": "1h", "since": "2019-10-01T00:00:00",
-                                                       "until": "2019-10-01T05:00:00", "limit": 1000}).json()
+    window = client.get(
+        "/reports/feeds/tail",
+        params={
+            "source": "replay",
+            "subject": "BTC",
+            "kind": "candle",
+            "granularity": "1h",
+            "since": "2019-10-01T00:00:00",
+            "until": "2019-10-01T05:00:00",
+            "limit": 1000,
+        },
+    ).json()
     assert [r["ts_event"] for r in window] == [f"2019-10-01T0{h}:00:00Z" for h in range(5, -1, -1)]
     assert client.get("/reports/feeds/tail", params={"subject": "ETH"}).json() == []
     assert client.get("/reports/feeds/tail", params={"limit": 0}).status_code == 422
@@ -260,11 +303,16 @@ def test_snapshots_newest_first(client: TestClient, api_db: Dataset) -> None:
     assert keys[0][0] == newest_end
     for s in rows[:20]:
         assert s["score"] == pytest.approx(s["value_sum"] / s["prediction_count"])
-    some = client.get("/reports/snapshots", params={"model_id": "noisy", "since": "2019-10-05T00:00:00",
-                                                    "until": "2019-10-05T06:00:00Z", "limit": 1000}).json()
+    some = client.get(
+        "/reports/snapshots",
+        params={"model_id": "noisy", "since": "2019-10-05T00:00:00", "until": "2019-10-05T06:00:00Z", "limit": 1000},
+    ).json()
     assert some and all(s["model_id"] == "noisy" for s in some)
-    assert all(parse_ts(s["period_end"]) >= datetime(2019, 10, 5, tzinfo=UTC) and
-               parse_ts(s["period_start"]) <= datetime(2019, 10, 5, 6, tzinfo=UTC) for s in some)
+    assert all(
+        parse_ts(s["period_end"]) >= datetime(2019, 10, 5, tzinfo=UTC)
+        and parse_ts(s["period_start"]) <= datetime(2019, 10, 5, 6, tzinfo=UTC)
+        for s in some
+    )
 
 
 # -- checkpoints and emissions ----------------------------------------------------------------------
@@ -272,8 +320,17 @@ def test_checkpoint_routes(client: TestClient, api_db: Dataset) -> None:
     listed = client.get("/reports/checkpoints").json()
     assert [c["id"] for c in listed] == [CHECKPOINT_ID]
     checkpoint = listed[0]
-    assert set(checkpoint) == {"id", "period_start", "period_end", "status", "entries", "meta", "created_at", "tx_hash",
-                               "submitted_at"}
+    assert set(checkpoint) == {
+        "id",
+        "period_start",
+        "period_end",
+        "status",
+        "entries",
+        "meta",
+        "created_at",
+        "tx_hash",
+        "submitted_at",
+    }
     assert parse_ts(checkpoint["period_end"]) == datetime(2019, 10, 7, tzinfo=UTC)
     assert parse_ts(checkpoint["period_start"]) == datetime(2019, 9, 30, tzinfo=UTC)
     assert client.get("/reports/checkpoints/latest").json() == checkpoint
@@ -282,14 +339,23 @@ def test_checkpoint_routes(client: TestClient, api_db: Dataset) -> None:
     assert client.get("/reports/checkpoints", params={"status": "BOGUS"}).status_code == 422
     assert client.get("/reports/checkpoints", params={"until": "2019-10-06T23:59:59"}).json() == []
     payload = client.get(f"/reports/checkpoints/{CHECKPOINT_ID}/payload").json()
-    assert payload == {"checkpoint_id": CHECKPOINT_ID, "period_start": checkpoint["period_start"],
-                       "period_end": checkpoint["period_end"], "entries": checkpoint["entries"]}
+    assert payload == {
+        "checkpoint_id": CHECKPOINT_ID,
+        "period_start": checkpoint["period_start"],
+        "period_end": checkpoint["period_end"],
+        "entries": checkpoint["entries"],
+    }
     emission = client.get(f"/reports/checkpoints/{CHECKPOINT_ID}/emission").json()
     assert emission == checkpoint["entries"][0]
     assert sum(r["reward_pct"] for r in emission["cruncher_rewards"]) == 1_000_000_000
     latest = client.get("/reports/emissions/latest").json()
-    assert latest == {"checkpoint_id": CHECKPOINT_ID, "status": "PENDING", "period_start": checkpoint["period_start"],
-                      "period_end": checkpoint["period_end"], "emission": emission}
+    assert latest == {
+        "checkpoint_id": CHECKPOINT_ID,
+        "status": "PENDING",
+        "period_start": checkpoint["period_start"],
+        "period_end": checkpoint["period_end"],
+        "emission": emission,
+    }
     for path in ("", "/payload", "/emission", "/emission/cli-format", "/prizes"):
         assert client.get(f"/reports/checkpoints/CKP_nope{path}").status_code == 404
     with Session(api_db.engine) as session:
@@ -336,7 +402,9 @@ def test_prizes_sum_exactly(client: TestClient, total: int) -> None:
 
 def test_prizes_bad_totals(client: TestClient) -> None:
     for bad in ("-1", "abc", "1.5", str(2**63)):
-        assert client.get(f"/reports/checkpoints/{CHECKPOINT_ID}/prizes", params={"total_prize": bad}).status_code == 422
+        assert (
+            client.get(f"/reports/checkpoints/{CHECKPOINT_ID}/prizes", params={"total_prize": bad}).status_code == 422
+        )
 
 
 # -- schema, info, health ---------------------------------------------------------------------------
@@ -370,13 +438,29 @@ def test_info_and_health(client: TestClient) -> None:
 
 # -- timestamps -------------------------------------------------------------------------------------
 DATETIME_PARAMS = [
-    ("/reports/predictions", "start"), ("/reports/predictions", "end"), ("/reports/models/global", "start"),
-    ("/reports/models/global", "end"), ("/reports/models/params", "end"), ("/reports/snapshots", "since"),
-    ("/reports/snapshots", "until"), ("/reports/feeds/tail", "since"), ("/reports/checkpoints", "until"),
-    ("/reports/models/noisy/status", "as_of"), ("/reports/models/noisy/predictions", "start"),
+    ("/reports/predictions", "start"),
+    ("/reports/predictions", "end"),
+    ("/reports/models/global", "start"),
+    ("/reports/models/global", "end"),
+    ("/reports/models/params", "end"),
+    ("/reports/snapshots", "since"),
+    ("/reports/snapshots", "until"),
+    ("/reports/feeds/tail", "since"),
+    ("/reports/checkpoints", "until"),
+    ("/reports/models/noisy/status", "as_of"),
+    ("/reports/models/noisy/predictions", "start"),
 ]
-MALFORMED = ["yesterday", "2019-13-01T00:00:00", "2019-10-01T25:00:00", "2019-10-01T00:00:00+25:00",
-             "9999-12-31T23:59:59-05:00", "0001-01-01T00:00:00+01:00", "1000-01-01T00:00:00Z", "", "2019-10-01T00:00:00\x00"]
+MALFORMED = [
+    "yesterday",
+    "2019-13-01T00:00:00",
+    "2019-10-01T25:00:00",
+    "2019-10-01T00:00:00+25:00",
+    "9999-12-31T23:59:59-05:00",
+    "0001-01-01T00:00:00+01:00",
+    "1000-01-01T00:00:00Z",
+    "",
+    "2019-10-01T00:00:00\x00",
+]
 
 
 @pytest.mark.parametrize(("path", "name"), DATETIME_PARAMS)
@@ -397,9 +481,18 @@ def test_inverted_ranges_are_422(client: TestClient) -> None:
 
 
 def test_every_timestamp_has_an_offset(client: TestClient) -> None:
-    paths = ["/reports/leaderboard", "/reports/models", "/reports/models/global", "/reports/predictions?limit=5",
-             "/reports/feeds", "/reports/feeds/tail?limit=2", "/reports/snapshots?limit=2", "/reports/checkpoints",
-             "/reports/models/flaky/status", f"/reports/checkpoints/{CHECKPOINT_ID}/prizes?total_prize=10"]
+    paths = [
+        "/reports/leaderboard",
+        "/reports/models",
+        "/reports/models/global",
+        "/reports/predictions?limit=5",
+        "/reports/feeds",
+        "/reports/feeds/tail?limit=2",
+        "/reports/snapshots?limit=2",
+        "/reports/checkpoints",
+        "/reports/models/flaky/status",
+        f"/reports/checkpoints/{CHECKPOINT_ID}/prizes?total_prize=10",
+    ]
 
     def check(value: Any, key: str = "") -> None:
         if isinstance(value, dict):
@@ -408,8 +501,11 @@ def test_every_timestamp_has_an_offset(client: TestClient) -> None:
         elif isinstance(value, list):
             for v in value:
                 check(v, key)
-        elif isinstance(value, str) and (key.endswith("_at") or key.endswith("_ts") or key in
-                                         ("period_start", "period_end", "ts_event", "start", "end", "as_of")):
+        elif isinstance(value, str) and (
+            key.endswith("_at")
+            or key.endswith("_ts")
+            or key in ("period_start", "period_end", "ts_event", "start", "end", "as_of")
+        ):
             parse_ts(value)
 
     for path in paths:

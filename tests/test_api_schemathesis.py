@@ -16,8 +16,10 @@ from typing import Any
 import pytest
 
 schemathesis = pytest.importorskip(
-    "schemathesis", reason="schemathesis is not installed: add it to the dev dependency group to run the "
-                           "OpenAPI property tests (uv add --dev schemathesis)")
+    "schemathesis",
+    reason="schemathesis is not installed: add it to the dev dependency group to run the "
+    "OpenAPI property tests (uv add --dev schemathesis)",
+)
 
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from schemathesis import GenerationMode  # noqa: E402
@@ -37,8 +39,11 @@ EXAMPLES = int(os.environ.get("API_SCHEMATHESIS_EXAMPLES", "25"))  # per operati
 
 def _restore(data: Dataset) -> None:
     with Session(data.engine) as session:
-        session.connection().execute(update(Checkpoint.__table__).where(Checkpoint.__table__.c.id == CHECKPOINT_ID)
-                                     .values(status="PENDING", tx_hash=None, submitted_at=None))
+        session.connection().execute(
+            update(Checkpoint.__table__)
+            .where(Checkpoint.__table__.c.id == CHECKPOINT_ID)
+            .values(status="PENDING", tx_hash=None, submitted_at=None)
+        )
         session.commit()
 
 
@@ -69,13 +74,17 @@ def test_no_server_errors(api_schema: Any, method: str, path: str) -> None:
 
     operation = api_schema[path][method]
     strategy = operation.as_strategy(GenerationMode.POSITIVE) | operation.as_strategy(GenerationMode.NEGATIVE)
-    known = {name: value for name, value in (("checkpoint_id", CHECKPOINT_ID), ("model_id", "noisy"))
-             if "{" + name + "}" in path}
+    known = {
+        name: value
+        for name, value in (("checkpoint_id", CHECKPOINT_ID), ("model_id", "noisy"))
+        if "{" + name + "}" in path
+    }
     if known:  # also aim at rows that exist, so the handlers run past their lookups
         strategy = strategy | operation.as_strategy(GenerationMode.POSITIVE, path_parameters=known)
 
-    @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=EXAMPLES, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck)
+    )
     @given(case=strategy)
     def run(case: Any) -> None:
         case.headers = {**(case.headers or {}), "X-API-Key": ADMIN_KEY}

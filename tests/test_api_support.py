@@ -166,9 +166,16 @@ def make_client(data: Dataset, *, clock: Any = None, **overrides: Any) -> TestCl
     environment or a ``.local.env``) so the tests do not depend on the machine."""
     from api.app import create_app
 
-    settings: dict[str, Any] = {"database_url": data.url, "models_dir": data.models_dir, "read_database_url": None,
-                                "api_public_keys": None, "api_read_keys": None, "api_admin_keys": None,
-                                "api_cors_origins": "", "crunch_contract": None}
+    settings: dict[str, Any] = {
+        "database_url": data.url,
+        "models_dir": data.models_dir,
+        "read_database_url": None,
+        "api_public_keys": None,
+        "api_read_keys": None,
+        "api_admin_keys": None,
+        "api_cors_origins": "",
+        "crunch_contract": None,
+    }
     settings.update(overrides)
     return TestClient(create_app(load_settings(**settings), clock=clock or (lambda: NOW)))
 
@@ -180,8 +187,13 @@ def client(api_db: Dataset) -> Iterator[TestClient]:
         yield test_client
 
 
-def walk(test_client: TestClient, path: str, params: dict[str, Any] | None = None,
-         headers: dict[str, str] | None = None, max_pages: int = 10_000) -> list[Any]:
+def walk(
+    test_client: TestClient,
+    path: str,
+    params: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+    max_pages: int = 10_000,
+) -> list[Any]:
     """Every page of a list route, following ``X-Next-Cursor``; returns the pages' JSON bodies."""
     params = dict(params or {})
     pages = []
@@ -215,8 +227,12 @@ def test_cursor_round_trip_and_rejections() -> None:
     cursor = encode_cursor("predictions-desc", key)
     assert decode_cursor("predictions-desc", cursor, (datetime, str)) == key
     assert decode_cursor("predictions-desc", None, (datetime, str)) is None
-    for bad_route, bad_cursor in (("predictions-asc", cursor), ("predictions-desc", "!!!"),
-                                  ("predictions-desc", cursor[:-3]), ("predictions-desc", encode_cursor("predictions-desc", (1, 2)))):
+    for bad_route, bad_cursor in (
+        ("predictions-asc", cursor),
+        ("predictions-desc", "!!!"),
+        ("predictions-desc", cursor[:-3]),
+        ("predictions-desc", encode_cursor("predictions-desc", (1, 2))),
+    ):
         with pytest.raises(RequestValidationError) as caught:
             decode_cursor(bad_route, bad_cursor, (datetime, str))
         assert caught.value.errors()[0]["loc"] == ("query", "cursor")

@@ -44,8 +44,10 @@ class PagedSynthetic(SyntheticSource):
 
 def rows(engine) -> list[tuple]:
     with Session(engine) as session:
-        return [(r.ts_event, r.values_jsonb, r.final) for r in
-                session.exec(select(FeedRecord).order_by(FeedRecord.ts_event)).all()]
+        return [
+            (r.ts_event, r.values_jsonb, r.final)
+            for r in session.exec(select(FeedRecord).order_by(FeedRecord.ts_event)).all()
+        ]
 
 
 def test_backfill_pages_through_the_range_and_a_repeat_writes_nothing(make_runtime) -> None:
@@ -90,8 +92,10 @@ PROVISIONAL = {i: replace(BASE[i], values={"close": -1.0}, final=False) for i in
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(pages=st.lists(st.tuples(st.integers(0, 39), st.integers(1, 15), st.booleans()), min_size=1, max_size=8),
-       order=st.randoms(use_true_random=False))
+@given(
+    pages=st.lists(st.tuples(st.integers(0, 39), st.integers(1, 15), st.booleans()), min_size=1, max_size=8),
+    order=st.randoms(use_true_random=False),
+)
 def test_any_order_of_overlapping_pages_gives_the_same_table(tmp_path_factory, pages, order) -> None:
     """Pages may overlap, repeat, arrive in any order and carry provisional (non-final) versions;
     once every final record has arrived the table is the same as one clean ingestion."""
@@ -114,11 +118,13 @@ def test_ground_truth_falls_back_to_the_next_source_with_a_complete_window(make_
     (models / "one").mkdir(parents=True)
     (models / "one" / "main.py").write_text(
         "from tracker import TrackerBase\n\nclass One(TrackerBase):\n"
-        "    def predict(self, subject, horizon_seconds, step_seconds):\n        return {'value': 0.001}\n")
-    rt = make_runtime(feed_source="binance,pyth", feed_granularity="1m", models_dir=str(models),
-                      feed_candles_window=10)
+        "    def predict(self, subject, horizon_seconds, step_seconds):\n        return {'value': 0.001}\n"
+    )
+    rt = make_runtime(feed_source="binance,pyth", feed_granularity="1m", models_dir=str(models), feed_candles_window=10)
     t = datetime(2026, 11, 28, 12, tzinfo=UTC)
-    candles = [SourceRecord(t - timedelta(minutes=30) + timedelta(minutes=i), {"close": 1000.0 + i}) for i in range(400)]
+    candles = [
+        SourceRecord(t - timedelta(minutes=30) + timedelta(minutes=i), {"close": 1000.0 + i}) for i in range(400)
+    ]
     primary = FeedScope("binance", "BTC", "candle", "1m")
     fallback = FeedScope("pyth", "BTC", "candle", "1m")
     # the primary source has a hole at the 1-hour horizon; the fallback is complete

@@ -73,8 +73,13 @@ def impatient(fake: FakeBinance, clock: FakeTime) -> BinanceSource:
 
 def expected_candle(fake: FakeBinance, interval: str, open_ms: int) -> dict[str, float]:
     row = fake.kline("BTCUSDT", interval, open_ms)
-    return {"open": float(row[1]), "high": float(row[2]), "low": float(row[3]), "close": float(row[4]),
-            "volume": float(row[5])}
+    return {
+        "open": float(row[1]),
+        "high": float(row[2]),
+        "low": float(row[3]),
+        "close": float(row[4]),
+        "volume": float(row[5]),
+    }
 
 
 def page_all(source: BinanceSource, scope: FeedScope, start: datetime, end: datetime, step: timedelta) -> list:
@@ -91,9 +96,11 @@ def page_all(source: BinanceSource, scope: FeedScope, start: datetime, end: date
 
 # construction and configuration ---------------------------------------------------------------
 
+
 def test_from_settings_points_python_binance_at_the_configured_url_without_pinging(fake: FakeBinance) -> None:
-    settings = load_settings(feed_source="binance", binance_api_url=fake.url + "/api/", feed_http_timeout_seconds=2.5,
-                             feed_max_retries=4)
+    settings = load_settings(
+        feed_source="binance", binance_api_url=fake.url + "/api/", feed_http_timeout_seconds=2.5, feed_max_retries=4
+    )
     source = create_source("binance", settings)
     assert isinstance(source, BinanceSource) and isinstance(source, FeedSource)
     assert (source.name, source.page_limit, source.live) == ("binance", 1000, True)
@@ -122,13 +129,19 @@ def test_bad_base_url_is_a_configuration_error() -> None:
 
 # candles ---------------------------------------------------------------------------------------
 
+
 def test_a_page_of_1m_klines_decodes_to_the_generator_values(fake: FakeBinance, source: BinanceSource) -> None:
     records = source.fetch(BTC_1M, T0, T0 + timedelta(days=2))
     assert len(records) == 1000  # one upstream page, the maximum
     path, query = fake.requests[-1]
     assert path == "/api/v3/klines"
-    assert query == {"symbol": "BTCUSDT", "interval": "1m", "startTime": str(ms(T0)),
-                     "endTime": str(ms(T0 + timedelta(days=2))), "limit": "1000"}
+    assert query == {
+        "symbol": "BTCUSDT",
+        "interval": "1m",
+        "startTime": str(ms(T0)),
+        "endTime": str(ms(T0 + timedelta(days=2))),
+        "limit": "1000",
+    }
     for i, record in enumerate(records):
         open_ms = ms(T0) + i * 60_000
         assert record.ts_event == T0 + timedelta(minutes=i) and record.ts_event.tzinfo is not None
@@ -167,7 +180,9 @@ def test_a_granularity_binance_lacks_is_permanent(fake: FakeBinance, source: Bin
     assert fake.count() == 0
 
 
-def test_paging_30_days_of_1m_moves_forward_without_gaps_or_duplicates(fake: FakeBinance, source: BinanceSource) -> None:
+def test_paging_30_days_of_1m_moves_forward_without_gaps_or_duplicates(
+    fake: FakeBinance, source: BinanceSource
+) -> None:
     gap_start, gap_end = T0 + timedelta(days=3, hours=4), T0 + timedelta(days=3, hours=4, minutes=29)
     fake.add_gap("BTCUSDT", "1m", ms(gap_start), ms(gap_end))
     end = T0 + timedelta(days=30) - timedelta(minutes=1)
@@ -185,8 +200,9 @@ def test_paging_30_days_of_1m_moves_forward_without_gaps_or_duplicates(fake: Fak
     assert elapsed < 20
 
 
-def test_the_open_candle_is_not_final_until_the_exchange_clock_passes_its_close(fake: FakeBinance,
-                                                                                source: BinanceSource) -> None:
+def test_the_open_candle_is_not_final_until_the_exchange_clock_passes_its_close(
+    fake: FakeBinance, source: BinanceSource
+) -> None:
     open_minute = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)  # NOW is 12:00:30
     first = source.fetch(BTC_1M, open_minute - timedelta(minutes=10), open_minute + timedelta(hours=1))
     assert [r.ts_event for r in first][-1] == open_minute  # nothing after the open candle
@@ -213,6 +229,7 @@ def test_finality_asks_the_server_time_when_there_is_no_date_header(clock: FakeT
 
 # ticks -----------------------------------------------------------------------------------------
 
+
 def expected_ticks(fake: FakeBinance, start: datetime, end: datetime) -> dict[int, dict]:
     """Last aggregate trade of each millisecond, straight from the generator."""
     last: dict[int, dict] = {}
@@ -225,8 +242,9 @@ def expected_ticks(fake: FakeBinance, start: datetime, end: datetime) -> dict[in
     return {t: {**trade, "count": counts[t]} for t, trade in last.items()}
 
 
-def test_agg_trades_carry_exchange_time_and_collapse_same_millisecond_trades(fake: FakeBinance,
-                                                                             source: BinanceSource) -> None:
+def test_agg_trades_carry_exchange_time_and_collapse_same_millisecond_trades(
+    fake: FakeBinance, source: BinanceSource
+) -> None:
     end = T0 + timedelta(seconds=60)
     records = source.fetch(BTC_TICK, T0, end)
     path, query = fake.requests[-1]
@@ -260,11 +278,14 @@ def test_tick_pages_resume_at_last_plus_1ms_without_losing_trades(fake: FakeBina
 
 # failures --------------------------------------------------------------------------------------
 
+
 def fetch_one(source: BinanceSource) -> list:
     return source.fetch(BTC_1M, T0, T0 + timedelta(minutes=9))
 
 
-def test_429_waits_at_least_retry_after_then_succeeds(fake: FakeBinance, source: BinanceSource, clock: FakeTime) -> None:
+def test_429_waits_at_least_retry_after_then_succeeds(
+    fake: FakeBinance, source: BinanceSource, clock: FakeTime
+) -> None:
     fake.fail_next("429", retry_after=7)
     records = fetch_one(source)
     assert [r.values for r in records] == [expected_candle(fake, "1m", ms(T0) + i * 60_000) for i in range(10)]
@@ -305,21 +326,25 @@ def test_timeout_is_retried(fake: FakeBinance, clock: FakeTime) -> None:
     assert fake.count() == 2
 
 
-@pytest.mark.parametrize("kind, error, message, calls", [
-    ("451", FeedPermanentError, "restricted location: set BINANCE_API_URL=https://data-api.binance.vision", 1),
-    ("invalid_symbol", FeedPermanentError, "'BTCUSDT'.*FEED_SUBJECTS", 1),
-    ("401", FeedPermanentError, "HTTP 401.*no API key.*BINANCE_API_URL", 1),
-    ("403", FeedPermanentError, "HTTP 403.*BINANCE_API_URL", 1),
-    ("500", FeedUnavailable, "failed on its side.*HTTP 500", ATTEMPTS),
-    ("503_html", FeedUnavailable, "HTTP 503", ATTEMPTS),
-    ("slow", FeedUnavailable, "within 0.3 s.*FEED_HTTP_TIMEOUT_SECONDS", ATTEMPTS),
-    ("malformed", FeedUnavailable, "not JSON", ATTEMPTS),
-    ("wrong_shape", FeedUnavailable, "expected a JSON list", ATTEMPTS),
-    ("empty", FeedUnavailable, "expected a JSON list", ATTEMPTS),
-    ("drop", FeedUnavailable, "cannot reach", ATTEMPTS),
-])
-def test_failures_raise_project_errors_and_return_nothing(fake: FakeBinance, clock: FakeTime, kind: str,
-                                                          error: type, message: str, calls: int) -> None:
+@pytest.mark.parametrize(
+    "kind, error, message, calls",
+    [
+        ("451", FeedPermanentError, "restricted location: set BINANCE_API_URL=https://data-api.binance.vision", 1),
+        ("invalid_symbol", FeedPermanentError, "'BTCUSDT'.*FEED_SUBJECTS", 1),
+        ("401", FeedPermanentError, "HTTP 401.*no API key.*BINANCE_API_URL", 1),
+        ("403", FeedPermanentError, "HTTP 403.*BINANCE_API_URL", 1),
+        ("500", FeedUnavailable, "failed on its side.*HTTP 500", ATTEMPTS),
+        ("503_html", FeedUnavailable, "HTTP 503", ATTEMPTS),
+        ("slow", FeedUnavailable, "within 0.3 s.*FEED_HTTP_TIMEOUT_SECONDS", ATTEMPTS),
+        ("malformed", FeedUnavailable, "not JSON", ATTEMPTS),
+        ("wrong_shape", FeedUnavailable, "expected a JSON list", ATTEMPTS),
+        ("empty", FeedUnavailable, "expected a JSON list", ATTEMPTS),
+        ("drop", FeedUnavailable, "cannot reach", ATTEMPTS),
+    ],
+)
+def test_failures_raise_project_errors_and_return_nothing(
+    fake: FakeBinance, clock: FakeTime, kind: str, error: type, message: str, calls: int
+) -> None:
     source = impatient(fake, clock)
     fake.fail_next(kind, times=10, delay=3)
     result = None
@@ -346,6 +371,7 @@ def test_unreachable_host_is_unavailable(clock: FakeTime) -> None:
 
 
 # weight budget ---------------------------------------------------------------------------------
+
 
 def test_weight_budget_pauses_until_the_next_minute(fake: FakeBinance, source: BinanceSource, clock: FakeTime) -> None:
     fetch_one(source)

@@ -33,11 +33,15 @@ def models_dir(tmp_path: Path) -> Path:
     write_model(root, "beta", 'return {"value": 0.001}', model_json={"player_id": "p-beta"})  # ties with alpha
     write_model(root, "gamma", 'c = self.closes(subject)\nreturn {"value": c[-1] / c[-2] - 1}')
     # answers only on one UTC day in three: whole checkpoint periods without a scored prediction
-    write_model(root, "sometimes", """
+    write_model(
+        root,
+        "sometimes",
+        """
         if (self.latest[subject]["asof_ts"] // 86400) % 3 != 0:
             raise RuntimeError("not today")
         return {"value": 0.0}
-    """)
+    """,
+    )
     write_model(root, "never", 'raise RuntimeError("never answers")')
     return root
 
@@ -109,8 +113,9 @@ def test_backtest_checkpoints(make_runtime, models_dir):
         inside = [s for s in snapshots if c["period_start"] < s["period_end"] <= c["period_end"]]
         assert c["meta_jsonb"]["snapshot_count"] == len(inside)
         for entry in ranking:
-            assert entry["prediction_count"] == sum(s["prediction_count"] for s in inside
-                                                    if s["model_id"] == entry["model_id"])
+            assert entry["prediction_count"] == sum(
+                s["prediction_count"] for s in inside if s["model_id"] == entry["model_id"]
+            )
         # deterministic tie-break: alpha and beta score the same, alpha (model id) first
         assert order.index("alpha") + 1 == order.index("beta")
         assert "never" in unpaid and "never" not in order
@@ -145,10 +150,14 @@ def test_empty_periods_are_folded_into_the_next(make_runtime, models_dir):
 
     checkpoints = _checkpoints(rt.engine)
     assert [(c["period_start"], c["period_end"]) for c in checkpoints] == [
-        (START, START + DAY), (START + DAY, START + 2 * DAY), (START + 2 * DAY, START + 5 * DAY)]
+        (START, START + DAY),
+        (START + DAY, START + 2 * DAY),
+        (START + 2 * DAY, START + 5 * DAY),
+    ]
     folded = checkpoints[-1]
-    snapshots = [s for s in rows(rt.engine, Snapshot)
-                 if folded["period_start"] < s["period_end"] <= folded["period_end"]]
+    snapshots = [
+        s for s in rows(rt.engine, Snapshot) if folded["period_start"] < s["period_end"] <= folded["period_end"]
+    ]
     assert snapshots and min(s["period_start"] for s in snapshots) >= START + 4 * DAY
     assert folded["meta_jsonb"]["snapshot_count"] == len(snapshots)
 
@@ -184,8 +193,9 @@ def test_late_scores_are_stamped_after_the_paid_period(make_runtime, models_dir)
     assert build_checkpoints(rt.engine, rt.contract, rt.settings, boundary + DAY) == ["CKP_20190903_000000"]
     nxt = _checkpoints(rt.engine)[-1]
     assert nxt["period_start"] == boundary
-    assert sum(e["prediction_count"] for e in nxt["meta_jsonb"]["ranking"]) == \
-        sum(1 for s in new if s["model_id"] in {e["model_id"] for e in nxt["meta_jsonb"]["ranking"]})
+    assert sum(e["prediction_count"] for e in nxt["meta_jsonb"]["ranking"]) == sum(
+        1 for s in new if s["model_id"] in {e["model_id"] for e in nxt["meta_jsonb"]["ranking"]}
+    )
 
 
 # Regression: the first checkpoint used to start at min(boundary - interval, first snapshot), folding every
@@ -210,8 +220,11 @@ def test_first_build_after_several_periods_builds_them_in_order(make_runtime, mo
 def test_checkpoint_anchor_never_pays_a_snapshot_twice(make_runtime, models_dir, anchor):
     interval = 6 * HOUR
     try:
-        rt = make_runtime(models_dir=str(models_dir), checkpoint_interval_seconds=int(interval.total_seconds()),
-                          checkpoint_anchor=anchor)
+        rt = make_runtime(
+            models_dir=str(models_dir),
+            checkpoint_interval_seconds=int(interval.total_seconds()),
+            checkpoint_anchor=anchor,
+        )
     except ConfigurationError as exc:
         assert parse_utc(anchor).minute != 0, "an anchor on the hourly snapshot grid must be accepted"
         assert "CHECKPOINT_ANCHOR" in str(exc)
@@ -225,5 +238,7 @@ def test_checkpoint_anchor_never_pays_a_snapshot_twice(make_runtime, models_dir,
     for c in checkpoints:
         for entry in c["meta_jsonb"]["ranking"]:
             assert entry["prediction_count"] == sum(
-                s["prediction_count"] for s in snapshots
-                if s["model_id"] == entry["model_id"] and c["period_start"] < s["period_end"] <= c["period_end"])
+                s["prediction_count"]
+                for s in snapshots
+                if s["model_id"] == entry["model_id"] and c["period_start"] < s["period_end"] <= c["period_end"]
+            )

@@ -15,10 +15,16 @@ COORDINATOR = [sys.executable, "-m", "coordinator_cli.main"]
 
 
 def run(args: list[str], tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    environment = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}", "MODELS_DIR": str(EXAMPLE_MODELS),
-                   "COLUMNS": "200", **env}
-    return subprocess.run(COORDINATOR + args, cwd=tmp_path, env=environment, capture_output=True, text=True,
-                          timeout=600)
+    environment = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
+        "MODELS_DIR": str(EXAMPLE_MODELS),
+        "COLUMNS": "200",
+        **env,
+    }
+    return subprocess.run(
+        COORDINATOR + args, cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=600
+    )
 
 
 def test_db_upgrade_creates_the_schema(tmp_path: Path) -> None:
@@ -46,8 +52,11 @@ def test_bad_time_is_a_usage_error(tmp_path: Path) -> None:
 def test_backtest_command_end_to_end(tmp_path: Path) -> None:
     from prefect.settings import PREFECT_API_URL
 
-    result = run(["backtest", "--start", "2019-10-05T00:00:00Z", "--end", "2019-10-08T06:00:00Z"], tmp_path,
-                 PREFECT_API_URL=str(PREFECT_API_URL.value()))
+    result = run(
+        ["backtest", "--start", "2019-10-05T00:00:00Z", "--end", "2019-10-08T06:00:00Z"],
+        tmp_path,
+        PREFECT_API_URL=str(PREFECT_API_URL.value()),
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     out = result.stdout
     assert "Leaderboard as of 2019-10-08T06:00:00+00:00" in out

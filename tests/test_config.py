@@ -112,7 +112,9 @@ def test_bad_value_names_the_variable(monkeypatch: pytest.MonkeyPatch, variable:
 
 def test_checkpoint_interval_must_be_a_multiple_of_the_snapshot_period(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CHECKPOINT_INTERVAL_SECONDS", "5000")
-    with pytest.raises(ConfigurationError, match="CHECKPOINT_INTERVAL_SECONDS must be a multiple of SNAPSHOT_PERIOD_SECONDS"):
+    with pytest.raises(
+        ConfigurationError, match="CHECKPOINT_INTERVAL_SECONDS must be a multiple of SNAPSHOT_PERIOD_SECONDS"
+    ):
         load_settings()
 
 
@@ -226,4 +228,8 @@ def test_provider_keys_from_settings_fill_the_contract(monkeypatch: pytest.Monke
     monkeypatch.setenv("COMPUTE_PROVIDER_PUBKEY", "ComputePk")
     monkeypatch.setenv("DATA_PROVIDER_PUBKEY", "DataPk")
     contract = load_contract(load_settings())
-    assert (contract.crunch_pubkey, contract.compute_provider, contract.data_provider) == ("CrunchPk", "ComputePk", "DataPk")
+    assert (contract.crunch_pubkey, contract.compute_provider, contract.data_provider) == (
+        "CrunchPk",
+        "ComputePk",
+        "DataPk",
+    )

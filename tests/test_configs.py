@@ -20,10 +20,13 @@ T = utc(2019, 9, 1, 12)
 
 
 def _config(scope_key: str, horizon: int, order: int = 0, **extra: object) -> dict:
-    return {"scope_key": scope_key,
-            "scope_template": {"subject": "BTC", "horizon_seconds": horizon, "step_seconds": 900},
-            "schedule": {"prediction_interval_seconds": 3600, "resolve_after_seconds": horizon},
-            "order": order, **extra}
+    return {
+        "scope_key": scope_key,
+        "scope_template": {"subject": "BTC", "horizon_seconds": horizon, "step_seconds": 900},
+        "schedule": {"prediction_interval_seconds": 3600, "resolve_after_seconds": horizon},
+        "order": order,
+        **extra,
+    }
 
 
 def _write(path: Path, data: object) -> str:
@@ -68,7 +71,9 @@ def test_seeding_twice_never_fails_and_keeps_ids(make_runtime):
 
 def test_reordering_and_removing_configs_keeps_ids_and_history(make_runtime, tmp_path, fast_models):
     path = tmp_path / "configs.json"
-    _write(path, [_config("BTC-1h", 3600, order=1), _config("BTC-2h", 7200, order=2), _config("BTC-4h", 14400, order=3)])
+    _write(
+        path, [_config("BTC-1h", 3600, order=1), _config("BTC-2h", 7200, order=2), _config("BTC-4h", 14400, order=3)]
+    )
     rt = make_runtime(scheduled_prediction_configs_path=str(path), models_dir=str(fast_models))
     ids = _seed(rt)
     assert ids == ["CFG_BTC-1h", "CFG_BTC-2h", "CFG_BTC-4h"]
@@ -83,8 +88,11 @@ def test_reordering_and_removing_configs_keeps_ids_and_history(make_runtime, tmp
 
     assert active == ["CFG_BTC-4h", "CFG_BTC-1h"]
     configs = _by_scope(rt.engine)
-    assert {k: v["id"] for k, v in configs.items()} == {"BTC-1h": "CFG_BTC-1h", "BTC-2h": "CFG_BTC-2h",
-                                                        "BTC-4h": "CFG_BTC-4h"}
+    assert {k: v["id"] for k, v in configs.items()} == {
+        "BTC-1h": "CFG_BTC-1h",
+        "BTC-2h": "CFG_BTC-2h",
+        "BTC-4h": "CFG_BTC-4h",
+    }
     assert configs["BTC-2h"]["active"] is False
     assert configs["BTC-1h"]["active"] is True and configs["BTC-4h"]["active"] is True
     assert configs["BTC-1h"]["order"] == 5 and configs["BTC-4h"]["order"] == 1
@@ -118,8 +126,11 @@ def test_config_listed_inactive_is_stored_inactive(make_runtime, tmp_path):
 @pytest.mark.parametrize(
     ("template", "used", "named"),
     [
-        ({"asset": "BTC", "horizon": 3600, "step": 900}, ["asset", "horizon", "step"],
-         ["subject", "horizon_seconds", "step_seconds"]),
+        (
+            {"asset": "BTC", "horizon": 3600, "step": 900},
+            ["asset", "horizon", "step"],
+            ["subject", "horizon_seconds", "step_seconds"],
+        ),
         ({"subject": "BTC", "horizon": 3600, "step_seconds": 900}, ["horizon"], ["horizon_seconds"]),
     ],
 )
@@ -138,8 +149,9 @@ def test_old_engine_keys_raise_configuration_error(make_runtime, tmp_path, templ
 
 
 def test_subject_outside_feed_subjects_raises(make_runtime, tmp_path):
-    path = _write(tmp_path / "c.json", [_config("BTC-1h", 3600),
-                                         {"scope_key": "ETH-1h", "scope_template": {"subject": "ETH"}}])
+    path = _write(
+        tmp_path / "c.json", [_config("BTC-1h", 3600), {"scope_key": "ETH-1h", "scope_template": {"subject": "ETH"}}]
+    )
     rt = make_runtime(scheduled_prediction_configs_path=path)
     with pytest.raises(ConfigurationError) as info:
         _seed(rt)

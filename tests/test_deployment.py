@@ -55,20 +55,30 @@ def prefect_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str
     database = home / "coordinator.db"
     upgrade(f"sqlite:///{database}")
     env = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_")}
-    env.update({
-        "PREFECT_HOME": str(home), "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
-        "PREFECT_SERVER_DATABASE_CONNECTION_URL": f"postgresql+asyncpg://postgres@127.0.0.1:5432/{PREFECT_DB}",
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1",
-        "PREFECT_WORKER_QUERY_SECONDS": "1", "PREFECT_WORKER_PREFETCH_SECONDS": "1",
-        "COORDINATOR_HOME": str(PROJECT_DIR), "DATABASE_URL": f"sqlite:///{database}",
-        "MODELS_DIR": str(PROJECT_DIR / "examples" / "models"),
-    })
+    env.update(
+        {
+            "PREFECT_HOME": str(home),
+            "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
+            "PREFECT_SERVER_DATABASE_CONNECTION_URL": f"postgresql+asyncpg://postgres@127.0.0.1:5432/{PREFECT_DB}",
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "DO_NOT_TRACK": "1",
+            "PREFECT_WORKER_QUERY_SECONDS": "1",
+            "PREFECT_WORKER_PREFETCH_SECONDS": "1",
+            "COORDINATOR_HOME": str(PROJECT_DIR),
+            "DATABASE_URL": f"sqlite:///{database}",
+            "MODELS_DIR": str(PROJECT_DIR / "examples" / "models"),
+        }
+    )
     # The scheduler service is off: its wall-clock runs (as_of = now, in 2026) would otherwise race
     # the test's runs on 2019 data and rightly give up rounds whose exit price never comes.
     server_env = {**env, "PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED": "false"}
-    server = subprocess.Popen([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port),
-                               "--no-ui"], env=server_env, cwd=home, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port), "--no-ui"],
+        env=server_env,
+        cwd=home,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     worker = None
     try:
         deadline = time.monotonic() + 120
@@ -83,8 +93,13 @@ def prefect_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str
             time.sleep(0.5)
         run([str(BIN / "prefect"), "work-pool", "create", "coordinator", "--type", "process"], env, home)
         run([str(BIN / "prefect"), "--no-prompt", "deploy", "--all"], env, PROJECT_DIR)
-        worker = subprocess.Popen([str(BIN / "prefect"), "worker", "start", "--pool", "coordinator", "--limit", "4"],
-                                  env=env, cwd=home, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        worker = subprocess.Popen(
+            [str(BIN / "prefect"), "worker", "start", "--pool", "coordinator", "--limit", "4"],
+            env=env,
+            cwd=home,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         yield {**env, "COORDINATOR_DB": str(database)}
     finally:
         for process in (worker, server):
@@ -122,8 +137,11 @@ def test_every_scheduled_deployment_runs_on_a_worker_and_leaves_its_rows(prefect
     listed = run([str(BIN / "prefect"), "deployment", "ls"], env, Path(env["PREFECT_HOME"]))
     for name in ("ingest-feed", "predict-round", "score-predictions", "build-checkpoint", "backfill-feed", "backtest"):
         assert name in listed
-    inspected = run([str(BIN / "prefect"), "deployment", "inspect", "build-checkpoint/build-checkpoint"], env,
-                    Path(env["PREFECT_HOME"]))
+    inspected = run(
+        [str(BIN / "prefect"), "deployment", "inspect", "build-checkpoint/build-checkpoint"],
+        env,
+        Path(env["PREFECT_HOME"]),
+    )
     assert "0 0 * * 1" in inspected  # the weekly cron reached the server
 
     sunday = "2019-10-13T22:00:00+00:00"
@@ -132,9 +150,13 @@ def test_every_scheduled_deployment_runs_on_a_worker_and_leaves_its_rows(prefect
     assert run_deployment(env, "predict-round/predict-round", as_of=sunday)["state"] == "COMPLETED"
     assert count(env, "predictions") == 12
     assert run_deployment(env, "ingest-feed/ingest-feed", as_of="2019-10-13T23:00:00+00:00")["state"] == "COMPLETED"
-    assert run_deployment(env, "score-predictions/score-predictions",
-                          as_of="2019-10-13T23:00:00+00:00")["state"] == "COMPLETED"
+    assert (
+        run_deployment(env, "score-predictions/score-predictions", as_of="2019-10-13T23:00:00+00:00")["state"]
+        == "COMPLETED"
+    )
     assert count(env, "scores") >= 6 and count(env, "leaderboards") == 1
-    assert run_deployment(env, "build-checkpoint/build-checkpoint",
-                          as_of="2019-10-14T00:00:00+00:00")["state"] == "COMPLETED"
+    assert (
+        run_deployment(env, "build-checkpoint/build-checkpoint", as_of="2019-10-14T00:00:00+00:00")["state"]
+        == "COMPLETED"
+    )
     assert count(env, "checkpoints") == 1

@@ -12,7 +12,14 @@ from tests.conftest import PROJECT_DIR
 def test_every_deployment_entrypoint_is_a_flow() -> None:
     config = yaml.safe_load((PROJECT_DIR / "prefect.yaml").read_text())
     names = {d["name"] for d in config["deployments"]}
-    assert names == {"ingest-feed", "predict-round", "score-predictions", "build-checkpoint", "backfill-feed", "backtest"}
+    assert names == {
+        "ingest-feed",
+        "predict-round",
+        "score-predictions",
+        "build-checkpoint",
+        "backfill-feed",
+        "backtest",
+    }
     for deployment in config["deployments"]:
         path, _, attr = deployment["entrypoint"].partition(":")
         module = importlib.import_module(path.removesuffix(".py").replace("/", "."))

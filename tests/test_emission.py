@@ -144,10 +144,20 @@ def test_two_models_of_one_player_become_one_cruncher_reward() -> None:
         {"model_id": "m-a2", "player_id": "alice", "rank": 3, "reward_pct": 250_000_000},
     ]
     assert emission["cruncher_rewards"] == [
-        {"cruncher_index": 0, "reward_pct": 750_000_000, "cruncher_id": "alice", "wallet": "WalletA",
-         "model_ids": ["m-a1", "m-a2"]},
-        {"cruncher_index": 1, "reward_pct": 250_000_000, "cruncher_id": "bob", "wallet": "WalletB",
-         "model_ids": ["m-b1"]},
+        {
+            "cruncher_index": 0,
+            "reward_pct": 750_000_000,
+            "cruncher_id": "alice",
+            "wallet": "WalletA",
+            "model_ids": ["m-a1", "m-a2"],
+        },
+        {
+            "cruncher_index": 1,
+            "reward_pct": 250_000_000,
+            "cruncher_id": "bob",
+            "wallet": "WalletB",
+            "model_ids": ["m-b1"],
+        },
     ]
     assert sum(r["reward_pct"] for r in emission["model_rewards"]) == FRAC64_TOTAL
     assert sum(r["reward_pct"] for r in emission["cruncher_rewards"]) == FRAC64_TOTAL
@@ -163,9 +173,17 @@ def test_cruncher_index_follows_reward_desc_then_cruncher_id() -> None:
     assert [c["cruncher_index"] for c in crunchers] == list(range(12))
     assert [c["cruncher_id"] for c in crunchers] == [
         "p09",  # 35 %
-        "p06", "p07", "p08", "p10",  # 10 % each, by id
-        "amy", "bea", "kim", "lou", "zed",  # 5 % each, by id
-        "abe", "yan",  # 0 each, by id
+        "p06",
+        "p07",
+        "p08",
+        "p10",  # 10 % each, by id
+        "amy",
+        "bea",
+        "kim",
+        "lou",
+        "zed",  # 5 % each, by id
+        "abe",
+        "yan",  # 0 each, by id
     ]
     assert [c["reward_pct"] for c in crunchers] == [350_000_000] + [100_000_000] * 4 + [50_000_000] * 5 + [0, 0]
 

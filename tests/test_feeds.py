@@ -97,7 +97,9 @@ def write(path: Path, rows: list[list[str]], header: str = HEADER) -> Path:
 def test_epoch_ms_loads_the_same_as_iso(tmp_path: Path) -> None:
     rows = shipped_lines(24)
     iso = write(tmp_path / "iso.csv", rows)
-    epoch_rows = [[str(int(datetime.fromisoformat(r[0].replace("Z", "+00:00")).timestamp() * 1000)), *r[1:]] for r in rows]
+    epoch_rows = [
+        [str(int(datetime.fromisoformat(r[0].replace("Z", "+00:00")).timestamp() * 1000)), *r[1:]] for r in rows
+    ]
     assert epoch_rows[0][0] == "1560938400000"
     epoch = write(tmp_path / "epoch.csv", epoch_rows)
 
@@ -110,10 +112,13 @@ def test_epoch_ms_loads_the_same_as_iso(tmp_path: Path) -> None:
 
 
 def test_rows_are_sorted_and_offsets_normalised(tmp_path: Path) -> None:
-    path = write(tmp_path / "data.csv", [
-        ["2019-06-19T13:00:00+02:00", "2", "3", "1", "2.5", "1"],  # = 11:00Z
-        ["2019-06-19T10:00:00Z", "1", "2", "0.5", "1.5", "1"],
-    ])
+    path = write(
+        tmp_path / "data.csv",
+        [
+            ["2019-06-19T13:00:00+02:00", "2", "3", "1", "2.5", "1"],  # = 11:00Z
+            ["2019-06-19T10:00:00Z", "1", "2", "0.5", "1.5", "1"],
+        ],
+    )
     frame = load_dataset(path)
     assert frame["ts"].to_list() == [utc(2019, 6, 19, 10), utc(2019, 6, 19, 11)]
     assert frame["close"].to_list() == [1.5, 2.5]
@@ -129,7 +134,9 @@ def test_subject_template_serves_several_files(tmp_path: Path) -> None:
 
 
 def test_missing_column(tmp_path: Path) -> None:
-    path = write(tmp_path / "data.csv", [["2019-06-19T10:00:00Z", "1", "2", "0.5", "1.5"]], header="ts,open,high,low,close\n")
+    path = write(
+        tmp_path / "data.csv", [["2019-06-19T10:00:00Z", "1", "2", "0.5", "1.5"]], header="ts,open,high,low,close\n"
+    )
     with pytest.raises(DataError, match=r"REPLAY_PATH: .*data.csv lacks column\(s\) \['volume'\]"):
         load_dataset(path)
 
@@ -214,7 +221,9 @@ def test_synthetic_candles_are_aligned(granularity: str, step: int) -> None:
     assert first - start < timedelta(seconds=step)
     for r in records:
         assert int(r.ts_event.timestamp()) % step == 0
-    assert [b.ts_event - a.ts_event for a, b in zip(records, records[1:], strict=False)] == [timedelta(seconds=step)] * 4
+    assert [b.ts_event - a.ts_event for a, b in zip(records, records[1:], strict=False)] == [
+        timedelta(seconds=step)
+    ] * 4
 
 
 def check_candles(records: list[SourceRecord]) -> None:
@@ -255,8 +264,9 @@ def test_synthetic_1s_ticks(minute_source: SyntheticSource, minute_candles: list
         assert tick.values["price"] == by_ts[tick.ts_event]["open"]
 
 
-def test_synthetic_sub_range_matches_a_slice_of_the_same_source(minute_source: SyntheticSource,
-                                                              minute_candles: list[SourceRecord]) -> None:
+def test_synthetic_sub_range_matches_a_slice_of_the_same_source(
+    minute_source: SyntheticSource, minute_candles: list[SourceRecord]
+) -> None:
     start, end = DAY + timedelta(hours=9, minutes=30), DAY + timedelta(hours=11)
     sub = minute_source.fetch(syn_scope("1m"), start, end)
     expected = [c for c in minute_candles if start <= c.ts_event <= end]

@@ -37,14 +37,23 @@ BASE = "tracker.TrackerBase"
 
 HEADER = "import time\n\nfrom tracker import TrackerBase\n\n\n"
 MODELS: dict[str, tuple[str, dict[str, Any]]] = {
-    "good": ("""
+    "good": (
+        """
         class Good(TrackerBase):
             def predict(self, subject, horizon_seconds, step_seconds):
                 closes = self.closes(subject)
                 return {"value": closes[-1] / closes[0] - 1 if len(closes) > 1 else 0.0}
-        """, {"name": "Good one", "player_id": "player-g", "player_name": "Gina", "wallet": "WaLLetG00d",
-              "hotkey": "hk-good"}),
-    "echo": (f"""
+        """,
+        {
+            "name": "Good one",
+            "player_id": "player-g",
+            "player_name": "Gina",
+            "wallet": "WaLLetG00d",
+            "hotkey": "hk-good",
+        },
+    ),
+    "echo": (
+        f"""
         class Echo(TrackerBase):
             def tick(self, data):
                 super().tick(data)
@@ -54,36 +63,53 @@ MODELS: dict[str, tuple[str, dict[str, Any]]] = {
                 time.sleep({ECHO_SECONDS})
                 return {{"value": 0.0, "tick_type": getattr(self, "tick_type", None),
                         "args": [[type(a).__name__, a] for a in (subject, horizon_seconds, step_seconds)]}}
-        """, {"name": "echo", "player_id": "player-e", "player_name": "Ed"}),
-    "slow": (f"""
+        """,
+        {"name": "echo", "player_id": "player-e", "player_name": "Ed"},
+    ),
+    "slow": (
+        f"""
         class Slow(TrackerBase):
             def predict(self, subject, horizon_seconds, step_seconds):
                 time.sleep({SLOW_SECONDS})
                 return {{"value": 0.0}}
-        """, {"name": "slow", "player_id": "player-s", "player_name": "Sam"}),
-    "boom": ("""
+        """,
+        {"name": "slow", "player_id": "player-s", "player_name": "Sam"},
+    ),
+    "boom": (
+        """
         class Boom(TrackerBase):
             def predict(self, subject, horizon_seconds, step_seconds):
                 raise RuntimeError("kaboom 42")
-        """, {"name": "boom", "player_id": "player-b", "player_name": "Bo"}),
-    "badvalue": ("""
+        """,
+        {"name": "boom", "player_id": "player-b", "player_name": "Bo"},
+    ),
+    "badvalue": (
+        """
         class BadValue(TrackerBase):
             def predict(self, subject, horizon_seconds, step_seconds):
                 return {"value": "up"}
-        """, {"name": "badvalue", "player_id": "player-v", "player_name": "Val"}),
-    "nosub": ("""
+        """,
+        {"name": "badvalue", "player_id": "player-v", "player_name": "Val"},
+    ),
+    "nosub": (
+        """
         class NotAModel:
             def predict(self, subject, horizon_seconds, step_seconds):
                 return {"value": 0.0}
-        """, {"name": "nosub", "player_id": "player-n", "player_name": "Nell"}),
+        """,
+        {"name": "nosub", "player_id": "player-n", "player_name": "Nell"},
+    ),
 }
 # nodes that the model_runner tests announce and withdraw themselves (not loaded by the local backend)
 EXTRA_MODELS: dict[str, tuple[str, dict[str, Any]]] = {
-    "joiner": ("""
+    "joiner": (
+        """
         class Joiner(TrackerBase):
             def predict(self, subject, horizon_seconds, step_seconds):
                 return {"value": 0.5}
-        """, {"name": "joiner", "player_id": "player-j", "player_name": "Jo"}),
+        """,
+        {"name": "joiner", "player_id": "player-j", "player_name": "Jo"},
+    ),
 }
 LOADABLE = set(MODELS) - {"nosub"}
 
@@ -99,9 +125,16 @@ def write_models(root: Path, models: dict[str, tuple[str, dict[str, Any]]]) -> P
 
 def candles(*closes: float) -> dict[str, Any]:
     """A tick input in the default contract's shape."""
-    return {"symbol": "BTC", "subject": "BTC", "asof_ts": 1_700_000_000, "granularity": "1h",
-            "candles": [{"ts": 1_700_000_000 - 3600 * (len(closes) - i), "open": c, "high": c, "low": c, "close": c,
-                         "volume": 1.0} for i, c in enumerate(closes)]}
+    return {
+        "symbol": "BTC",
+        "subject": "BTC",
+        "asof_ts": 1_700_000_000,
+        "granularity": "1h",
+        "candles": [
+            {"ts": 1_700_000_000 - 3600 * (len(closes) - i), "open": c, "high": c, "low": c, "close": c, "volume": 1.0}
+            for i, c in enumerate(closes)
+        ],
+    }
 
 
 # -- real model nodes, once per test process ---------------------------------------------------
@@ -170,8 +203,13 @@ def runner_gateway(orchestrator: Any, **options: Any) -> Any:
 
     settings: dict[str, Any] = {"timeout_seconds": TIMEOUT, "reconnect_seconds": 0.2, "connect_timeout_seconds": 20.0}
     settings.update(options)
-    return ModelRunnerGateway(host=orchestrator.host, port=orchestrator.port, crunch_id=orchestrator.crunch_id,
-                              base_classname=BASE, **settings)
+    return ModelRunnerGateway(
+        host=orchestrator.host,
+        port=orchestrator.port,
+        crunch_id=orchestrator.crunch_id,
+        base_classname=BASE,
+        **settings,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -278,10 +316,13 @@ def test_a_bad_output_is_returned_as_is_for_the_service_to_judge(gateway: ModelG
 def test_call_methods_and_argument_types_come_from_the_contract(make_gateway: Callable[..., ModelGateway]) -> None:
     calls = ModelCalls(
         tick=None,
-        predict=ModelMethod(name="predict", arguments=(
-            CallArgument(value="subject", type="STRING"),
-            CallArgument(value="horizon_seconds", type="DOUBLE", keyword="horizon_seconds"),
-        )),
+        predict=ModelMethod(
+            name="predict",
+            arguments=(
+                CallArgument(value="subject", type="STRING"),
+                CallArgument(value="horizon_seconds", type="DOUBLE", keyword="horizon_seconds"),
+            ),
+        ),
     )
     gateway = make_gateway(calls)
 
@@ -346,8 +387,12 @@ def test_a_round_persists_every_outcome_through_the_predict_service(gateway: Mod
     registered = {m["id"]: m for m in rows(rt.engine, Model)}
     assert set(registered) == set(MODELS)
     assert all(m["state"] == "RUNNING" for m in registered.values())
-    assert (registered["good"]["name"], registered["good"]["player_name"], registered["good"]["wallet"],
-            registered["good"]["hotkey"]) == ("Good one", "Gina", "WaLLetG00d", "hk-good")
+    assert (
+        registered["good"]["name"],
+        registered["good"]["player_name"],
+        registered["good"]["wallet"],
+        registered["good"]["hotkey"],
+    ) == ("Good one", "Gina", "WaLLetG00d", "hk-good")
     rt.close()
 
 

@@ -119,8 +119,13 @@ def test_meta_change_alone_is_a_change(make_runtime):
 def test_non_final_record_becomes_final_when_reingested(make_runtime):
     rt = make_runtime()
     ingest(rt.engine, rt.sources, rt.settings, T)
-    partial = {"open": candles()[T]["open"], "high": candles()[T]["open"], "low": candles()[T]["open"],
-               "close": candles()[T]["open"], "volume": 0.5}
+    partial = {
+        "open": candles()[T]["open"],
+        "high": candles()[T]["open"],
+        "low": candles()[T]["open"],
+        "close": candles()[T]["open"],
+        "volume": 0.5,
+    }
 
     # the candle opened at T, seen half-way through: not final, so the watermark must not move
     assert upsert_records(rt.engine, SCOPE, [SourceRecord(T, partial, final=False)], T + timedelta(minutes=30)) == 1

@@ -32,8 +32,14 @@ def fake():
 
 @pytest.fixture
 def live(make_runtime, fake):
-    return make_runtime(feed_source="binance", feed_granularity="1m", binance_api_url=fake.url,
-                        feed_backfill_minutes=30, feed_candles_window=10, feed_max_retries=2)
+    return make_runtime(
+        feed_source="binance",
+        feed_granularity="1m",
+        binance_api_url=fake.url,
+        feed_backfill_minutes=30,
+        feed_candles_window=10,
+        feed_max_retries=2,
+    )
 
 
 def stored(engine) -> dict[datetime, FeedRecord]:
@@ -84,13 +90,16 @@ def test_backfill_pages_repairs_gaps_and_repeats_as_a_no_op(live, fake) -> None:
     assert backfill(live.engine, live.source, SCOPE, start, end, T).written == 0
 
 
-@pytest.mark.parametrize(("fault", "error", "message"), [
-    ("451", FeedPermanentError, "BINANCE_API_URL"),
-    ("401", FeedPermanentError, "Binance"),
-    ("invalid_symbol", FeedPermanentError, "FEED_SUBJECTS"),
-    ("500", FeedUnavailable, "failed on its side"),
-    ("malformed", FeedUnavailable, "Binance"),
-])
+@pytest.mark.parametrize(
+    ("fault", "error", "message"),
+    [
+        ("451", FeedPermanentError, "BINANCE_API_URL"),
+        ("401", FeedPermanentError, "Binance"),
+        ("invalid_symbol", FeedPermanentError, "FEED_SUBJECTS"),
+        ("500", FeedUnavailable, "failed on its side"),
+        ("malformed", FeedUnavailable, "Binance"),
+    ],
+)
 def test_a_failing_upstream_writes_nothing(live, fake, fault, error, message) -> None:
     fake.fail_next(fault, times=10)
     with pytest.raises(error, match=message):
@@ -107,10 +116,15 @@ def test_transient_failure_then_success_is_retried_inside_the_call(live, fake) -
 
 
 def test_every_configured_source_and_subject_is_a_scope(make_runtime, fake) -> None:
-    rt = make_runtime(feed_source="binance,pyth", feed_subjects="BTC,ETH", feed_granularity="1m",
-                      binance_api_url=fake.url)
+    rt = make_runtime(
+        feed_source="binance,pyth", feed_subjects="BTC,ETH", feed_granularity="1m", binance_api_url=fake.url
+    )
     assert [s.key for s in feed_scopes(rt.settings)] == [
-        "binance:BTC:candle:1m", "binance:ETH:candle:1m", "pyth:BTC:candle:1m", "pyth:ETH:candle:1m"]
+        "binance:BTC:candle:1m",
+        "binance:ETH:candle:1m",
+        "pyth:BTC:candle:1m",
+        "pyth:ETH:candle:1m",
+    ]
 
 
 def test_pyth_candles_and_ticks_ingest_from_the_local_hermes_and_benchmarks(make_runtime) -> None:
@@ -118,23 +132,29 @@ def test_pyth_candles_and_ticks_ingest_from_the_local_hermes_and_benchmarks(make
     from tests.doubles.pyth_server import FakePyth
 
     with FakePyth(api_key="secret") as fake:
-        rt = make_runtime(feed_source="pyth", feed_granularity="1m", pyth_hermes_url=fake.url,
-                          pyth_benchmarks_url=fake.url, pyth_api_key="secret", feed_backfill_minutes=60)
+        rt = make_runtime(
+            feed_source="pyth",
+            feed_granularity="1m",
+            pyth_hermes_url=fake.url,
+            pyth_benchmarks_url=fake.url,
+            pyth_api_key="secret",
+            feed_backfill_minutes=60,
+        )
         now = SystemClock().now()
         candles = FeedScope("pyth", "BTC", "candle", "1m")
         result = ingest_scope(rt.engine, rt.source, candles, now, rt.settings)
         rows = stored(rt.engine)
         assert result.written == len(rows) >= 120  # the model window of 1-minute bars
         assert all(r.final for r in rows.values() if r.ts_event < now - timedelta(minutes=1, seconds=5))
-        assert all(auth == "Bearer secret" for auth in
-                   (req.headers.get("Authorization") for req in fake.requests))
+        assert all(auth == "Bearer secret" for auth in (req.headers.get("Authorization") for req in fake.requests))
 
         ticks = FeedScope("pyth", "BTC", "tick", "1s")
-        ingest_scope(rt.engine, rt.source, ticks, now, rt.settings)      # history: minute closes
+        ingest_scope(rt.engine, rt.source, ticks, now, rt.settings)  # history: minute closes
         later = SystemClock().now()
-        ingest_scope(rt.engine, rt.source, ticks, later, rt.settings)    # now live: Hermes latest
+        ingest_scope(rt.engine, rt.source, ticks, later, rt.settings)  # now live: Hermes latest
         with Session(rt.engine) as session:
-            newest = session.exec(select(FeedRecord).where(FeedRecord.kind == "tick")
-                                  .order_by(FeedRecord.ts_event.desc())).first()
+            newest = session.exec(
+                select(FeedRecord).where(FeedRecord.kind == "tick").order_by(FeedRecord.ts_event.desc())
+            ).first()
         assert newest.meta_jsonb["endpoint"] == "hermes_latest" and newest.final
         assert newest.values_jsonb["price"] > 0 and "conf" in newest.values_jsonb

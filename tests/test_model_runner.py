@@ -162,8 +162,9 @@ def test_a_coordinator_restart_changes_nothing_in_the_models_table(pool, orchest
     first = connect(orchestrator)
     with unit_of_work(engine) as session:
         sync_registry(session, first.models(), datetime(2026, 1, 1, tzinfo=UTC))
-    before = {m["id"]: {k: m[k] for k in ("name", "deployment_identifier", "player_id", "state")}
-              for m in rows(engine, Model)}
+    before = {
+        m["id"]: {k: m[k] for k in ("name", "deployment_identifier", "player_id", "state")} for m in rows(engine, Model)
+    }
     first.close()
 
     second = connect(orchestrator)  # a new process would do exactly this
@@ -171,8 +172,9 @@ def test_a_coordinator_restart_changes_nothing_in_the_models_table(pool, orchest
         sync_registry(session, second.models(), datetime(2026, 1, 1, 1, tzinfo=UTC))
         running = running_model_ids(session)
 
-    after = {m["id"]: {k: m[k] for k in ("name", "deployment_identifier", "player_id", "state")}
-             for m in rows(engine, Model)}
+    after = {
+        m["id"]: {k: m[k] for k in ("name", "deployment_identifier", "player_id", "state")} for m in rows(engine, Model)
+    }
     assert after == before and running == sorted(STABLE)
 
 
@@ -269,9 +271,14 @@ def test_the_runtime_builds_the_model_runner_gateway_from_settings(orchestrate, 
     from coordinator_core.runtime import build_runtime
 
     orchestrator = orchestrate(STABLE)
-    rt = build_runtime(database_url=sqlite_url, model_gateway="model_runner", crunch_id=CRUNCH_ID,
-                       model_runner_node_host=orchestrator.host, model_runner_node_port=orchestrator.port,
-                       model_runner_timeout_seconds=TIMEOUT)
+    rt = build_runtime(
+        database_url=sqlite_url,
+        model_gateway="model_runner",
+        crunch_id=CRUNCH_ID,
+        model_runner_node_host=orchestrator.host,
+        model_runner_node_port=orchestrator.port,
+        model_runner_timeout_seconds=TIMEOUT,
+    )
     try:
         assert isinstance(rt.gateway, ModelRunnerGateway)
         assert rt.gateway is rt.gateway  # one gateway per process: connected once
@@ -285,8 +292,11 @@ def test_secure_modes_exclude_each_other(tmp_path) -> None:
     from coordinator_core.config import load_settings
     from coordinator_core.gateway.model_runner import ModelRunnerGateway
 
-    settings = load_settings(model_gateway="model_runner", model_runner_secure_cert_dir=str(tmp_path),
-                             model_runner_gateway_key_path=str(tmp_path / "key.pem"))
+    settings = load_settings(
+        model_gateway="model_runner",
+        model_runner_secure_cert_dir=str(tmp_path),
+        model_runner_gateway_key_path=str(tmp_path / "key.pem"),
+    )
     with pytest.raises(ConfigurationError, match="exclude each other"):
         ModelRunnerGateway.from_settings(settings)
     with pytest.raises(ConfigurationError, match="MODEL_RUNNER_GATEWAY_KEY_PATH"):
@@ -299,18 +309,24 @@ def test_arguments_are_encoded_with_the_declared_types_and_positions() -> None:
 
     from coordinator_core.gateway.model_runner import encode_arguments
 
-    method = ModelMethod(name="predict", arguments=(
-        CallArgument(value="subject", type="STRING"),
-        CallArgument(value="horizon_seconds", type="INT"),
-        CallArgument(value="step_seconds", type="DOUBLE", keyword="step"),
-    ))
+    method = ModelMethod(
+        name="predict",
+        arguments=(
+            CallArgument(value="subject", type="STRING"),
+            CallArgument(value="horizon_seconds", type="INT"),
+            CallArgument(value="step_seconds", type="DOUBLE", keyword="step"),
+        ),
+    )
     args, kwargs = encode_arguments(method, {"subject": "BTC", "horizon_seconds": 3600, "step_seconds": 900})
 
     assert [a.position for a in args] == [1, 2]
     assert [(a.data.type, decode_data(a.data.value, a.data.type)) for a in args] == [
-        (VariantType.STRING, "BTC"), (VariantType.INT, 3600)]
+        (VariantType.STRING, "BTC"),
+        (VariantType.INT, 3600),
+    ]
     assert [(k.keyword, k.data.type, decode_data(k.data.value, k.data.type)) for k in kwargs] == [
-        ("step", VariantType.DOUBLE, 900.0)]
+        ("step", VariantType.DOUBLE, 900.0)
+    ]
     (data,), _ = encode_arguments(ModelCalls().tick, {"data": {"candles": [1, 2]}})
     assert data.data.type == VariantType.JSON and decode_data(data.data.value, VariantType.JSON) == {"candles": [1, 2]}
     with pytest.raises(ConfigurationError, match="not an integer"):
@@ -320,7 +336,6 @@ def test_arguments_are_encoded_with_the_declared_types_and_positions() -> None:
 def test_contract_calls_refuse_unknown_values() -> None:
     with pytest.raises(ValueError, match="unknown value"):
         ModelCalls(predict=ModelMethod(name="predict", arguments=(CallArgument(value="price"),)))
-
 
 
 def test_serve_local_runs_the_models_for_the_real_gateway_and_ctrl_c_stops_everything(tmp_path, cleanup) -> None:
@@ -336,9 +351,26 @@ def test_serve_local_runs_the_models_for_the_real_gateway_and_ctrl_c_stops_every
     models = write_models(tmp_path / "models", {k: MODELS[k] for k in ("good", "boom")})
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "coordinator_cli.main", "models", "serve-local", "--models-dir", str(models),
-         "--port", str(port), "--crunch-id", "cli-crunch", "--log-dir", str(tmp_path / "logs")],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        [
+            sys.executable,
+            "-m",
+            "coordinator_cli.main",
+            "models",
+            "serve-local",
+            "--models-dir",
+            str(models),
+            "--port",
+            str(port),
+            "--crunch-id",
+            "cli-crunch",
+            "--log-dir",
+            str(tmp_path / "logs"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
     try:
         lines = []
         for line in process.stdout:
@@ -347,8 +379,11 @@ def test_serve_local_runs_the_models_for_the_real_gateway_and_ctrl_c_stops_every
                 break
         output = "".join(lines)
         assert f"ws://127.0.0.1:{port}/cli-crunch" in output, output
-        node_ports = [int(line.split()[1].rsplit(":", 1)[1]) for line in lines if line.startswith("  boom")
-                      or line.startswith("  good")]
+        node_ports = [
+            int(line.split()[1].rsplit(":", 1)[1])
+            for line in lines
+            if line.startswith("  boom") or line.startswith("  good")
+        ]
         assert len(node_ports) == 2, output
 
         class Orchestrator:

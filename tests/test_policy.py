@@ -25,14 +25,23 @@ class _State:
             raise self.error
 
 
-@pytest.mark.parametrize("error", [TransientError("lock"), FeedUnavailable("503"), TimeoutError(), ConnectionError(),
-                                   OperationalError("SELECT 1", {}, Exception("database is locked"))])
+@pytest.mark.parametrize(
+    "error",
+    [
+        TransientError("lock"),
+        FeedUnavailable("503"),
+        TimeoutError(),
+        ConnectionError(),
+        OperationalError("SELECT 1", {}, Exception("database is locked")),
+    ],
+)
 def test_transient_errors_are_retried(error: BaseException) -> None:
     assert retry_transient(None, SimpleNamespace(), _State(error)) is True
 
 
-@pytest.mark.parametrize("error", [ConfigurationError("FEED_SOURCE"), ValidationError("bad"), ValueError("x"),
-                                   KeyError("k")])
+@pytest.mark.parametrize(
+    "error", [ConfigurationError("FEED_SOURCE"), ValidationError("bad"), ValueError("x"), KeyError("k")]
+)
 def test_permanent_errors_are_not_retried(error: BaseException) -> None:
     assert retry_transient(None, SimpleNamespace(), _State(error)) is False
 

@@ -20,11 +20,19 @@ CONFIGS = ("CFG_BTC-3600", "CFG_BTC-14400")
 @pytest.fixture
 def models_dir(tmp_path: Path) -> Path:
     root = tmp_path / "models"
-    write_model(root, "good", 'return {"value": 0.001}',
-                model_json={"name": "Good one", "player_id": "player-g", "player_name": "Gina"})
+    write_model(
+        root,
+        "good",
+        'return {"value": 0.001}',
+        model_json={"name": "Good one", "player_id": "player-g", "player_name": "Gina"},
+    )
     write_model(root, "dozy", 'time.sleep(0.12)\nreturn {"value": -0.002}', header="import time\n")
-    write_model(root, "boom", 'raise RuntimeError("kaboom 42")',
-                model_json={"name": "Boom", "player_id": "player-b", "player_name": "Bo"})
+    write_model(
+        root,
+        "boom",
+        'raise RuntimeError("kaboom 42")',
+        model_json={"name": "Boom", "player_id": "player-b", "player_name": "Bo"},
+    )
     write_model(root, "badvalue", 'return {"value": "abc"}')
     write_model(root, "notdict", "return [0.001]")
     write_model(root, "sleepy", 'time.sleep(1.5)\nreturn {"value": 0.0}', header="import time\n")
@@ -165,8 +173,11 @@ def test_models_table_holds_the_registry(rt):
 
     models = {m["id"]: m for m in rows(rt.engine, Model)}
     assert set(models) == MODELS
-    assert (models["good"]["name"], models["good"]["player_id"], models["good"]["player_name"]) == \
-        ("Good one", "player-g", "Gina")
+    assert (models["good"]["name"], models["good"]["player_id"], models["good"]["player_name"]) == (
+        "Good one",
+        "player-g",
+        "Gina",
+    )
     assert models["boom"]["player_id"] == "player-b"
     for name in MODELS - {"good", "boom"}:  # no model.json: the folder name
         assert models[name]["player_id"] == name and models[name]["name"] == name
@@ -176,10 +187,14 @@ def test_models_table_holds_the_registry(rt):
     assert models["good"]["last_failure_code"] is None
 
 
-@pytest.mark.parametrize(("body", "reason_part"), [
-    ('return {"value": float("nan")}', "finite"),
-    ('raise RuntimeError("bad\\x00byte")', "RuntimeError"),
-], ids=["nan-output", "nul-in-error"])
+@pytest.mark.parametrize(
+    ("body", "reason_part"),
+    [
+        ('return {"value": float("nan")}', "finite"),
+        ('raise RuntimeError("bad\\x00byte")', "RuntimeError"),
+    ],
+    ids=["nan-output", "nul-in-error"],
+)
 def test_hostile_model_text_fails_only_that_model(make_runtime, tmp_path, body, reason_part):
     root = tmp_path / "models"
     write_model(root, "good", 'return {"value": 0.001}')

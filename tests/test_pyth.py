@@ -55,11 +55,17 @@ def make_source(fake: FakePyth) -> Iterator[SourceFactory]:
     """``make_source(**settings)`` -> (source on the fake, the list of waits it asked for)."""
     made: list[PythSource] = []
 
-    def factory(server: FakePyth | None = None, clock: VirtualClock | None = None,
-                **overrides: object) -> tuple[PythSource, list[float]]:
+    def factory(
+        server: FakePyth | None = None, clock: VirtualClock | None = None, **overrides: object
+    ) -> tuple[PythSource, list[float]]:
         url = (server or fake).url
-        values: dict[str, object] = {"pyth_hermes_url": url, "pyth_benchmarks_url": url, "pyth_api_key": None,
-                                     "feed_max_retries": 3, "feed_http_timeout_seconds": 5.0}
+        values: dict[str, object] = {
+            "pyth_hermes_url": url,
+            "pyth_benchmarks_url": url,
+            "pyth_api_key": None,
+            "feed_max_retries": 3,
+            "feed_http_timeout_seconds": 5.0,
+        }
         values.update(overrides)
         settings = Settings(_env_file=None, **values)  # type: ignore[arg-type]
         waits: list[float] = []
@@ -85,8 +91,10 @@ def assert_window(records: list[SourceRecord], start: datetime, end: datetime) -
 def test_default_feed_ids_are_the_real_pyth_ids(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("PYTH_FEED_IDS", raising=False)
     ids = Settings(_env_file=None).feed_ids
-    assert ids == {"BTC": "e62df6c8b4a85fe1a67db44dc12de5db330f7ac66b72dc658afedf0f4a415b43",
-                   "ETH": "ff61491a931112ddf1bd8147cd1b641375f79f5825126d665480874634fd0ace"}
+    assert ids == {
+        "BTC": "e62df6c8b4a85fe1a67db44dc12de5db330f7ac66b72dc658afedf0f4a415b43",
+        "ETH": "ff61491a931112ddf1bd8147cd1b641375f79f5825126d665480874634fd0ace",
+    }
     assert WRONG_BTC_ID not in ids.values()  # F1: the id of the 0.1.x lineage
 
 
@@ -111,7 +119,11 @@ def test_latest_tick_decodes_price_conf_expo_exactly(fake: FakePyth, make_source
     assert record.ts_event == at(publish_time)  # the event time, not the local clock
     assert record.values == {"price": 61409.93501, "conf": 27.35612345}
     assert record.meta["feed_id"] == BTC_ID
-    assert (record.meta["expo"], record.meta["price_raw"], record.meta["conf_raw"]) == (-8, "6140993501000", "2735612345")
+    assert (record.meta["expo"], record.meta["price_raw"], record.meta["conf_raw"]) == (
+        -8,
+        "6140993501000",
+        "2735612345",
+    )
     assert record.meta["publish_time"] == publish_time
     assert record.final  # 10 s old, past the finality lag
     [request] = fake.requests
@@ -138,8 +150,9 @@ def test_fresh_latest_tick_agrees_with_the_history(fake: FakePyth, make_source: 
     assert candles[-1].values["close"] == tick.values["price"]  # the open bar closes at the latest price
 
 
-def test_latest_tick_outside_the_window_is_not_returned(fake: FakePyth, make_source: SourceFactory,
-                                                        caplog: pytest.LogCaptureFixture) -> None:
+def test_latest_tick_outside_the_window_is_not_returned(
+    fake: FakePyth, make_source: SourceFactory, caplog: pytest.LogCaptureFixture
+) -> None:
     source, _ = make_source()
     fake.pin_latest(BTC_ID, price="6140993501000", conf="1", expo=-8, publish_time=T_NOW - 90)
     assert source.fetch(scope("tick"), NOW - timedelta(seconds=60), NOW) == []  # nothing new since start
@@ -204,11 +217,21 @@ def test_a_just_closed_candle_waits_for_the_finality_lag(make_source: SourceFact
     assert FINALITY_LAG_SECONDS > 3
 
 
-@pytest.mark.parametrize(("granularity", "resolution"), [
-    ("1m", "1"), ("5m", "5"), ("15m", "15"), ("30m", "30"), ("1h", "60"), ("4h", "240"), ("1d", "1D"),
-])
-def test_candle_resolution_follows_the_granularity(fake: FakePyth, make_source: SourceFactory,
-                                                   granularity: str, resolution: str) -> None:
+@pytest.mark.parametrize(
+    ("granularity", "resolution"),
+    [
+        ("1m", "1"),
+        ("5m", "5"),
+        ("15m", "15"),
+        ("30m", "30"),
+        ("1h", "60"),
+        ("4h", "240"),
+        ("1d", "1D"),
+    ],
+)
+def test_candle_resolution_follows_the_granularity(
+    fake: FakePyth, make_source: SourceFactory, granularity: str, resolution: str
+) -> None:
     step = {"1m": 60, "5m": 300, "15m": 900, "30m": 1800, "1h": 3600, "4h": 14_400, "1d": 86_400}[granularity]
     source, _ = make_source()
     start = NOW - timedelta(seconds=3 * step)
@@ -221,8 +244,9 @@ def test_candle_resolution_follows_the_granularity(fake: FakePyth, make_source: 
 
 
 @pytest.mark.parametrize("granularity", ["1s", "3m", "7m"])
-def test_unsupported_candle_granularity_is_permanent(fake: FakePyth, make_source: SourceFactory,
-                                                     granularity: str) -> None:
+def test_unsupported_candle_granularity_is_permanent(
+    fake: FakePyth, make_source: SourceFactory, granularity: str
+) -> None:
     source, _ = make_source()
     with pytest.raises(FeedPermanentError, match="FEED_GRANULARITY"):
         source.fetch(scope("candle", granularity), NOW - timedelta(hours=1), NOW)
@@ -472,28 +496,42 @@ def test_other_benchmarks_errors_are_transient(fake: FakePyth, make_source: Sour
 
 
 def test_tv_history_decoding_edge_cases() -> None:
-    body = {"s": "ok", "t": [120, 60, 60], "o": [2.0, 1.0, 1.0], "h": [2.0, 1.5, 1.5], "l": [1.5, 0.5, 0.5],
-            "c": [1.8, 1.2, 1.2]}  # unsorted, a duplicate, no "v"
+    body = {
+        "s": "ok",
+        "t": [120, 60, 60],
+        "o": [2.0, 1.0, 1.0],
+        "h": [2.0, 1.5, 1.5],
+        "l": [1.5, 0.5, 0.5],
+        "c": [1.8, 1.2, 1.2],
+    }  # unsorted, a duplicate, no "v"
     assert decode_tv_history(body, "Crypto.BTC/USD") == [(60, 1.0, 1.5, 0.5, 1.2, 0.0), (120, 2.0, 2.0, 1.5, 1.8, 0.0)]
     assert decode_tv_history({"s": "no_data", "nextTime": 60}, "X") == []
     assert decode_tv_history({"s": "ok", "t": [], "o": [], "h": [], "l": [], "c": [], "v": []}, "X") == []
-    for bad in ({"s": "ok", "t": [60], "o": [1.0], "h": [1.0], "l": [1.0], "c": []},
-                {"s": "ok", "t": [60], "o": [None], "h": [1.0], "l": [1.0], "c": [1.0]},
-                {"s": "ok", "t": ["60"], "o": [1.0], "h": [1.0], "l": [1.0], "c": [1.0]},
-                {"s": "ok", "t": [60], "o": [0.0], "h": [1.0], "l": [0.0], "c": [1.0]},
-                {"s": "weird"}, [1, 2]):
+    for bad in (
+        {"s": "ok", "t": [60], "o": [1.0], "h": [1.0], "l": [1.0], "c": []},
+        {"s": "ok", "t": [60], "o": [None], "h": [1.0], "l": [1.0], "c": [1.0]},
+        {"s": "ok", "t": ["60"], "o": [1.0], "h": [1.0], "l": [1.0], "c": [1.0]},
+        {"s": "ok", "t": [60], "o": [0.0], "h": [1.0], "l": [0.0], "c": [1.0]},
+        {"s": "weird"},
+        [1, 2],
+    ):
         with pytest.raises(FeedUnavailable):
             decode_tv_history(bad, "X")
     with pytest.raises(FeedPermanentError):
         decode_tv_history({"s": "error", "errmsg": "Unknown symbol Crypto.FOO/USD"}, "Crypto.FOO/USD")
 
 
-@pytest.mark.parametrize("price", [{"price": "61409.9", "conf": "1", "expo": -8, "publish_time": 1},
-                                   {"price": "0", "conf": "1", "expo": -8, "publish_time": 1},
-                                   {"price": "-5", "conf": "1", "expo": -8, "publish_time": 1},
-                                   {"price": "6140993501000", "conf": "1", "expo": "-8", "publish_time": 1},
-                                   {"price": "6140993501000", "expo": -8, "publish_time": 1},
-                                   {"price": 6.1, "conf": "1", "expo": -8, "publish_time": 1}])
+@pytest.mark.parametrize(
+    "price",
+    [
+        {"price": "61409.9", "conf": "1", "expo": -8, "publish_time": 1},
+        {"price": "0", "conf": "1", "expo": -8, "publish_time": 1},
+        {"price": "-5", "conf": "1", "expo": -8, "publish_time": 1},
+        {"price": "6140993501000", "conf": "1", "expo": "-8", "publish_time": 1},
+        {"price": "6140993501000", "expo": -8, "publish_time": 1},
+        {"price": 6.1, "conf": "1", "expo": -8, "publish_time": 1},
+    ],
+)
 def test_unusable_hermes_prices_are_refused(price: dict) -> None:
     with pytest.raises(FeedUnavailable):
         parsed_to_record({"id": BTC_ID, "price": price}, "BTC", NOW)
@@ -502,7 +540,10 @@ def test_unusable_hermes_prices_are_refused(price: dict) -> None:
 def test_hermes_body_without_parsed_is_refused() -> None:
     with pytest.raises(FeedUnavailable, match="parsed"):
         find_parsed({"binary": {"encoding": "hex", "data": []}}, BTC_ID)
-    record = parsed_to_record({"id": BTC_ID, "price": {"price": "12345678901234567", "conf": "0", "expo": -8,
-                                                       "publish_time": 1_700_000_000}}, "BTC", NOW)
+    record = parsed_to_record(
+        {"id": BTC_ID, "price": {"price": "12345678901234567", "conf": "0", "expo": -8, "publish_time": 1_700_000_000}},
+        "BTC",
+        NOW,
+    )
     assert record.values["price"] == 123456789.01234567 and record.meta["price_raw"] == "12345678901234567"
     assert "slot" not in record.meta  # metadata is optional

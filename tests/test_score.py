@@ -282,8 +282,13 @@ def test_leaderboard_windows_match_the_scores(start):
 
     def expected(model_id, hours):
         since, until = now - timedelta(hours=hours), now + timedelta(microseconds=1)
-        picked = [s["value"] for s in rows(rt.engine, Score) if s["model_id"] == model_id
-                  and floor_hour(s["scored_at"]) + HOUR > since and floor_hour(s["scored_at"]) < until]
+        picked = [
+            s["value"]
+            for s in rows(rt.engine, Score)
+            if s["model_id"] == model_id
+            and floor_hour(s["scored_at"]) + HOUR > since
+            and floor_hour(s["scored_at"]) < until
+        ]
         return sum(picked) / len(picked) if picked else None
 
     assert {e["model_id"] for e in entries} == set(MODELS)

@@ -72,8 +72,18 @@ RULES = [absolute_error_bps, directional_pnl_bps]
         ({"value": "0.01"}, {"return": 0.01}, "value"),
         ({"value": None}, {"return": 0.01}, "value"),
     ],
-    ids=["missing-value", "wrong-key", "missing-return", "nan", "inf", "inf-return", "bool", "bool-return",
-         "string", "none"],
+    ids=[
+        "missing-value",
+        "wrong-key",
+        "missing-return",
+        "nan",
+        "inf",
+        "inf-return",
+        "bool",
+        "bool-return",
+        "string",
+        "none",
+    ],
 )
 def test_rules_reject_bad_numbers_naming_the_key(rule, prediction, ground_truth, key) -> None:
     with pytest.raises(ValueError, match=repr(key)):
@@ -162,8 +172,20 @@ def test_check_output_accepts_an_int_as_float(contract: CrunchContract) -> None:
         ({}, "value: Field required"),
         ({"value": 0.01, "confidence": 0.9}, "confidence: Extra inputs are not permitted"),
     ],
-    ids=["str", "none", "list", "bare-float", "str-value", "numeric-str-value", "nan", "inf", "bool", "null-value",
-         "empty", "extra-key"],
+    ids=[
+        "str",
+        "none",
+        "list",
+        "bare-float",
+        "str-value",
+        "numeric-str-value",
+        "nan",
+        "inf",
+        "bool",
+        "null-value",
+        "empty",
+        "extra-key",
+    ],
 )
 def test_check_output_rejects_with_reason(contract: CrunchContract, raw, reason: str) -> None:
     with pytest.raises(ValidationError, match=f"^invalid output: .*{reason}"):
@@ -195,7 +217,11 @@ def test_score_with_the_default_rule(contract: CrunchContract) -> None:
 def test_score_keeps_extra_keys_of_the_rule() -> None:
     contract = CrunchContract(scoring_function=lambda p, g: {"value": 1.5, "hit": True, "error": 0.2})
     assert contract.score({"value": 0.0}, {"return": 0.0}) == {
-        "value": 1.5, "success": True, "failed_reason": None, "hit": True, "error": 0.2,
+        "value": 1.5,
+        "success": True,
+        "failed_reason": None,
+        "hit": True,
+        "error": 0.2,
     }
 
 

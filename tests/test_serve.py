@@ -37,12 +37,23 @@ def test_serve_schedules_everything_scores_rounds_and_stops_cleanly(tmp_path: Pa
     ui_port, api_port = free_port(), free_port()
     database = tmp_path / "live.db"
     env = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_")}
-    env.update({"DATABASE_URL": f"sqlite:///{database}", "API_PORT": str(api_port), "PREFECT_HOME": str(tmp_path / "home"),
-                "MODELS_DIR": str(PROJECT_DIR / "examples" / "models")})
+    env.update(
+        {
+            "DATABASE_URL": f"sqlite:///{database}",
+            "API_PORT": str(api_port),
+            "PREFECT_HOME": str(tmp_path / "home"),
+            "MODELS_DIR": str(PROJECT_DIR / "examples" / "models"),
+        }
+    )
     started = time.monotonic()
-    process = subprocess.Popen([str(Path(sys.executable).parent / "coordinator"), "serve", "--ui-port", str(ui_port)],
-                               env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               start_new_session=True)
+    process = subprocess.Popen(
+        [str(Path(sys.executable).parent / "coordinator"), "serve", "--ui-port", str(ui_port)],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         deployments: list[str] = []
         boards = 0
@@ -60,8 +71,14 @@ def test_serve_schedules_everything_scores_rounds_and_stops_cleanly(tmp_path: Pa
                         boards = connection.execute(text("SELECT count(*) FROM leaderboards")).scalar_one()
                     except Exception:
                         boards = 0
-        assert deployments == ["backfill-feed", "backtest", "build-checkpoint", "ingest-feed", "predict-round",
-                               "score-predictions"]
+        assert deployments == [
+            "backfill-feed",
+            "backtest",
+            "build-checkpoint",
+            "ingest-feed",
+            "predict-round",
+            "score-predictions",
+        ]
         assert boards >= 1, "no scored round reached the leaderboard within seven minutes"
         assert httpx.get(f"http://127.0.0.1:{ui_port}/", timeout=5).status_code == 200  # the UI
         assert httpx.get(f"http://127.0.0.1:{api_port}/healthz", timeout=5).json()["status"] == "ok"

@@ -72,19 +72,30 @@ def prizes_of(row: dict[str, Any], total_prize: int) -> list[dict[str, Any]]:
     rewards = [r for r in emission_of(row).get("model_rewards") or [] if isinstance(r, dict)]
     amounts = split([int(r.get("reward_pct") or 0) for r in rewards], total_prize)
     period_end: datetime = row["period_end"]
-    return [{"prizeId": f"{row['id']}-{r['model_id']}", "timestamp": int(period_end.timestamp()), "period_end": period_end,
-             "model": r["model_id"], "player_id": r.get("player_id"), "rank": r.get("rank"),
-             "reward_pct": int(r.get("reward_pct") or 0), "prize": amount} for r, amount in zip(rewards, amounts, strict=True)]
+    return [
+        {
+            "prizeId": f"{row['id']}-{r['model_id']}",
+            "timestamp": int(period_end.timestamp()),
+            "period_end": period_end,
+            "model": r["model_id"],
+            "player_id": r.get("player_id"),
+            "rank": r.get("rank"),
+            "reward_pct": int(r.get("reward_pct") or 0),
+            "prize": amount,
+        }
+        for r, amount in zip(rewards, amounts, strict=True)
+    ]
 
 
-def prizes_page(request: Request, response: Response, row: dict[str, Any], total_prize: int, limit: int,
-                cursor: str | None) -> list[dict[str, Any]]:
+def prizes_page(
+    request: Request, response: Response, row: dict[str, Any], total_prize: int, limit: int, cursor: str | None
+) -> list[dict[str, Any]]:
     key = decode_cursor("prizes", cursor, (str, int))
     if key is not None and key[0] != row["id"]:
         raise invalid("cursor", "invalid cursor: it belongs to another checkpoint", cursor)
     prizes = prizes_of(row, total_prize)
     offset = key[1] if key else 0
-    page = prizes[offset:offset + limit]
+    page = prizes[offset : offset + limit]
     if offset + limit < len(prizes):
         set_next(request, response, "prizes", (row["id"], offset + limit))
     return page
@@ -105,20 +116,33 @@ def percents(rewards: list[dict[str, Any]], key_of: Any) -> dict[str, float]:
 
 # -- lists and lookups (public) ---------------------------------------------------------------------
 @router.get("", response_model=list[CheckpointOut], responses=PAGINATED, dependencies=PUBLIC)
-def checkpoints(request: Request, response: Response, session: SessionDep,
-                status: CheckpointStatuses = None, since: UTCDateTime | None = None,
-                until: UTCDateTime | None = None, limit: Annotated[int, Query(ge=1, le=100)] = 20,
-                cursor: Cursor = None) -> list[dict[str, Any]]:
+def checkpoints(
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    status: CheckpointStatuses = None,
+    since: UTCDateTime | None = None,
+    until: UTCDateTime | None = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Cursor = None,
+) -> list[dict[str, Any]]:
     """Checkpoints newest ``period_end`` first; filter by status and ``period_end`` range."""
     check_range(since, until, ("since", "until"))
-    page = queries.checkpoints_page(session, after=decode_cursor("checkpoints", cursor, (datetime,)), limit=limit,
-                                    statuses=[s.value for s in status or ()], since=since, until=until)
+    page = queries.checkpoints_page(
+        session,
+        after=decode_cursor("checkpoints", cursor, (datetime,)),
+        limit=limit,
+        statuses=[s.value for s in status or ()],
+        since=since,
+        until=until,
+    )
     set_next(request, response, "checkpoints", page.next_key)
     return [convert.checkpoint(row) for row in page.rows]
 
 
-@router.get("/latest", response_model=CheckpointOut, responses={404: {"description": "no checkpoint yet"}},
-            dependencies=PUBLIC)
+@router.get(
+    "/latest", response_model=CheckpointOut, responses={404: {"description": "no checkpoint yet"}}, dependencies=PUBLIC
+)
 def latest(session: SessionDep) -> dict[str, Any]:
     """The checkpoint with the newest ``period_end``."""
     row = queries.latest_checkpoint(session)
@@ -127,17 +151,32 @@ def latest(session: SessionDep) -> dict[str, Any]:
     return convert.checkpoint(row)
 
 
-@router.get("/latest/prizes", response_model=LatestPrizes, responses={**PAGINATED, 404: {"description": "no checkpoint yet"}},
-            dependencies=PUBLIC)
-def latest_prizes(request: Request, response: Response, session: SessionDep, total_prize: TotalPrize = 0,
-                  limit: Limit = 1000, cursor: Cursor = None) -> dict[str, Any]:
+@router.get(
+    "/latest/prizes",
+    response_model=LatestPrizes,
+    responses={**PAGINATED, 404: {"description": "no checkpoint yet"}},
+    dependencies=PUBLIC,
+)
+def latest_prizes(
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    total_prize: TotalPrize = 0,
+    limit: Limit = 1000,
+    cursor: Cursor = None,
+) -> dict[str, Any]:
     """The latest checkpoint's prizes (see ``/reports/checkpoints/{id}/prizes``)."""
     row = queries.latest_checkpoint(session)
     if row is None:
         raise HTTPException(404, "No checkpoints found")
-    return {"checkpoint_id": row["id"], "status": row["status"], "period_start": row["period_start"],
-            "period_end": row["period_end"], "total_prize": total_prize,
-            "prizes": prizes_page(request, response, row, total_prize, limit, cursor)}
+    return {
+        "checkpoint_id": row["id"],
+        "status": row["status"],
+        "period_start": row["period_start"],
+        "period_end": row["period_end"],
+        "total_prize": total_prize,
+        "prizes": prizes_page(request, response, row, total_prize, limit, cursor),
+    }
 
 
 CHECKPOINT_ADAPTER = TypeAdapter(CheckpointOut)
@@ -165,8 +204,12 @@ def checkpoint(checkpoint_id: CheckpointIdPath, session: SessionDep, ctx: Contex
 @router.get("/{checkpoint_id}/payload", response_model=CheckpointPayload, responses=NOT_FOUND, dependencies=PUBLIC)
 def payload(checkpoint_id: CheckpointIdPath, session: SessionDep) -> dict[str, Any]:
     row = found(queries.get_checkpoint(session, checkpoint_id), checkpoint_id)
-    return {"checkpoint_id": row["id"], "period_start": row["period_start"], "period_end": row["period_end"],
-            "entries": row["entries_jsonb"] or []}
+    return {
+        "checkpoint_id": row["id"],
+        "period_start": row["period_start"],
+        "period_end": row["period_end"],
+        "entries": row["entries_jsonb"] or [],
+    }
 
 
 @router.get("/{checkpoint_id}/emission", response_model=dict[str, Any], responses=NOT_FOUND, dependencies=PUBLIC)
@@ -186,20 +229,35 @@ def cli_format(checkpoint_id: CheckpointIdPath, session: SessionDep) -> dict[str
     rewards = [r for r in data.get("cruncher_rewards") or [] if isinstance(r, dict)]
 
     def participant(reward: dict[str, Any]) -> str:
-        return str(reward.get("wallet") or reward.get("cruncher_id") or f"cruncher_index:{reward.get('cruncher_index')}")
+        return str(
+            reward.get("wallet") or reward.get("cruncher_id") or f"cruncher_index:{reward.get('cruncher_index')}"
+        )
 
     def provider(reward: dict[str, Any]) -> str:
         return str(reward.get("provider"))
 
-    return {"crunch": str(data.get("crunch") or ""), "crunchEmission": percents(rewards, participant),
-            "computeProvider": percents([r for r in data.get("compute_provider_rewards") or [] if isinstance(r, dict)], provider),
-            "dataProvider": percents([r for r in data.get("data_provider_rewards") or [] if isinstance(r, dict)], provider)}
+    return {
+        "crunch": str(data.get("crunch") or ""),
+        "crunchEmission": percents(rewards, participant),
+        "computeProvider": percents(
+            [r for r in data.get("compute_provider_rewards") or [] if isinstance(r, dict)], provider
+        ),
+        "dataProvider": percents([r for r in data.get("data_provider_rewards") or [] if isinstance(r, dict)], provider),
+    }
 
 
-@router.get("/{checkpoint_id}/prizes", response_model=list[Prize], responses={**PAGINATED, **NOT_FOUND},
-            dependencies=PUBLIC)
-def prizes(request: Request, response: Response, checkpoint_id: CheckpointIdPath, session: SessionDep,
-           total_prize: TotalPrize = 0, limit: Limit = 1000, cursor: Cursor = None) -> list[dict[str, Any]]:
+@router.get(
+    "/{checkpoint_id}/prizes", response_model=list[Prize], responses={**PAGINATED, **NOT_FOUND}, dependencies=PUBLIC
+)
+def prizes(
+    request: Request,
+    response: Response,
+    checkpoint_id: CheckpointIdPath,
+    session: SessionDep,
+    total_prize: TotalPrize = 0,
+    limit: Limit = 1000,
+    cursor: Cursor = None,
+) -> list[dict[str, Any]]:
     """Per model, in rank order: ``prize`` = its share of ``total_prize`` by ``reward_pct``, in
     integers that sum to exactly ``total_prize`` (largest-remainder apportionment)."""
     row = found(queries.get_checkpoint(session, checkpoint_id), checkpoint_id)
@@ -211,8 +269,9 @@ CONFLICT = {409: {"description": "the checkpoint is not in a state that allows t
 
 
 @router.post("/{checkpoint_id}/confirm", response_model=CheckpointOut, responses=CONFLICT, dependencies=ADMIN)
-def confirm(checkpoint_id: CheckpointIdPath, body: ConfirmBody, session: WriteSessionDep, ctx: ContextDep
-            ) -> dict[str, Any]:
+def confirm(
+    checkpoint_id: CheckpointIdPath, body: ConfirmBody, session: WriteSessionDep, ctx: ContextDep
+) -> dict[str, Any]:
     """Record the transaction that paid a PENDING checkpoint: ``tx_hash``, ``submitted_at`` and status
     SUBMITTED. Repeating with the same ``tx_hash`` returns the checkpoint unchanged (200); another
     hash, or a checkpoint that is not PENDING, is a 409. One conditional UPDATE: of two concurrent

@@ -15,12 +15,18 @@ from coordinator_core import queries
 router = APIRouter(responses=AUTH_RESPONSES, tags=["checkpoints"], dependencies=PUBLIC)
 
 
-@router.get("/reports/emissions/latest", response_model=LatestEmission,
-            responses={404: {"description": "no checkpoint yet"}})
+@router.get(
+    "/reports/emissions/latest", response_model=LatestEmission, responses={404: {"description": "no checkpoint yet"}}
+)
 def latest_emission(session: SessionDep) -> dict[str, Any]:
     """The raw emission of the checkpoint with the newest ``period_end``."""
     row = queries.latest_checkpoint(session)
     if row is None:
         raise HTTPException(404, "No checkpoints found")
-    return {"checkpoint_id": row["id"], "status": row["status"], "period_start": row["period_start"],
-            "period_end": row["period_end"], "emission": emission_of(row)}
+    return {
+        "checkpoint_id": row["id"],
+        "status": row["status"],
+        "period_start": row["period_start"],
+        "period_end": row["period_end"],
+        "emission": emission_of(row),
+    }

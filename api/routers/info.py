@@ -15,6 +15,12 @@ router = APIRouter(responses=AUTH_RESPONSES, tags=["info"], dependencies=PUBLIC)
 def info(ctx: ContextDep) -> dict:
     """Competition id, on-chain address (``CRUNCH_PUBKEY``), network, windows and ranking."""
     aggregation = ctx.contract.aggregation
-    return {"crunch_id": ctx.settings.crunch_id, "crunch_address": ctx.contract.crunch_pubkey or ctx.settings.crunch_pubkey,
-            "network": ctx.settings.network, "api_version": ctx.api_version, "windows": ctx.windows,
-            "ranking_key": aggregation.ranking_key, "ranking_direction": aggregation.ranking_direction}
+    return {
+        "crunch_id": ctx.settings.crunch_id,
+        "crunch_address": ctx.contract.crunch_pubkey or ctx.settings.crunch_pubkey,
+        "network": ctx.settings.network,
+        "api_version": ctx.api_version,
+        "windows": ctx.windows,
+        "ranking_key": aggregation.ranking_key,
+        "ranking_direction": aggregation.ranking_direction,
+    }

@@ -18,18 +18,30 @@ from coordinator_core import queries
 ROUTE = "leaderboard"
 
 
-def entry_payload(entry: dict[str, Any], board: dict[str, Any], windows: dict[str, int], ranking_key: str,
-                  direction: str, states: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def entry_payload(
+    entry: dict[str, Any],
+    board: dict[str, Any],
+    windows: dict[str, int],
+    ranking_key: str,
+    direction: str,
+    states: dict[str, dict[str, Any]],
+) -> dict[str, Any]:
     """A stored entry (``coordinator_core.services.score.leaderboard_entries``) as the report payload."""
     score = entry.get("score") or {}
     metrics = entry.get("metrics") or score.get("metrics") or {}
     ranking = score.get("ranking") or {"key": ranking_key, "value": metrics.get(ranking_key), "direction": direction}
     model = states.get(entry["model_id"], {})
     out = {
-        "created_at": board["created_at"], "leaderboard_id": board["id"], "rank": entry["rank"],
-        "model_id": entry["model_id"], "model_name": entry.get("model_name"),
-        "cruncher_id": entry.get("player_id") or model.get("player_id"), "cruncher_name": entry.get("cruncher_name"),
-        "status": model.get("state"), "score_metrics": metrics, "score_ranking": ranking,
+        "created_at": board["created_at"],
+        "leaderboard_id": board["id"],
+        "rank": entry["rank"],
+        "model_id": entry["model_id"],
+        "model_name": entry.get("model_name"),
+        "cruncher_id": entry.get("player_id") or model.get("player_id"),
+        "cruncher_name": entry.get("cruncher_name"),
+        "status": model.get("state"),
+        "score_metrics": metrics,
+        "score_ranking": ranking,
         **{k: int(entry.get(k) or 0) for k in ("prediction_count", "scored_count", "failed_count", "absent_count")},
     }
     for name in windows:
@@ -37,8 +49,9 @@ def entry_payload(entry: dict[str, Any], board: dict[str, Any], windows: dict[st
     return out
 
 
-def load_board(session: Session, ctx: ApiContext, leaderboard_id: str | None,
-               head: dict[str, Any] | None = None) -> dict[str, Any] | None:
+def load_board(
+    session: Session, ctx: ApiContext, leaderboard_id: str | None, head: dict[str, Any] | None = None
+) -> dict[str, Any] | None:
     """The latest leaderboard (or ``leaderboard_id``) with ``entries`` sorted by rank, from the
     cache when its row has not been written since."""
     head = head or queries.leaderboard_head(session, leaderboard_id)
@@ -60,9 +73,15 @@ def build_router(windows: dict[str, int]) -> APIRouter:
     adapter = TypeAdapter(list[entry_model])  # type: ignore[valid-type]
 
     @router.get("/reports/leaderboard", response_model=list[entry_model], responses=PAGINATED)  # type: ignore[valid-type]
-    def leaderboard(request: Request, session: SessionDep, ctx: ContextDep,
-                    model_id: ModelIds = None, project_ids: ProjectIds = None, limit: Limit = 100,
-                    cursor: Cursor = None) -> Response:
+    def leaderboard(
+        request: Request,
+        session: SessionDep,
+        ctx: ContextDep,
+        model_id: ModelIds = None,
+        project_ids: ProjectIds = None,
+        limit: Limit = 100,
+        cursor: Cursor = None,
+    ) -> Response:
         """The latest leaderboard, sorted by rank (``[]`` before the first scoring).
 
         Scores are those stored by the scoring run (``window_totals`` at its as-of time,
@@ -95,8 +114,10 @@ def build_router(windows: dict[str, int]) -> APIRouter:
             page = entries[:limit]
             states = queries.models_by_id(session, [e["model_id"] for e in page])
             aggregation = ctx.contract.aggregation
-            payload = [entry_payload(e, board, windows, aggregation.ranking_key, aggregation.ranking_direction, states)
-                       for e in page]
+            payload = [
+                entry_payload(e, board, windows, aggregation.ranking_key, aggregation.ranking_direction, states)
+                for e in page
+            ]
             next_key = (board["id"], int(page[-1]["rank"])) if len(entries) > limit else None
             hit = adapter.dump_json(adapter.validate_python(payload)), next_key
             ctx.leaderboards.put_page(page_key, *hit)

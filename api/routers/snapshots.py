@@ -19,12 +19,26 @@ router = APIRouter(responses=AUTH_RESPONSES, tags=["snapshots"], dependencies=PU
 
 
 @router.get("/reports/snapshots", response_model=list[SnapshotOut], responses=PAGINATED)
-def snapshots(request: Request, response: Response, session: SessionDep, model_id: ModelIds = None,
-              project_ids: ProjectIds = None, since: UTCDateTime | None = None, until: UTCDateTime | None = None,
-              limit: Limit = 100, cursor: Cursor = None) -> list[dict[str, Any]]:
+def snapshots(
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    model_id: ModelIds = None,
+    project_ids: ProjectIds = None,
+    since: UTCDateTime | None = None,
+    until: UTCDateTime | None = None,
+    limit: Limit = 100,
+    cursor: Cursor = None,
+) -> list[dict[str, Any]]:
     """Snapshots newest ``period_end`` first; ``since`` keeps ``period_end >= since``, ``until``
     keeps ``period_start <= until``. ``score`` = value_sum / prediction_count."""
-    page = queries.snapshots_page(session, after=decode_cursor("snapshots", cursor, (datetime, str)), limit=limit,
-                                  model_ids=model_filter(model_id, project_ids), since=since, until=until)
+    page = queries.snapshots_page(
+        session,
+        after=decode_cursor("snapshots", cursor, (datetime, str)),
+        limit=limit,
+        model_ids=model_filter(model_id, project_ids),
+        since=since,
+        until=until,
+    )
     set_next(request, response, "snapshots", page.next_key)
     return [convert.snapshot(row) for row in page.rows]

@@ -36,8 +36,13 @@ def make_engine(url: str) -> Engine:
     else:
         parsed = make_url(url)
         options = " ".join(filter(None, [str(parsed.query.get("options", "")), "-c timezone=UTC"]))
-        engine = create_engine(parsed.difference_update_query(["options"]), pool_pre_ping=True, pool_size=10,
-                               max_overflow=10, connect_args={"options": options})
+        engine = create_engine(
+            parsed.difference_update_query(["options"]),
+            pool_pre_ping=True,
+            pool_size=10,
+            max_overflow=10,
+            connect_args={"options": options},
+        )
     return engine
 
 
@@ -86,8 +91,14 @@ def advisory_lock(session: Session, name: str) -> None:
         session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:name))"), {"name": name})
 
 
-def upsert_statement(session: Session, table: Any, conflict: list[str], update: list[str] | None = None,
-                     refresh: tuple[str, ...] = (), guard: str | None = None) -> Any:
+def upsert_statement(
+    session: Session,
+    table: Any,
+    conflict: list[str],
+    update: list[str] | None = None,
+    refresh: tuple[str, ...] = (),
+    guard: str | None = None,
+) -> Any:
     """``INSERT .. ON CONFLICT`` for the session's dialect: do nothing, or update ``update`` columns
     only when one of them changed (so a re-run writes nothing). Execute it with a list of rows
     (``session.execute(stmt, rows)``): one cached statement, sent as multi-row batches. ``refresh``
@@ -109,8 +120,14 @@ def _insert(dialect: str) -> Any:
     return insert
 
 
-def on_conflict(stmt: Any, table: Any, conflict: list[str], update: list[str] | None = None,
-                refresh: tuple[str, ...] = (), guard: str | None = None) -> Any:
+def on_conflict(
+    stmt: Any,
+    table: Any,
+    conflict: list[str],
+    update: list[str] | None = None,
+    refresh: tuple[str, ...] = (),
+    guard: str | None = None,
+) -> Any:
     """The ``ON CONFLICT`` clause of ``upsert_statement`` on any dialect insert (VALUES or SELECT)."""
     if not update:
         return stmt.on_conflict_do_nothing(index_elements=conflict)

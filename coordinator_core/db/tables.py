@@ -162,7 +162,10 @@ class Prediction(SQLModel, table=True):
 
 class Score(SQLModel, table=True):
     __tablename__ = "scores"
-    __table_args__ = (Index("ix_scores_model_scored", "model_id", "scored_at"), Index("ix_scores_scored_at", "scored_at"))
+    __table_args__ = (
+        Index("ix_scores_model_scored", "model_id", "scored_at"),
+        Index("ix_scores_scored_at", "scored_at"),
+    )
     id: str = Field(primary_key=True)
     prediction_id: str = Field(foreign_key="predictions.id", unique=True)
     model_id: str = Field(foreign_key="models.id")

@@ -64,9 +64,19 @@ DEFAULT_API_URL = "https://api.binance.com"
 DATA_API_URL = "https://data-api.binance.vision"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 INTERVAL_MS = {
-    "1s": 1_000, "1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000,
-    "1h": 3_600_000, "2h": 7_200_000, "4h": 14_400_000, "6h": 21_600_000, "8h": 28_800_000,
-    "12h": 43_200_000, "1d": 86_400_000,
+    "1s": 1_000,
+    "1m": 60_000,
+    "3m": 180_000,
+    "5m": 300_000,
+    "15m": 900_000,
+    "30m": 1_800_000,
+    "1h": 3_600_000,
+    "2h": 7_200_000,
+    "4h": 14_400_000,
+    "6h": 21_600_000,
+    "8h": 28_800_000,
+    "12h": 43_200_000,
+    "1d": 86_400_000,
 }
 SYMBOLS = {"BTC": "BTCUSDT", "ETH": "ETHUSDT"}
 MAX_LIMIT = 1000
@@ -108,9 +118,17 @@ class BinanceSource:
     page_limit = MAX_LIMIT
     live = True
 
-    def __init__(self, base_url: str = DEFAULT_API_URL, timeout_seconds: float = 10.0, max_retries: int = 5,
-                 *, sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.time,
-                 weight_budget: int = WEIGHT_LIMIT_1M // 2, backoff_base_seconds: float = 0.5) -> None:
+    def __init__(
+        self,
+        base_url: str = DEFAULT_API_URL,
+        timeout_seconds: float = 10.0,
+        max_retries: int = 5,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
+        weight_budget: int = WEIGHT_LIMIT_1M // 2,
+        backoff_base_seconds: float = 0.5,
+    ) -> None:
         """``sleep``/``clock`` (epoch seconds) are injectable so tests record waits instead of sleeping."""
         base = base_url.strip().rstrip("/")
         for suffix in ("/api/v3", "/api"):
@@ -157,21 +175,35 @@ class BinanceSource:
         context = {"subject": scope.subject, "symbol": symbol}
         if scope.kind == "candle":
             params["interval"] = scope.granularity
-            rows, headers = self._call("klines", self._client.get_klines, params, context,
-                                       lambda body: _decode_klines(body, symbol, start_ms, end_ms, count))
+            rows, headers = self._call(
+                "klines",
+                self._client.get_klines,
+                params,
+                context,
+                lambda body: _decode_klines(body, symbol, start_ms, end_ms, count),
+            )
             if not rows:
                 return []
             server_now = _date_ms(headers)  # not stored in meta: a re-fetch must not look like a change
             if server_now is None:
                 log.warning("Binance sent no readable Date header; asking /api/v3/time for candle finality")
                 server_now = self.server_time_ms()
-            return [SourceRecord(_at_ms(open_ms), values,
-                                 {"symbol": symbol, "interval": scope.granularity,
-                                  "close_time": open_ms + interval_ms - 1, **meta},
-                                 final=open_ms + interval_ms - 1 < server_now)
-                    for open_ms, values, meta in rows]
-        records, _ = self._call("aggTrades", self._client.get_aggregate_trades, params, context,
-                                lambda body: _decode_agg_trades(body, symbol, start_ms, end_ms, count))
+            return [
+                SourceRecord(
+                    _at_ms(open_ms),
+                    values,
+                    {"symbol": symbol, "interval": scope.granularity, "close_time": open_ms + interval_ms - 1, **meta},
+                    final=open_ms + interval_ms - 1 < server_now,
+                )
+                for open_ms, values, meta in rows
+            ]
+        records, _ = self._call(
+            "aggTrades",
+            self._client.get_aggregate_trades,
+            params,
+            context,
+            lambda body: _decode_agg_trades(body, symbol, start_ms, end_ms, count),
+        )
         return records
 
     def server_time_ms(self) -> int:
@@ -190,8 +222,14 @@ class BinanceSource:
         return interval
 
     # transport ------------------------------------------------------------------------------------
-    def _call(self, what: str, method: Callable[..., Any], params: dict[str, Any], context: dict[str, str],
-              decode: Callable[[Any], Any]) -> tuple[Any, Any]:
+    def _call(
+        self,
+        what: str,
+        method: Callable[..., Any],
+        params: dict[str, Any],
+        context: dict[str, str],
+        decode: Callable[[Any], Any],
+    ) -> tuple[Any, Any]:
         """One upstream GET, decoded, retried by the backoff; returns (decoded, headers).
 
         Every failure becomes a project error; a malformed body is a ``FeedUnavailable`` (retried)."""
@@ -200,22 +238,29 @@ class BinanceSource:
             with self._lock:
                 wait = self._blocked_until - self._clock()
                 if wait > 0:
-                    raise RateLimited(f"{self._block_reason}; {wait:.0f} s left, so {what} is not called",
-                                      retry_after=wait)
+                    raise RateLimited(
+                        f"{self._block_reason}; {wait:.0f} s left, so {what} is not called", retry_after=wait
+                    )
                 try:
                     body = method(**params)
                     response = self._client.response
                 except self._api_error as exc:
                     raise self._api_failure(what, exc, context) from exc
                 except self._request_error as exc:
-                    raise FeedUnavailable(f"Binance {what}: the answer is not JSON ({exc.message[:200]}); "
-                                          f"check that BINANCE_API_URL={self.base_url} is Binance's REST API") from exc
+                    raise FeedUnavailable(
+                        f"Binance {what}: the answer is not JSON ({exc.message[:200]}); "
+                        f"check that BINANCE_API_URL={self.base_url} is Binance's REST API"
+                    ) from exc
                 except self._timeout_error as exc:
-                    raise FeedUnavailable(f"Binance {what}: no answer from {self.base_url} within {self.timeout_seconds} s "
-                                          "(FEED_HTTP_TIMEOUT_SECONDS)") from exc
+                    raise FeedUnavailable(
+                        f"Binance {what}: no answer from {self.base_url} within {self.timeout_seconds} s "
+                        "(FEED_HTTP_TIMEOUT_SECONDS)"
+                    ) from exc
                 except self._transport_error as exc:
-                    raise FeedUnavailable(f"Binance {what}: cannot reach {self.base_url} ({type(exc).__name__}: {exc}); "
-                                          "check the network or BINANCE_API_URL") from exc
+                    raise FeedUnavailable(
+                        f"Binance {what}: cannot reach {self.base_url} ({type(exc).__name__}: {exc}); "
+                        "check the network or BINANCE_API_URL"
+                    ) from exc
                 headers = response.headers if response is not None else {}
                 decoded = decode(body)
                 self._mind_weight(headers)  # sleeps under the lock: the whole source pauses
@@ -231,33 +276,45 @@ class BinanceSource:
             retry_after = _retry_after(headers.get("Retry-After"))
             if status == 418:
                 log.error("Binance banned this IP for %.0f s (HTTP 418): calls stop until then", retry_after)
-                error = RateLimited(f"Binance banned this IP for {retry_after:.0f} s after ignored 429s ({said}); "
-                                    "no call is made until Retry-After; check that nothing else on this IP polls Binance",
-                                    retry_after=retry_after)
+                error = RateLimited(
+                    f"Binance banned this IP for {retry_after:.0f} s after ignored 429s ({said}); "
+                    "no call is made until Retry-After; check that nothing else on this IP polls Binance",
+                    retry_after=retry_after,
+                )
             else:
-                error = RateLimited(f"Binance rate limit ({said}); waiting Retry-After {retry_after:.0f} s; poll less "
-                                    "often or ingest fewer subjects (6000 weight/min per IP)", retry_after=retry_after)
+                error = RateLimited(
+                    f"Binance rate limit ({said}); waiting Retry-After {retry_after:.0f} s; poll less "
+                    "often or ingest fewer subjects (6000 weight/min per IP)",
+                    retry_after=retry_after,
+                )
             until = self._clock() + retry_after
             if until > self._blocked_until:
                 self._blocked_until, self._block_reason = until, str(error)
             return error
         if status == 451:
-            return FeedPermanentError(f"Binance refuses this location ({said}): restricted location: set "
-                                      f"BINANCE_API_URL={DATA_API_URL} or run elsewhere")
+            return FeedPermanentError(
+                f"Binance refuses this location ({said}): restricted location: set "
+                f"BINANCE_API_URL={DATA_API_URL} or run elsewhere"
+            )
         if status == 400 and code == -1121:
-            return FeedPermanentError(f"Binance does not list symbol {context.get('symbol')!r} for subject "
-                                      f"{context.get('subject')!r} ({said}); fix FEED_SUBJECTS (a subject X is traded "
-                                      "as XUSDT; BTC->BTCUSDT, ETH->ETHUSDT)")
+            return FeedPermanentError(
+                f"Binance does not list symbol {context.get('symbol')!r} for subject "
+                f"{context.get('subject')!r} ({said}); fix FEED_SUBJECTS (a subject X is traded "
+                "as XUSDT; BTC->BTCUSDT, ETH->ETHUSDT)"
+            )
         if status == 400 and code == -1120:
             return FeedPermanentError(f"Binance refused the interval ({said}); fix FEED_GRANULARITY")
         if status in (401, 403):
-            return FeedPermanentError(f"Binance refused access to {what} ({said}); market data needs no API key: check "
-                                      f"that BINANCE_API_URL={self.base_url} is Binance spot ({DEFAULT_API_URL} or "
-                                      f"{DATA_API_URL}) and that no proxy or firewall blocks it")
+            return FeedPermanentError(
+                f"Binance refused access to {what} ({said}); market data needs no API key: check "
+                f"that BINANCE_API_URL={self.base_url} is Binance spot ({DEFAULT_API_URL} or "
+                f"{DATA_API_URL}) and that no proxy or firewall blocks it"
+            )
         if status >= 500 or status == 408:
             return FeedUnavailable(f"Binance {what} failed on its side ({said}); the request is retried")
-        return FeedPermanentError(f"Binance refused {what} ({said}); check BINANCE_API_URL={self.base_url} and the "
-                                  "feed settings")
+        return FeedPermanentError(
+            f"Binance refused {what} ({said}); check BINANCE_API_URL={self.base_url} and the feed settings"
+        )
 
     def _mind_weight(self, headers: Any) -> None:
         """Pause until the next minute when the IP's used weight passes the budget (50 % of 6000)."""
@@ -271,8 +328,13 @@ class BinanceSource:
         server_ms = _date_ms(headers)
         now_s = server_ms / 1000 if server_ms is not None else self._clock()
         wait = 60 - now_s % 60
-        log.warning("Binance used weight %d/min is above the budget %d of %d: pausing %.0f s until the next minute",
-                    used, self.weight_budget, WEIGHT_LIMIT_1M, wait)
+        log.warning(
+            "Binance used weight %d/min is above the budget %d of %d: pausing %.0f s until the next minute",
+            used,
+            self.weight_budget,
+            WEIGHT_LIMIT_1M,
+            wait,
+        )
         self._sleep(wait)
 
 
@@ -293,12 +355,13 @@ def _date_ms(headers: Any) -> int | None:
 
 def _decode_server_time(body: Any) -> int:
     if not isinstance(body, dict) or not isinstance(body.get("serverTime"), int):
-        raise FeedUnavailable(f"Binance /api/v3/time answered {str(body)[:200]!r}, not {{\"serverTime\": <ms>}}")
+        raise FeedUnavailable(f'Binance /api/v3/time answered {str(body)[:200]!r}, not {{"serverTime": <ms>}}')
     return body["serverTime"]
 
 
-def _decode_klines(body: Any, symbol: str, start_ms: int, end_ms: int,
-                   count: int) -> list[tuple[int, dict[str, float], dict[str, Any]]]:
+def _decode_klines(
+    body: Any, symbol: str, start_ms: int, end_ms: int, count: int
+) -> list[tuple[int, dict[str, float], dict[str, Any]]]:
     """Kline rows -> (open_ms, values, meta), ascending, unique, inside [start_ms, end_ms], at most ``count``."""
     if not isinstance(body, list):
         raise FeedUnavailable(f"Binance klines for {symbol}: expected a JSON list of rows, got {str(body)[:200]!r}")
@@ -309,12 +372,21 @@ def _decode_klines(body: Any, symbol: str, start_ms: int, end_ms: int,
                 raise ValueError(f"row {str(row)[:200]!r} is not a 12-field kline")
             if not start_ms <= row[0] <= end_ms:
                 continue
-            values = {"open": float(row[1]), "high": float(row[2]), "low": float(row[3]),
-                      "close": float(row[4]), "volume": float(row[5])}
+            values = {
+                "open": float(row[1]),
+                "high": float(row[2]),
+                "low": float(row[3]),
+                "close": float(row[4]),
+                "volume": float(row[5]),
+            }
             if not all(math.isfinite(v) for v in values.values()):
                 raise ValueError(f"row {str(row)[:200]!r} holds a non-finite number")
-            meta = {"quote_volume": float(row[7]), "trades": int(row[8]),
-                    "taker_buy_base": float(row[9]), "taker_buy_quote": float(row[10])}
+            meta = {
+                "quote_volume": float(row[7]),
+                "trades": int(row[8]),
+                "taker_buy_base": float(row[9]),
+                "taker_buy_quote": float(row[10]),
+            }
             decoded[row[0]] = (row[0], values, meta)
     except (TypeError, ValueError) as exc:
         raise FeedUnavailable(f"Binance klines for {symbol}: malformed answer ({exc})") from exc
@@ -324,11 +396,17 @@ def _decode_klines(body: Any, symbol: str, start_ms: int, end_ms: int,
 def _decode_agg_trades(body: Any, symbol: str, start_ms: int, end_ms: int, count: int) -> list[SourceRecord]:
     """aggTrades -> one record per distinct millisecond (its last trade); see the module docstring."""
     if not isinstance(body, list):
-        raise FeedUnavailable(f"Binance aggTrades for {symbol}: expected a JSON list of trades, got {str(body)[:200]!r}")
+        raise FeedUnavailable(
+            f"Binance aggTrades for {symbol}: expected a JSON list of trades, got {str(body)[:200]!r}"
+        )
     trades = []
     try:
         for trade in body:
-            if not isinstance(trade, dict) or not isinstance(trade.get("T"), int) or not isinstance(trade.get("a"), int):
+            if (
+                not isinstance(trade, dict)
+                or not isinstance(trade.get("T"), int)
+                or not isinstance(trade.get("a"), int)
+            ):
                 raise ValueError(f"trade {str(trade)[:200]!r} lacks the aggregate id 'a' or the time 'T'")
             price, quantity = float(trade["p"]), float(trade["q"])
             if not (math.isfinite(price) and math.isfinite(quantity)):
@@ -347,8 +425,14 @@ def _decode_agg_trades(body: Any, symbol: str, start_ms: int, end_ms: int, count
     for ms in times:
         group = by_ms[ms]
         agg_id, _, price, quantity, raw = group[-1]
-        meta = {"symbol": symbol, "agg_id": agg_id, "first_trade_id": raw.get("f"), "last_trade_id": raw.get("l"),
-                "buyer_maker": raw.get("m"), "trades_in_ms": len(group),
-                "quantity_in_ms": sum(item[3] for item in group)}
+        meta = {
+            "symbol": symbol,
+            "agg_id": agg_id,
+            "first_trade_id": raw.get("f"),
+            "last_trade_id": raw.get("l"),
+            "buyer_maker": raw.get("m"),
+            "trades_in_ms": len(group),
+            "quantity_in_ms": sum(item[3] for item in group),
+        }
         records.append(SourceRecord(_at_ms(ms), {"price": price, "quantity": quantity}, meta, final=True))
     return records[:count]

@@ -62,8 +62,16 @@ log = logging.getLogger(__name__)
 
 # granularity -> TradingView shim resolution (minutes, or "1D")
 RESOLUTIONS = {
-    "1m": "1", "5m": "5", "15m": "15", "30m": "30",
-    "1h": "60", "2h": "120", "4h": "240", "6h": "360", "12h": "720", "1d": "1D",
+    "1m": "1",
+    "5m": "5",
+    "15m": "15",
+    "30m": "30",
+    "1h": "60",
+    "2h": "120",
+    "4h": "240",
+    "6h": "360",
+    "12h": "720",
+    "1d": "1D",
 }
 PAGE_BARS = 1440  # bars per shim request: one day at 1 minute
 FINALITY_LAG_SECONDS = 5  # a tick / closed bar is final once this old
@@ -116,8 +124,9 @@ def find_parsed(body: Any, feed_id: str) -> dict[str, Any]:
         if isinstance(entry, dict) and isinstance(entry.get("id"), str) and normalize_id(entry["id"]) == wanted:
             return entry
     returned = [e.get("id") for e in parsed if isinstance(e, dict)]
-    raise FeedUnavailable(f"{HERMES}: the response does not contain feed 0x{wanted} (it has {returned}); "
-                          "no price is made up")
+    raise FeedUnavailable(
+        f"{HERMES}: the response does not contain feed 0x{wanted} (it has {returned}); no price is made up"
+    )
 
 
 def parsed_to_record(entry: dict[str, Any], subject: str, now: datetime) -> SourceRecord:
@@ -129,7 +138,9 @@ def parsed_to_record(entry: dict[str, Any], subject: str, now: datetime) -> Sour
     if isinstance(expo, bool) or not isinstance(expo, int):
         raise FeedUnavailable(f"{HERMES}: feed {entry.get('id')} price.expo {expo!r} is not an integer")
     if isinstance(publish_time, bool) or not isinstance(publish_time, int) or publish_time <= 0:
-        raise FeedUnavailable(f"{HERMES}: feed {entry.get('id')} price.publish_time {publish_time!r} is not unix seconds")
+        raise FeedUnavailable(
+            f"{HERMES}: feed {entry.get('id')} price.publish_time {publish_time!r} is not unix seconds"
+        )
     if "price" not in price or "conf" not in price:
         raise FeedUnavailable(f"{HERMES}: feed {entry.get('id')} price lacks 'price' or 'conf'")
     value = _scaled(price["price"], expo, "price.price")
@@ -138,8 +149,13 @@ def parsed_to_record(entry: dict[str, Any], subject: str, now: datetime) -> Sour
         raise FeedUnavailable(f"{HERMES}: feed {entry.get('id')} has no valid aggregate price ({price['price']!r})")
     ts_event = datetime.fromtimestamp(publish_time, UTC)
     meta: dict[str, Any] = {
-        "feed_id": normalize_id(str(entry.get("id", ""))), "subject": subject, "endpoint": "hermes_latest",
-        "expo": expo, "price_raw": str(price["price"]), "conf_raw": str(price["conf"]), "publish_time": publish_time,
+        "feed_id": normalize_id(str(entry.get("id", ""))),
+        "subject": subject,
+        "endpoint": "hermes_latest",
+        "expo": expo,
+        "price_raw": str(price["price"]),
+        "conf_raw": str(price["conf"]),
+        "publish_time": publish_time,
     }
     metadata = entry.get("metadata")
     if isinstance(metadata, dict):
@@ -167,8 +183,9 @@ def decode_tv_history(body: Any, symbol: str) -> list[tuple[int, float, float, f
     if status == "error":
         errmsg = str(body.get("errmsg") or "")
         if "symbol" in errmsg.lower():
-            raise FeedPermanentError(f"{BENCHMARKS} refuses {symbol}: {errmsg!r}; Pyth symbols are Crypto.<SUBJECT>/USD, "
-                                     "check FEED_SUBJECTS")
+            raise FeedPermanentError(
+                f"{BENCHMARKS} refuses {symbol}: {errmsg!r}; Pyth symbols are Crypto.<SUBJECT>/USD, check FEED_SUBJECTS"
+            )
         raise FeedUnavailable(f"{BENCHMARKS} error for {symbol}: {errmsg!r}")
     if status != "ok":
         raise FeedUnavailable(f"{BENCHMARKS}: unexpected status s={status!r} for {symbol}")
@@ -187,8 +204,9 @@ def decode_tv_history(body: Any, symbol: str) -> list[tuple[int, float, float, f
         t = columns["t"][i]
         prices = [_number(columns[k][i]) for k in ("o", "h", "l", "c")]
         if isinstance(t, bool) or not isinstance(t, int) or any(p is None for p in prices):
-            raise FeedUnavailable(f"{BENCHMARKS}: bar {i} of {symbol} is malformed "
-                                  f"(t={t!r}, ohlc={[columns[k][i] for k in 'ohlc']})")
+            raise FeedUnavailable(
+                f"{BENCHMARKS}: bar {i} of {symbol} is malformed (t={t!r}, ohlc={[columns[k][i] for k in 'ohlc']})"
+            )
         o, h, low, c = prices  # type: ignore[misc]
         if min(o, h, low, c) <= 0:  # type: ignore[type-var]
             raise FeedUnavailable(f"{BENCHMARKS}: bar t={t} of {symbol} has a non-positive price")
@@ -249,8 +267,9 @@ class PythSource:
         self._benchmarks = httpx.Client(base_url=benchmarks_url, headers=headers, timeout=timeout_seconds, verify=tls)
 
     @classmethod
-    def from_settings(cls, settings: Any, *, sleep: Callable[[float], None] | None = None,
-                      clock: Clock | None = None) -> PythSource:
+    def from_settings(
+        cls, settings: Any, *, sleep: Callable[[float], None] | None = None, clock: Clock | None = None
+    ) -> PythSource:
         return cls(
             settings.feed_ids,
             hermes_url=settings.pyth_hermes_url,
@@ -277,8 +296,10 @@ class PythSource:
         start, end = ensure_utc(start, "start"), ensure_utc(end, "end")
         feed_id = self.feed_id(scope.subject)
         if scope.granularity not in GRANULARITY_SECONDS:
-            raise FeedPermanentError(f"FEED_GRANULARITY: unknown granularity {scope.granularity!r}; "
-                                     f"use one of {', '.join(GRANULARITY_SECONDS)}")
+            raise FeedPermanentError(
+                f"FEED_GRANULARITY: unknown granularity {scope.granularity!r}; "
+                f"use one of {', '.join(GRANULARITY_SECONDS)}"
+            )
         if scope.kind not in ("tick", "candle"):
             raise FeedPermanentError(f"FEED_KIND: the pyth source serves 'tick' and 'candle', not {scope.kind!r}")
         if end < start or (limit is not None and limit <= 0):
@@ -290,7 +311,8 @@ class PythSource:
             if resolution is None:
                 raise FeedPermanentError(
                     f"FEED_GRANULARITY: Pyth candles come from the Benchmarks TradingView shim, which has "
-                    f"{', '.join(RESOLUTIONS)}; {scope.granularity!r} is not one of them (use kind 'tick' or another source)")
+                    f"{', '.join(RESOLUTIONS)}; {scope.granularity!r} is not one of them (use kind 'tick' or another source)"
+                )
             return self._candles(scope.subject, feed_id, resolution, start, end, limit, now)
         live = (now - end).total_seconds() <= LIVE_SLACK_SECONDS and (now - start).total_seconds() <= LIVE_SPAN_SECONDS
         if live:
@@ -300,30 +322,47 @@ class PythSource:
     def feed_id(self, subject: str) -> str:
         feed_id = self.feed_ids.get(subject.strip().upper())
         if not feed_id:
-            raise FeedPermanentError(f"PYTH_FEED_IDS has no feed id for subject {subject!r} "
-                                     f"(configured: {', '.join(sorted(self.feed_ids)) or 'none'}); add {subject}=0x<64 hex>")
+            raise FeedPermanentError(
+                f"PYTH_FEED_IDS has no feed id for subject {subject!r} "
+                f"(configured: {', '.join(sorted(self.feed_ids)) or 'none'}); add {subject}=0x<64 hex>"
+            )
         return feed_id
 
     # -- kinds --------------------------------------------------------------------------------------
-    def _latest_tick(self, subject: str, feed_id: str, start: datetime, end: datetime,
-                     now: datetime) -> list[SourceRecord]:
+    def _latest_tick(
+        self, subject: str, feed_id: str, start: datetime, end: datetime, now: datetime
+    ) -> list[SourceRecord]:
         def call() -> SourceRecord:
-            body = self._get(self._hermes, HERMES, LATEST_PATH, [("ids[]", feed_id), ("parsed", "true")], feed_id, subject)
+            body = self._get(
+                self._hermes, HERMES, LATEST_PATH, [("ids[]", feed_id), ("parsed", "true")], feed_id, subject
+            )
             return parsed_to_record(find_parsed(body, feed_id), subject, now)
 
         record = self._backoff().call(call, f"{HERMES} latest {subject}")
         age = (now - record.ts_event).total_seconds()
         if age > STALE_SECONDS:
-            log.warning("%s %s: the latest update is %.0f s old (publish_time %s): stale feed?",
-                        HERMES, subject, age, record.ts_event.isoformat())
+            log.warning(
+                "%s %s: the latest update is %.0f s old (publish_time %s): stale feed?",
+                HERMES,
+                subject,
+                age,
+                record.ts_event.isoformat(),
+            )
         if record.ts_event > end:
-            log.warning("%s %s: publish_time %s is after the window end %s: is the local clock %.1f s behind?",
-                        HERMES, subject, record.ts_event.isoformat(), end.isoformat(), -age)
+            log.warning(
+                "%s %s: publish_time %s is after the window end %s: is the local clock %.1f s behind?",
+                HERMES,
+                subject,
+                record.ts_event.isoformat(),
+                end.isoformat(),
+                -age,
+            )
             return []
         return [record] if record.ts_event >= start else []
 
-    def _history_ticks(self, subject: str, feed_id: str, granularity: str, start: datetime, end: datetime,
-                       limit: int, now: datetime) -> list[SourceRecord]:
+    def _history_ticks(
+        self, subject: str, feed_id: str, granularity: str, start: datetime, end: datetime, limit: int, now: datetime
+    ) -> list[SourceRecord]:
         step = GRANULARITY_SECONDS[granularity]
         resolution = RESOLUTIONS.get(granularity, "1")
         res = _resolution_seconds(resolution)
@@ -344,13 +383,19 @@ class PythSource:
             if not start <= ts <= end:
                 continue
             final = close_time + FINALITY_LAG_SECONDS <= now.timestamp()
-            meta = {"feed_id": feed_id, "symbol": benchmarks_symbol(subject), "endpoint": "benchmarks_tv_close",
-                    "resolution": resolution, "bar_open": t}
+            meta = {
+                "feed_id": feed_id,
+                "symbol": benchmarks_symbol(subject),
+                "endpoint": "benchmarks_tv_close",
+                "resolution": resolution,
+                "bar_open": t,
+            }
             records.append(SourceRecord(ts, {"price": c}, meta, final))
         return records[:limit]
 
-    def _candles(self, subject: str, feed_id: str, resolution: str, start: datetime, end: datetime,
-                 limit: int, now: datetime) -> list[SourceRecord]:
+    def _candles(
+        self, subject: str, feed_id: str, resolution: str, start: datetime, end: datetime, limit: int, now: datetime
+    ) -> list[SourceRecord]:
         step = _resolution_seconds(resolution)
         first = _ceil(start.timestamp(), step)
         last = min(int(end.timestamp()) // step * step, first + (limit - 1) * step)
@@ -362,13 +407,18 @@ class PythSource:
             if not first <= t <= last or not start <= ts <= end:
                 continue
             final = t + step + FINALITY_LAG_SECONDS <= now.timestamp()
-            meta = {"feed_id": feed_id, "symbol": benchmarks_symbol(subject), "endpoint": "benchmarks_tv_history",
-                    "resolution": resolution}
+            meta = {
+                "feed_id": feed_id,
+                "symbol": benchmarks_symbol(subject),
+                "endpoint": "benchmarks_tv_history",
+                "resolution": resolution,
+            }
             records.append(SourceRecord(ts, {"open": o, "high": h, "low": low, "close": c, "volume": v}, meta, final))
         return records[:limit]
 
-    def _bars(self, subject: str, resolution: str, first_open: int,
-              last_open: int) -> list[tuple[int, float, float, float, float, float]]:
+    def _bars(
+        self, subject: str, resolution: str, first_open: int, last_open: int
+    ) -> list[tuple[int, float, float, float, float, float]]:
         """Bars with open time in ``[first_open, last_open]``: one shim request (with retries).
 
         ``to`` is sent as ``last_open + 1`` so the last bar is included whether the server reads
@@ -378,7 +428,9 @@ class PythSource:
         params = [("symbol", symbol), ("resolution", resolution), ("from", str(first_open)), ("to", str(last_open + 1))]
 
         def call() -> list[tuple[int, float, float, float, float, float]]:
-            return decode_tv_history(self._get(self._benchmarks, BENCHMARKS, HISTORY_PATH, params, None, subject), symbol)
+            return decode_tv_history(
+                self._get(self._benchmarks, BENCHMARKS, HISTORY_PATH, params, None, subject), symbol
+            )
 
         return self._backoff().call(call, f"{BENCHMARKS} history {symbol} @{resolution}")
 
@@ -386,13 +438,22 @@ class PythSource:
     def _backoff(self) -> Backoff:
         return Backoff(attempts=self.max_retries, sleep=self.sleep)
 
-    def _get(self, client: httpx.Client, host: str, path: str, params: list[tuple[str, str]],
-             feed_id: str | None, subject: str) -> Any:
+    def _get(
+        self,
+        client: httpx.Client,
+        host: str,
+        path: str,
+        params: list[tuple[str, str]],
+        feed_id: str | None,
+        subject: str,
+    ) -> Any:
         """GET and decode JSON, mapping every failure to the project's feed errors."""
         try:
             response = client.get(path, params=params)
         except httpx.TimeoutException as exc:
-            raise FeedUnavailable(f"{host} {path}: no answer within {self.timeout_seconds} s ({type(exc).__name__})") from exc
+            raise FeedUnavailable(
+                f"{host} {path}: no answer within {self.timeout_seconds} s ({type(exc).__name__})"
+            ) from exc
         except httpx.HTTPError as exc:
             raise FeedUnavailable(f"{host} {path}: {type(exc).__name__}: {exc}") from exc
         status = response.status_code
@@ -408,11 +469,14 @@ class PythSource:
         if status in (401, 403):
             raise FeedPermanentError(f"{host} answered {status} ({text!r}): {KEY_HINT}")
         if status == 404 and host == HERMES and feed_id is not None:
-            raise FeedPermanentError(f"{HERMES} does not know feed id 0x{feed_id} for {subject} ({text!r}); "
-                                     "fix PYTH_FEED_IDS (see https://pyth.network/developers/price-feed-ids)")
+            raise FeedPermanentError(
+                f"{HERMES} does not know feed id 0x{feed_id} for {subject} ({text!r}); "
+                "fix PYTH_FEED_IDS (see https://pyth.network/developers/price-feed-ids)"
+            )
         if status == 400 and host == HERMES:
-            raise FeedPermanentError(f"{HERMES} refused feed id 0x{feed_id} for {subject}: HTTP 400 ({text!r}); "
-                                     "check PYTH_FEED_IDS")
+            raise FeedPermanentError(
+                f"{HERMES} refused feed id 0x{feed_id} for {subject}: HTTP 400 ({text!r}); check PYTH_FEED_IDS"
+            )
         if status >= 500 or status == 408:
             raise FeedUnavailable(f"{host} {path}: HTTP {status} ({text!r})")
         raise FeedPermanentError(f"{host} {path} refused the request for {subject}: HTTP {status} ({text!r})")

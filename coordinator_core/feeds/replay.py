@@ -32,19 +32,25 @@ def load_dataset(path: Path) -> pl.DataFrame:
         raise DataError(f"REPLAY_PATH: cannot read {path} as CSV: {exc}") from exc
     missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
     if missing:
-        raise DataError(f"REPLAY_PATH: {path} lacks column(s) {missing}; the header must be {','.join(REQUIRED_COLUMNS)}")
+        raise DataError(
+            f"REPLAY_PATH: {path} lacks column(s) {missing}; the header must be {','.join(REQUIRED_COLUMNS)}"
+        )
     ts_text = frame["ts"].str.strip_chars()
     is_epoch = ts_text.str.contains(r"^\d+$")
     epoch = pl.Series(ts_text).cast(pl.Int64, strict=False)
     iso = ts_text.str.replace(r"Z$", "+00:00").str.to_datetime(time_zone="UTC", strict=False, time_unit="us")
     ts = pl.select(
-        pl.when(pl.lit(is_epoch)).then(pl.from_epoch(pl.lit(epoch), time_unit="ms").dt.replace_time_zone("UTC"))
-        .otherwise(pl.lit(iso)).alias("ts")
+        pl.when(pl.lit(is_epoch))
+        .then(pl.from_epoch(pl.lit(epoch), time_unit="ms").dt.replace_time_zone("UTC"))
+        .otherwise(pl.lit(iso))
+        .alias("ts")
     ).to_series()
     bad = ts.is_null()
     if bad.any():
         row = int(bad.arg_max()) + 2  # header is line 1
-        raise DataError(f"REPLAY_PATH: {path} line {row}: ts {ts_text[row - 2]!r} is neither epoch milliseconds nor ISO-8601 UTC")
+        raise DataError(
+            f"REPLAY_PATH: {path} line {row}: ts {ts_text[row - 2]!r} is neither epoch milliseconds nor ISO-8601 UTC"
+        )
     prices = {}
     for column in PRICE_COLUMNS:
         values = frame[column].str.strip_chars().cast(pl.Float64, strict=False)
@@ -83,9 +89,15 @@ class ReplaySource:
         return ts.min(), ts.max()  # type: ignore[return-value]
 
     def fetch(self, scope: FeedScope, start: datetime, end: datetime, limit: int | None = None) -> list[SourceRecord]:
-        if "{subject" not in self.path_template and scope.subject != "BTC" and self.path_template.endswith("btc_usd_1h.csv"):
-            raise DataError(f"REPLAY_PATH: the shipped dataset is BTC only; set REPLAY_PATH to a file for {scope.subject} "
-                            "(it may contain {subject})")
+        if (
+            "{subject" not in self.path_template
+            and scope.subject != "BTC"
+            and self.path_template.endswith("btc_usd_1h.csv")
+        ):
+            raise DataError(
+                f"REPLAY_PATH: the shipped dataset is BTC only; set REPLAY_PATH to a file for {scope.subject} "
+                "(it may contain {subject})"
+            )
         step = timedelta(seconds=granularity_seconds(scope.granularity))
         frame = self.frame(scope.subject)
         shift = step if scope.kind == "tick" else timedelta(0)  # a tick is the close, at close time

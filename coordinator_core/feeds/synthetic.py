@@ -46,7 +46,9 @@ class SyntheticSource:
 
     def _log_midnight(self, subject: str, day: int) -> float:
         with self._lock:
-            path = self._midnights.setdefault(subject, [math.log(self.start_price * (1 + 0.1 * (zlib.crc32(subject.encode()) % 7)))])
+            path = self._midnights.setdefault(
+                subject, [math.log(self.start_price * (1 + 0.1 * (zlib.crc32(subject.encode()) % 7)))]
+            )
             sigma_day = SIGMA_1M * math.sqrt(1440)
             while len(path) <= day:  # each day's move has its own seed: order of requests is irrelevant
                 path.append(path[-1] + sigma_day * _student_t(self._rng(subject, -1, len(path))))
@@ -97,10 +99,20 @@ class SyntheticSource:
                 prices = [self.price_at(scope.subject, ts + timedelta(seconds=s), sub) for s in range(0, step + 1, sub)]
                 rng = self._rng(scope.subject, int(ts.timestamp()), 0)
                 ret = abs(math.log(prices[-1] / prices[0]))
-                volume = rng.lognormvariate(math.log(20 * step / 60), 0.5) * (1 + 5 * ret / (SIGMA_1M * math.sqrt(step / 60)))
-                records.append(SourceRecord(ts, {
-                    "open": round(prices[0], 2), "high": round(max(prices), 2), "low": round(min(prices), 2),
-                    "close": round(prices[-1], 2), "volume": round(volume, 6),
-                }))
+                volume = rng.lognormvariate(math.log(20 * step / 60), 0.5) * (
+                    1 + 5 * ret / (SIGMA_1M * math.sqrt(step / 60))
+                )
+                records.append(
+                    SourceRecord(
+                        ts,
+                        {
+                            "open": round(prices[0], 2),
+                            "high": round(max(prices), 2),
+                            "low": round(min(prices), 2),
+                            "close": round(prices[-1], 2),
+                            "volume": round(volume, 6),
+                        },
+                    )
+                )
             ts += timedelta(seconds=step)
         return records

@@ -66,8 +66,12 @@ def create_gateway(settings: Any, contract: Any = None) -> ModelGateway:
     if settings.model_gateway == "local":
         from coordinator_core.gateway.local import LocalGateway
 
-        return LocalGateway(settings.models_path, settings.model_base_classname, settings.local_model_timeout_seconds,
-                            calls=contract.calls)
+        return LocalGateway(
+            settings.models_path,
+            settings.model_base_classname,
+            settings.local_model_timeout_seconds,
+            calls=contract.calls,
+        )
     if settings.model_gateway == "model_runner":
         from coordinator_core.gateway.model_runner import ModelRunnerGateway
 

@@ -44,8 +44,9 @@ _resolve_base = resolve_base
 
 
 class LocalGateway:
-    def __init__(self, models_dir: Path, base_classname: str, timeout_seconds: float,
-                 calls: ModelCalls | None = None) -> None:
+    def __init__(
+        self, models_dir: Path, base_classname: str, timeout_seconds: float, calls: ModelCalls | None = None
+    ) -> None:
         if not models_dir.is_dir():
             raise ConfigurationError(f"MODELS_DIR: {models_dir} is not a directory of model folders")
         self.models_dir = models_dir
@@ -92,8 +93,11 @@ class LocalGateway:
         module = importlib.util.module_from_spec(spec)
         sys.modules[module_name] = module
         spec.loader.exec_module(module)
-        classes = [obj for obj in vars(module).values()
-                   if isinstance(obj, type) and issubclass(obj, self.base) and obj is not self.base]
+        classes = [
+            obj
+            for obj in vars(module).values()
+            if isinstance(obj, type) and issubclass(obj, self.base) and obj is not self.base
+        ]
         if not classes:
             raise TypeError(f"{path} defines no subclass of {self.base.__module__}.{self.base.__name__}")
         return classes[0]()
@@ -108,8 +112,9 @@ class LocalGateway:
         return self._call_all(self.calls.tick, {"data": data})
 
     def predict(self, subject: str, horizon_seconds: int, step_seconds: int) -> dict[str, CallResult]:
-        return self._call_all(self.calls.predict, {"subject": subject, "horizon_seconds": horizon_seconds,
-                                                   "step_seconds": step_seconds})
+        return self._call_all(
+            self.calls.predict, {"subject": subject, "horizon_seconds": horizon_seconds, "step_seconds": step_seconds}
+        )
 
     def close(self) -> None:
         pass
@@ -132,11 +137,17 @@ class LocalGateway:
         for model_id, instance in self._instances.items():
             previous = self._busy.get(model_id)
             if previous is not None and not previous.done():
-                results[model_id] = CallResult(CallStatus.TIMEOUT, detail="still busy with a previous call that timed out")
+                results[model_id] = CallResult(
+                    CallStatus.TIMEOUT, detail="still busy with a previous call that timed out"
+                )
                 continue
             future: Future[Any] = Future()
-            thread = threading.Thread(target=self._run, args=(model_id, instance, method, *arguments(), future),
-                                      name=f"model-{model_id}", daemon=True)
+            thread = threading.Thread(
+                target=self._run,
+                args=(model_id, instance, method, *arguments(), future),
+                name=f"model-{model_id}",
+                daemon=True,
+            )
             thread.start()
             futures[model_id] = future
             self._busy[model_id] = future
@@ -147,13 +158,21 @@ class LocalGateway:
                 results[model_id] = CallResult(status, output, detail, elapsed)
             except TimeoutError:
                 results[model_id] = CallResult(
-                    CallStatus.TIMEOUT, detail=f"{method} did not answer within {self.timeout_seconds:g} s",
+                    CallStatus.TIMEOUT,
+                    detail=f"{method} did not answer within {self.timeout_seconds:g} s",
                     exec_time_ms=self.timeout_seconds * 1000,
                 )
         return results
 
-    def _run(self, model_id: str, instance: Any, method: str, args: tuple[Any, ...], kwargs: dict[str, Any],
-             future: Future[Any]) -> None:
+    def _run(
+        self,
+        model_id: str,
+        instance: Any,
+        method: str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        future: Future[Any],
+    ) -> None:
         start = time.perf_counter()
         with self._locks[model_id]:
             try:
@@ -161,6 +180,9 @@ class LocalGateway:
                 outcome = (CallStatus.SUCCESS, output, None)
             except Exception as exc:
                 frame = traceback.extract_tb(exc.__traceback__)[-1]
-                outcome = (CallStatus.FAILED, None,
-                           f"{type(exc).__name__}: {exc} (at {Path(frame.filename).name}:{frame.lineno})")
+                outcome = (
+                    CallStatus.FAILED,
+                    None,
+                    f"{type(exc).__name__}: {exc} (at {Path(frame.filename).name}:{frame.lineno})",
+                )
         future.set_result((*outcome, (time.perf_counter() - start) * 1000))

@@ -159,8 +159,11 @@ def _runner_classes() -> tuple[type, type]:
 
         async def setup(self, grpc_channel: Any) -> tuple[bool, Any]:
             self.grpc_stub = DynamicSubclassServiceStub(grpc_channel)
-            request = SetupRequest(className=self.base_classname, instanceArguments=self.instance_args,
-                                   instanceKwArguments=self.instance_kwargs)
+            request = SetupRequest(
+                className=self.base_classname,
+                instanceArguments=self.instance_args,
+                instanceKwArguments=self.instance_kwargs,
+            )
             while True:
                 try:
                     response = await self.grpc_stub.Setup(request)
@@ -188,7 +191,9 @@ def _runner_classes() -> tuple[type, type]:
                 raise InvalidCoordinatorUsageError("gRPC stub is not initialized, please call setup() first.")
             response = await self.grpc_stub.Call(
                 CallRequest(methodName=method_name, methodArguments=args, methodKwArguments=kwargs),
-                timeout=timeout, wait_for_ready=True)
+                timeout=timeout,
+                wait_for_ready=True,
+            )
             if response is None:
                 return None, self.ErrorType.FAILED
             code = response.status.code
@@ -211,10 +216,15 @@ def _runner_classes() -> tuple[type, type]:
             super().__init__(*args, **kwargs)
 
         def create_model_runner(self, **kwargs: Any) -> Any:
-            return NodeRunner(self.base_classname, self.instance_args, self.instance_kwargs,
-                              secure_credentials=self.secure_credentials,
-                              gateway_credentials=self.gateway_credentials,
-                              setup_timeout=self.setup_timeout, **kwargs)
+            return NodeRunner(
+                self.base_classname,
+                self.instance_args,
+                self.instance_kwargs,
+                secure_credentials=self.secure_credentials,
+                gateway_credentials=self.gateway_credentials,
+                setup_timeout=self.setup_timeout,
+                **kwargs,
+            )
 
     return NodeRunner, ConcurrentRunner
 
@@ -226,12 +236,25 @@ def _same_target(a: dict[str, Any], b: dict[str, Any]) -> bool:
 class ModelRunnerGateway:
     """``ModelGateway`` over model-runner-client; see the module docstring for the lifecycle."""
 
-    def __init__(self, *, host: str, port: int, crunch_id: str, base_classname: str, timeout_seconds: float,
-                 calls: ModelCalls | None = None, max_consecutive_failures: int = 100,
-                 max_consecutive_timeouts: int = 100, report_failure: bool = True,
-                 connect_timeout_seconds: float = 10.0, setup_timeout_seconds: float = 120.0,
-                 reconnect_seconds: float = 2.0, tick_cooldown: bool = False, secure_credentials: Any = None,
-                 gateway_credentials: Any = None) -> None:
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int,
+        crunch_id: str,
+        base_classname: str,
+        timeout_seconds: float,
+        calls: ModelCalls | None = None,
+        max_consecutive_failures: int = 100,
+        max_consecutive_timeouts: int = 100,
+        report_failure: bool = True,
+        connect_timeout_seconds: float = 10.0,
+        setup_timeout_seconds: float = 120.0,
+        reconnect_seconds: float = 2.0,
+        tick_cooldown: bool = False,
+        secure_credentials: Any = None,
+        gateway_credentials: Any = None,
+    ) -> None:
         self.host, self.port, self.crunch_id = host, port, crunch_id
         self.base_classname = base_classname
         self.timeout_seconds = timeout_seconds
@@ -257,11 +280,19 @@ class ModelRunnerGateway:
         self._thread = threading.Thread(target=self._run_loop, name=f"model-runner-{crunch_id}", daemon=True)
         self._thread.start()
         _, concurrent_runner = _runner_classes()
-        options = {"timeout": timeout_seconds, "crunch_id": crunch_id, "host": host, "port": port,
-                   "base_classname": base_classname, "max_consecutive_failures": max_consecutive_failures,
-                   "max_consecutive_timeouts": max_consecutive_timeouts, "report_failure": report_failure,
-                   "secure_credentials": secure_credentials, "gateway_credentials": gateway_credentials,
-                   "setup_timeout": setup_timeout_seconds}
+        options = {
+            "timeout": timeout_seconds,
+            "crunch_id": crunch_id,
+            "host": host,
+            "port": port,
+            "base_classname": base_classname,
+            "max_consecutive_failures": max_consecutive_failures,
+            "max_consecutive_timeouts": max_consecutive_timeouts,
+            "report_failure": report_failure,
+            "secure_credentials": secure_credentials,
+            "gateway_credentials": gateway_credentials,
+            "setup_timeout": setup_timeout_seconds,
+        }
         self._submit(self._start(concurrent_runner, options)).result(10)
         _close_at_exit(self)
 
@@ -269,7 +300,9 @@ class ModelRunnerGateway:
     def from_settings(cls, settings: Any, calls: ModelCalls | None = None) -> ModelRunnerGateway:
         secure = gateway = None
         if settings.model_runner_secure_cert_dir and settings.model_runner_gateway_key_path:
-            raise ConfigurationError("MODEL_RUNNER_SECURE_CERT_DIR and MODEL_RUNNER_GATEWAY_KEY_PATH exclude each other")
+            raise ConfigurationError(
+                "MODEL_RUNNER_SECURE_CERT_DIR and MODEL_RUNNER_GATEWAY_KEY_PATH exclude each other"
+            )
         if settings.model_runner_secure_cert_dir:
             from model_runner_client.security.credentials import SecureCredentials
 
@@ -284,17 +317,23 @@ class ModelRunnerGateway:
                 gateway = GatewayCredentials.from_pem(Path(settings.model_runner_gateway_key_path).read_bytes())
             except Exception as exc:
                 raise ConfigurationError(f"MODEL_RUNNER_GATEWAY_KEY_PATH: {exc}") from exc
-        return cls(host=settings.model_runner_node_host, port=settings.model_runner_node_port,
-                   crunch_id=settings.crunch_id, base_classname=settings.model_base_classname,
-                   timeout_seconds=settings.model_runner_timeout_seconds, calls=calls,
-                   max_consecutive_failures=settings.model_runner_max_consecutive_failures,
-                   max_consecutive_timeouts=settings.model_runner_max_consecutive_timeouts,
-                   report_failure=settings.model_runner_report_failure,
-                   connect_timeout_seconds=settings.model_runner_connect_timeout_seconds,
-                   setup_timeout_seconds=settings.model_runner_setup_timeout_seconds,
-                   reconnect_seconds=settings.model_runner_reconnect_seconds,
-                   tick_cooldown=settings.model_runner_tick_cooldown,
-                   secure_credentials=secure, gateway_credentials=gateway)
+        return cls(
+            host=settings.model_runner_node_host,
+            port=settings.model_runner_node_port,
+            crunch_id=settings.crunch_id,
+            base_classname=settings.model_base_classname,
+            timeout_seconds=settings.model_runner_timeout_seconds,
+            calls=calls,
+            max_consecutive_failures=settings.model_runner_max_consecutive_failures,
+            max_consecutive_timeouts=settings.model_runner_max_consecutive_timeouts,
+            report_failure=settings.model_runner_report_failure,
+            connect_timeout_seconds=settings.model_runner_connect_timeout_seconds,
+            setup_timeout_seconds=settings.model_runner_setup_timeout_seconds,
+            reconnect_seconds=settings.model_runner_reconnect_seconds,
+            tick_cooldown=settings.model_runner_tick_cooldown,
+            secure_credentials=secure,
+            gateway_credentials=gateway,
+        )
 
     # -- ModelGateway ------------------------------------------------------------------------
     def models(self) -> list[ModelInfo]:
@@ -308,8 +347,9 @@ class ModelRunnerGateway:
         return self._call_all(self.calls.tick, {"data": data}, cooldown=self.tick_cooldown)
 
     def predict(self, subject: str, horizon_seconds: int, step_seconds: int) -> dict[str, CallResult]:
-        return self._call_all(self.calls.predict, {"subject": subject, "horizon_seconds": horizon_seconds,
-                                                   "step_seconds": step_seconds})
+        return self._call_all(
+            self.calls.predict, {"subject": subject, "horizon_seconds": horizon_seconds, "step_seconds": step_seconds}
+        )
 
     def close(self) -> None:
         if self._closed:
@@ -365,7 +405,8 @@ class ModelRunnerGateway:
         if not self._init_received.wait(timeout):
             raise OrchestratorUnavailable(
                 f"model orchestrator ws://{self.host}:{self.port}/{self.crunch_id} sent no model list within "
-                f"{timeout:g} s (MODEL_RUNNER_NODE_HOST / MODEL_RUNNER_NODE_PORT / CRUNCH_ID)")
+                f"{timeout:g} s (MODEL_RUNNER_NODE_HOST / MODEL_RUNNER_NODE_PORT / CRUNCH_ID)"
+            )
         tasks = list(self._init_tasks)
         waiting: list[str] = []
         while tasks:
@@ -374,8 +415,11 @@ class ModelRunnerGateway:
                 break
             time.sleep(0.02)
         if waiting:
-            log.warning("model-runner gateway: model(s) %s not set up yet (unreachable node, or a slow Setup); "
-                        "they join when ready", ", ".join(waiting))
+            log.warning(
+                "model-runner gateway: model(s) %s not set up yet (unreachable node, or a slow Setup); "
+                "they join when ready",
+                ", ".join(waiting),
+            )
         self._ready = True
 
     async def _waiting_for(self, tasks: list[asyncio.Task[Any]]) -> list[str]:
@@ -391,8 +435,10 @@ class ModelRunnerGateway:
             model_id = self._task_models.get(task, "")
             runner = pending.get(model_id)
             channel = getattr(runner, "grpc_channel", None)
-            if channel is not None and channel.get_state(False) in (grpc.ChannelConnectivity.TRANSIENT_FAILURE,
-                                                                     grpc.ChannelConnectivity.SHUTDOWN):
+            if channel is not None and channel.get_state(False) in (
+                grpc.ChannelConnectivity.TRANSIENT_FAILURE,
+                grpc.ChannelConnectivity.SHUTDOWN,
+            ):
                 runner.unreachable = True
             if not getattr(runner, "unreachable", False):
                 waiting.append(model_id)
@@ -445,9 +491,18 @@ class ModelRunnerGateway:
                 known = {**cluster.pending_model_runs, **cluster.models_run}
                 for model_id, runner in known.items():
                     if model_id not in listed:
-                        tasks.append(self._dispatch({"model_id": model_id, "deployment_id": runner.deployment_id,
-                                                     "state": "STOPPED", "ip": runner.ip, "port": runner.port,
-                                                     "infos": runner.infos}))
+                        tasks.append(
+                            self._dispatch(
+                                {
+                                    "model_id": model_id,
+                                    "deployment_id": runner.deployment_id,
+                                    "state": "STOPPED",
+                                    "ip": runner.ip,
+                                    "port": runner.port,
+                                    "infos": runner.infos,
+                                }
+                            )
+                        )
             tasks.extend(self._dispatch(state) for state in states)
             if event_type == "init" and not self._init_received.is_set():
                 self._init_tasks = tasks
@@ -494,10 +549,13 @@ class ModelRunnerGateway:
         except asyncio.CancelledError:
             raise
         except Exception:
-            log.exception("model-runner gateway: cannot apply %s for model %s", state.get("state"), state.get("model_id"))
+            log.exception(
+                "model-runner gateway: cannot apply %s for model %s", state.get("state"), state.get("model_id")
+            )
 
-    async def _call(self, method_name: str, arguments: tuple[list[Any], list[Any]],
-                    cooldown: bool) -> dict[str, CallResult]:
+    async def _call(
+        self, method_name: str, arguments: tuple[list[Any], list[Any]], cooldown: bool
+    ) -> dict[str, CallResult]:
         runners = list(self._runner.model_cluster.models_run.values())
         if not runners:
             return {}
@@ -507,15 +565,17 @@ class ModelRunnerGateway:
         try:
             results = await asyncio.wait_for(
                 self._runner.call(method_name, arguments, timeout=self.timeout_seconds, model_runs=runners),
-                self.timeout_seconds + 30)
+                self.timeout_seconds + 30,
+            )
         except Exception as exc:  # the client's own failure must not cost the round
             log.exception("model-runner gateway: %s call failed", method_name)
             results, error = {}, f"gateway error: {type(exc).__name__}: {exc}"
         answers = {}
         for runner in runners:
             result = results.get(runner)
-            answers[runner.model_id] = _result(result) if result is not None else CallResult(CallStatus.FAILED,
-                                                                                              detail=error)
+            answers[runner.model_id] = (
+                _result(result) if result is not None else CallResult(CallStatus.FAILED, detail=error)
+            )
         return answers
 
     def _call_all(self, method: ModelMethod, values: dict[str, Any], cooldown: bool = True) -> dict[str, CallResult]:
@@ -555,8 +615,9 @@ def _result(result: Any) -> CallResult:
     message = getattr(result.model_runner, "last_call_message", None)
     if status is CallStatus.FAILED and message:
         detail = f"{detail}: {message}" if detail else message
-    return CallResult(status, result.result if status is CallStatus.SUCCESS else None, detail,
-                      result.exec_time_us / 1000.0)
+    return CallResult(
+        status, result.result if status is CallStatus.SUCCESS else None, detail, result.exec_time_us / 1000.0
+    )
 
 
 def _check_methods(base_classname: str, calls: ModelCalls) -> None:

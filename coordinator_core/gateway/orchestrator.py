@@ -63,9 +63,11 @@ def read_identity(folder: Path) -> dict[str, Any]:
     meta: dict[str, Any] = {}
     if (folder / "model.json").exists():
         meta = json.loads((folder / "model.json").read_text())
-    infos = {"model_name": str(meta.get("name", folder.name)),
-             "cruncher_id": str(meta.get("player_id", folder.name)),
-             "cruncher_name": str(meta.get("player_name", meta.get("player_id", folder.name)))}
+    infos = {
+        "model_name": str(meta.get("name", folder.name)),
+        "cruncher_id": str(meta.get("player_id", folder.name)),
+        "cruncher_name": str(meta.get("player_name", meta.get("player_id", folder.name))),
+    }
     if meta.get("wallet"):
         infos["cruncher_wallet_pubkey"] = str(meta["wallet"])
     if meta.get("hotkey"):
@@ -86,9 +88,19 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child between 
 class ModelNode:
     """One model node process serving ``code_dir`` on ``host:port`` (insecure gRPC)."""
 
-    def __init__(self, model_id: str, code_dir: Path, *, host: str = "127.0.0.1", port: int | None = None,
-                 python: str = sys.executable, pythonpath: Iterable[str] = (), log_dir: Path | None = None,
-                 log_level: str = "warning", infos: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        model_id: str,
+        code_dir: Path,
+        *,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        python: str = sys.executable,
+        pythonpath: Iterable[str] = (),
+        log_dir: Path | None = None,
+        log_level: str = "warning",
+        infos: dict[str, Any] | None = None,
+    ) -> None:
         self.model_id = model_id
         self.code_dir = Path(code_dir).resolve()
         self.host = host
@@ -116,9 +128,22 @@ class ModelNode:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log_file:
             self.process = subprocess.Popen(
-                [self.python, "-m", NODE_MODULE, "--code-directory", str(self.code_dir), "--address", self.address,
-                 "--log-level", self.log_level],
-                cwd=self.code_dir, env=env, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
+                [
+                    self.python,
+                    "-m",
+                    NODE_MODULE,
+                    "--code-directory",
+                    str(self.code_dir),
+                    "--address",
+                    self.address,
+                    "--log-level",
+                    self.log_level,
+                ],
+                cwd=self.code_dir,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
                 start_new_session=True,  # Ctrl-C reaches the parent only; it stops the nodes in order
                 preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
             )
@@ -134,8 +159,10 @@ class ModelNode:
             stub = health_pb2_grpc.HealthStub(channel)
             while True:
                 if not self.alive:
-                    raise RuntimeError(f"model node {self.model_id} exited with {self.process and self.process.poll()}:"
-                                       f"\n{self.log_tail()}")
+                    raise RuntimeError(
+                        f"model node {self.model_id} exited with {self.process and self.process.poll()}:"
+                        f"\n{self.log_tail()}"
+                    )
                 try:
                     response = stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=0.5)
                     if response.status == health_pb2.HealthCheckResponse.SERVING:
@@ -143,8 +170,10 @@ class ModelNode:
                 except grpc.RpcError:
                     pass
                 if time.monotonic() > deadline:
-                    raise TimeoutError(f"model node {self.model_id} not SERVING on {self.address} after {timeout:g} s:"
-                                       f"\n{self.log_tail()}")
+                    raise TimeoutError(
+                        f"model node {self.model_id} not SERVING on {self.address} after {timeout:g} s:"
+                        f"\n{self.log_tail()}"
+                    )
                 time.sleep(0.1)
 
     def log_tail(self, lines: int = 20) -> str:
@@ -164,8 +193,14 @@ class ModelNode:
             self.process.wait(timeout)
 
     def state(self, state: str, deployment: str) -> dict[str, Any]:
-        return {"deployment_id": deployment, "model_id": self.model_id, "infos": dict(self.infos), "state": state,
-                "ip": self.host, "port": self.port}
+        return {
+            "deployment_id": deployment,
+            "model_id": self.model_id,
+            "infos": dict(self.infos),
+            "state": state,
+            "ip": self.host,
+            "port": self.port,
+        }
 
 
 @dataclass
@@ -315,14 +350,21 @@ class LocalOrchestrator:
             return
         for item in frame.get("data") or []:
             self.reports.append(item)
-            log.warning("orchestrator: model %s reported %s (%s)", item.get("model_id"), item.get("failure_code"),
-                        item.get("failure_reason"))
+            log.warning(
+                "orchestrator: model %s reported %s (%s)",
+                item.get("model_id"),
+                item.get("failure_code"),
+                item.get("failure_reason"),
+            )
             if not self.stop_reported:
                 continue
             with self._lock:
                 announced = self._models.get(item.get("model_id"))
-                if announced is None or announced.state.get("ip") != item.get("ip") \
-                        or announced.state["state"] != "RUNNING":
+                if (
+                    announced is None
+                    or announced.state.get("ip") != item.get("ip")
+                    or announced.state["state"] != "RUNNING"
+                ):
                     continue
                 announced.state = {**announced.state, "state": "STOPPED"}
                 snapshot, on_stop = dict(announced.state), announced.on_stop
@@ -334,10 +376,19 @@ class LocalOrchestrator:
 class LocalCluster:
     """Model nodes for the folders of a models directory, announced by a ``LocalOrchestrator``."""
 
-    def __init__(self, models_dir: Path | None = None, *, crunch_id: str = "starter-challenge",
-                 host: str = "127.0.0.1", port: int = 0, pythonpath: Iterable[str] = (),
-                 log_dir: Path | None = None, python: str = sys.executable, stop_reported: bool = True,
-                 stop_reported_nodes: bool = False) -> None:
+    def __init__(
+        self,
+        models_dir: Path | None = None,
+        *,
+        crunch_id: str = "starter-challenge",
+        host: str = "127.0.0.1",
+        port: int = 0,
+        pythonpath: Iterable[str] = (),
+        log_dir: Path | None = None,
+        python: str = sys.executable,
+        stop_reported: bool = True,
+        stop_reported_nodes: bool = False,
+    ) -> None:
         self.models_dir = Path(models_dir) if models_dir else None
         self.pythonpath = list(pythonpath)
         self.log_dir = Path(log_dir or tempfile.mkdtemp(prefix="model-nodes-"))
@@ -351,8 +402,9 @@ class LocalCluster:
     def model_folders(models_dir: Path) -> list[Path]:
         return sorted(p for p in Path(models_dir).iterdir() if p.is_dir() and (p / "main.py").exists())
 
-    def start(self, folders: Iterable[Path] | None = None, *, announce: bool = True,
-              timeout: float = 120.0) -> LocalCluster:
+    def start(
+        self, folders: Iterable[Path] | None = None, *, announce: bool = True, timeout: float = 120.0
+    ) -> LocalCluster:
         """Start the orchestrator, then one node per folder (all spawned, then awaited concurrently)."""
         self.orchestrator.start()
         if folders is None:
@@ -361,8 +413,17 @@ class LocalCluster:
         return self
 
     def start_nodes(self, folders: list[Path], *, announce: bool = True, timeout: float = 120.0) -> list[ModelNode]:
-        nodes = [ModelNode(f.name, f, host=self.orchestrator.host, python=self.python, pythonpath=self.pythonpath,
-                           log_dir=self.log_dir) for f in folders]
+        nodes = [
+            ModelNode(
+                f.name,
+                f,
+                host=self.orchestrator.host,
+                python=self.python,
+                pythonpath=self.pythonpath,
+                log_dir=self.log_dir,
+            )
+            for f in folders
+        ]
         for node in nodes:
             self.nodes[node.model_id] = node.start()
         try:
@@ -400,14 +461,30 @@ class LocalCluster:
         self.stop()
 
 
-def serve_local(models_dir: Path, *, port: int = 9091, host: str = "127.0.0.1", crunch_id: str = "starter-challenge",
-                pythonpath: Iterable[str] = (), log_dir: Path | None = None, stop_reported: bool = True,
-                echo: Callable[[str], None] = print) -> None:
+def serve_local(
+    models_dir: Path,
+    *,
+    port: int = 9091,
+    host: str = "127.0.0.1",
+    crunch_id: str = "starter-challenge",
+    pythonpath: Iterable[str] = (),
+    log_dir: Path | None = None,
+    stop_reported: bool = True,
+    echo: Callable[[str], None] = print,
+) -> None:
     """Run a ``LocalCluster`` until SIGINT/SIGTERM, then stop every node it started."""
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
-    cluster = LocalCluster(models_dir, crunch_id=crunch_id, host=host, port=port, pythonpath=pythonpath,
-                           log_dir=log_dir, stop_reported=stop_reported, stop_reported_nodes=stop_reported)
+    cluster = LocalCluster(
+        models_dir,
+        crunch_id=crunch_id,
+        host=host,
+        port=port,
+        pythonpath=pythonpath,
+        log_dir=log_dir,
+        stop_reported=stop_reported,
+        stop_reported_nodes=stop_reported,
+    )
     try:
         folders = cluster.model_folders(models_dir)
         if not folders:
@@ -416,16 +493,22 @@ def serve_local(models_dir: Path, *, port: int = 9091, host: str = "127.0.0.1", 
         started = time.perf_counter()
         cluster.start(folders)
         for node in cluster.nodes.values():
-            echo(f"  {node.model_id:<24} {node.address:<22} {node.infos.get('model_name')} "
-                 f"({node.infos.get('cruncher_name')}) deployment {cluster.deployments[node.model_id]}")
-        echo(f"orchestrator on {cluster.orchestrator.url} ready in {time.perf_counter() - started:.1f} s "
-             f"(MODEL_GATEWAY=model_runner MODEL_RUNNER_NODE_HOST={host} MODEL_RUNNER_NODE_PORT="
-             f"{cluster.orchestrator.port} CRUNCH_ID={crunch_id}); Ctrl-C stops everything")
+            echo(
+                f"  {node.model_id:<24} {node.address:<22} {node.infos.get('model_name')} "
+                f"({node.infos.get('cruncher_name')}) deployment {cluster.deployments[node.model_id]}"
+            )
+        echo(
+            f"orchestrator on {cluster.orchestrator.url} ready in {time.perf_counter() - started:.1f} s "
+            f"(MODEL_GATEWAY=model_runner MODEL_RUNNER_NODE_HOST={host} MODEL_RUNNER_NODE_PORT="
+            f"{cluster.orchestrator.port} CRUNCH_ID={crunch_id}); Ctrl-C stops everything"
+        )
         seen = 0
         while not stop.wait(0.5):
             for report in cluster.orchestrator.reports[seen:]:
-                echo(f"  report_failure: {report.get('model_id')} {report.get('failure_code')}"
-                     + (" -> STOPPED" if stop_reported else ""))
+                echo(
+                    f"  report_failure: {report.get('model_id')} {report.get('failure_code')}"
+                    + (" -> STOPPED" if stop_reported else "")
+                )
             seen = len(cluster.orchestrator.reports)
             for node in cluster.nodes.values():
                 if node.process is not None and node.process.returncode is None and not node.alive:

@@ -48,8 +48,15 @@ class BackfillResult:
         return sum(g.count for g in self.gaps)
 
 
-def backfill(engine: Engine, source: FeedSource, scope: FeedScope, start: datetime, end: datetime, now: datetime,
-             progress: Callable[[datetime, BackfillResult], None] | None = None) -> BackfillResult:
+def backfill(
+    engine: Engine,
+    source: FeedSource,
+    scope: FeedScope,
+    start: datetime,
+    end: datetime,
+    now: datetime,
+    progress: Callable[[datetime, BackfillResult], None] | None = None,
+) -> BackfillResult:
     """Fetch and store every record of ``scope`` with ``start <= ts_event <= end``."""
     if end < start:
         raise ValueError(f"backfill: end {end.isoformat()} is before start {start.isoformat()}")
@@ -74,7 +81,9 @@ def backfill(engine: Engine, source: FeedSource, scope: FeedScope, start: dateti
         if progress:
             progress(min(cursor, end), result)
     if scope.kind == "candle":
-        result.gaps = find_gaps(engine, scope, start, min(end, now - timedelta(seconds=granularity_seconds(scope.granularity))))
+        result.gaps = find_gaps(
+            engine, scope, start, min(end, now - timedelta(seconds=granularity_seconds(scope.granularity)))
+        )
     return result
 
 
@@ -87,12 +96,20 @@ def find_gaps(engine: Engine, scope: FeedScope, start: datetime, end: datetime) 
     if end < first:
         return []
     with unit_of_work(engine) as session:
-        stored = set(session.exec(
-            select(FeedRecord.ts_event).where(
-                FeedRecord.source == scope.source, FeedRecord.subject == scope.subject, FeedRecord.kind == scope.kind,
-                FeedRecord.granularity == scope.granularity, FeedRecord.ts_event >= first, FeedRecord.ts_event <= end,
-            ).order_by(col(FeedRecord.ts_event))
-        ).all())
+        stored = set(
+            session.exec(
+                select(FeedRecord.ts_event)
+                .where(
+                    FeedRecord.source == scope.source,
+                    FeedRecord.subject == scope.subject,
+                    FeedRecord.kind == scope.kind,
+                    FeedRecord.granularity == scope.granularity,
+                    FeedRecord.ts_event >= first,
+                    FeedRecord.ts_event <= end,
+                )
+                .order_by(col(FeedRecord.ts_event))
+            ).all()
+        )
     gaps: list[Gap] = []
     bucket = timedelta(seconds=seconds)
     current, open_gap, count = first, None, 0

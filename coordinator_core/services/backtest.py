@@ -36,7 +36,9 @@ def virtual_times(start: datetime, end: datetime, step: int) -> Iterator[datetim
         now += timedelta(seconds=step)
 
 
-def run_steps(runtime: Runtime, times: list[datetime], progress: Callable[[datetime], None] | None = None) -> dict[str, int]:
+def run_steps(
+    runtime: Runtime, times: list[datetime], progress: Callable[[datetime], None] | None = None
+) -> dict[str, int]:
     """Run one competition step at each virtual time; returns totals."""
     totals = {"steps": 0, "rounds": 0, "predictions": 0, "scored": 0, "checkpoints": 0}
     for now in times:
@@ -74,7 +76,9 @@ def default_window(runtime: Runtime, days: int) -> tuple[datetime, datetime]:
     return end - timedelta(days=days), end
 
 
-def chunks(start: datetime, end: datetime, step: int, per_chunk: timedelta = timedelta(days=1)) -> list[tuple[datetime, datetime]]:
+def chunks(
+    start: datetime, end: datetime, step: int, per_chunk: timedelta = timedelta(days=1)
+) -> list[tuple[datetime, datetime]]:
     """Split [start, end] into consecutive windows of virtual time, each holding whole steps."""
     times = list(virtual_times(start, end, step))
     if not times:

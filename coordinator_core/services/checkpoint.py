@@ -33,26 +33,39 @@ def last_boundary(settings: Settings, now: datetime) -> datetime:
     return anchor + timedelta(seconds=elapsed - elapsed % interval)
 
 
-def ranked_entries(session: Session, contract: CrunchContract, start: datetime, end: datetime) -> tuple[list[dict[str, Any]], int]:
+def ranked_entries(
+    session: Session, contract: CrunchContract, start: datetime, end: datetime
+) -> tuple[list[dict[str, Any]], int]:
     """Models ranked over snapshots ending in (start, end]; models with no scored prediction are left out."""
     # snapshots are aligned to periods that divide the checkpoint interval: ending in (start, end]
     # is the same as starting in [start, end)
-    snapshot_count = session.exec(select(func.count()).select_from(Snapshot).where(
-        Snapshot.period_end > start, Snapshot.period_end <= end)).one()
-    totals = [dict(row, model_id=model_id) for model_id, row in
-              window_totals(session, start, end).items() if row["scored_count"] > 0]
+    snapshot_count = session.exec(
+        select(func.count()).select_from(Snapshot).where(Snapshot.period_end > start, Snapshot.period_end <= end)
+    ).one()
+    totals = [
+        dict(row, model_id=model_id)
+        for model_id, row in window_totals(session, start, end).items()
+        if row["scored_count"] > 0
+    ]
     models = {m.id: m for m in session.exec(select(Model).where(col(Model.id).in_([t["model_id"] for t in totals])))}
     key, direction = contract.aggregation.ranking_key, contract.aggregation.ranking_direction
     entries = []
     for row in totals:
         model = models.get(row["model_id"])
-        entries.append({
-            "model_id": row["model_id"], "model_name": model.name if model else row["model_id"],
-            "cruncher_name": model.player_name if model else "Unknown",
-            "player_id": model.player_id if model else row["model_id"], "wallet": model.wallet if model else None,
-            "metrics": {key: row["score"]}, "prediction_count": row["prediction_count"],
-            "scored_count": row["scored_count"], "failed_count": row["failed_count"], "absent_count": row["absent_count"],
-        })
+        entries.append(
+            {
+                "model_id": row["model_id"],
+                "model_name": model.name if model else row["model_id"],
+                "cruncher_name": model.player_name if model else "Unknown",
+                "player_id": model.player_id if model else row["model_id"],
+                "wallet": model.wallet if model else None,
+                "metrics": {key: row["score"]},
+                "prediction_count": row["prediction_count"],
+                "scored_count": row["scored_count"],
+                "failed_count": row["failed_count"],
+                "absent_count": row["absent_count"],
+            }
+        )
     return contract.rank(entries, key, direction), int(snapshot_count)
 
 
@@ -74,17 +87,34 @@ def build_checkpoints(engine: Engine, contract: CrunchContract, settings: Settin
         while end <= now:
             ranking, snapshot_count = ranked_entries(session, contract, start, end)
             if snapshot_count:
-                emission = contract.build_emission(ranking, crunch_pubkey=contract.crunch_pubkey,
-                                                   compute_provider=contract.compute_provider,
-                                                   data_provider=contract.data_provider)
+                emission = contract.build_emission(
+                    ranking,
+                    crunch_pubkey=contract.crunch_pubkey,
+                    compute_provider=contract.compute_provider,
+                    data_provider=contract.data_provider,
+                )
                 checkpoint_id = f"CKP_{end:%Y%m%d_%H%M%S}"
-                session.execute(upsert_statement(session, Checkpoint.__table__, ["period_end"]), [{
-                    "id": checkpoint_id, "period_start": start, "period_end": end,
-                    "status": CheckpointStatus.PENDING.value, "entries_jsonb": [emission],
-                    "meta_jsonb": {"snapshot_count": snapshot_count, "model_count": len(ranking), "ranking": ranking,
-                                   "ranking_key": contract.aggregation.ranking_key},
-                    "created_at": now, "tx_hash": None, "submitted_at": None,
-                }])
+                session.execute(
+                    upsert_statement(session, Checkpoint.__table__, ["period_end"]),
+                    [
+                        {
+                            "id": checkpoint_id,
+                            "period_start": start,
+                            "period_end": end,
+                            "status": CheckpointStatus.PENDING.value,
+                            "entries_jsonb": [emission],
+                            "meta_jsonb": {
+                                "snapshot_count": snapshot_count,
+                                "model_count": len(ranking),
+                                "ranking": ranking,
+                                "ranking_key": contract.aggregation.ranking_key,
+                            },
+                            "created_at": now,
+                            "tx_hash": None,
+                            "submitted_at": None,
+                        }
+                    ],
+                )
                 written.append(checkpoint_id)
                 log.info("checkpoint %s: %d models over %s .. %s", checkpoint_id, len(ranking), start, end)
                 start = end

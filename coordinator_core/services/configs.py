@@ -65,12 +65,18 @@ def default_configs(contract: CrunchContract, settings: Settings) -> list[Schedu
     configs = []
     for order, subject in enumerate(settings.subjects):
         for multiple in (1, 4):
-            configs.append(ScheduledPredictionConfig(
-                scope_key=f"{subject}-{horizon * multiple}",
-                scope_template={"subject": subject, "horizon_seconds": horizon * multiple, "step_seconds": step * multiple},
-                schedule={"prediction_interval_seconds": horizon, "resolve_after_seconds": horizon * multiple},
-                order=order * 10 + multiple,
-            ))
+            configs.append(
+                ScheduledPredictionConfig(
+                    scope_key=f"{subject}-{horizon * multiple}",
+                    scope_template={
+                        "subject": subject,
+                        "horizon_seconds": horizon * multiple,
+                        "step_seconds": step * multiple,
+                    },
+                    schedule={"prediction_interval_seconds": horizon, "resolve_after_seconds": horizon * multiple},
+                    order=order * 10 + multiple,
+                )
+            )
     return configs
 
 
@@ -116,24 +122,42 @@ def seed_configs(engine: Engine, contract: CrunchContract, settings: Settings, n
     """Upsert the desired configs; deactivate the ones no longer listed. Returns active ids."""
     configs = desired_configs(contract, settings)
     rows = [
-        {"id": config_id(c.scope_key), "scope_key": c.scope_key, "scope_template_jsonb": c.scope_template,
-         "schedule_jsonb": c.schedule.model_dump(), "active": c.active, "order": c.order, "meta_jsonb": c.meta,
-         "updated_at": now}
+        {
+            "id": config_id(c.scope_key),
+            "scope_key": c.scope_key,
+            "scope_template_jsonb": c.scope_template,
+            "schedule_jsonb": c.schedule.model_dump(),
+            "active": c.active,
+            "order": c.order,
+            "meta_jsonb": c.meta,
+            "updated_at": now,
+        }
         for c in configs
     ]
     table: Any = ScheduledPredictionConfigRow.__table__
     with unit_of_work(engine) as session:
         if rows:
-            session.execute(upsert_statement(session, table, ["scope_key"],
-                                             update=["scope_template_jsonb", "schedule_jsonb", "active", "order", "meta_jsonb"]),
-                            rows)
+            session.execute(
+                upsert_statement(
+                    session,
+                    table,
+                    ["scope_key"],
+                    update=["scope_template_jsonb", "schedule_jsonb", "active", "order", "meta_jsonb"],
+                ),
+                rows,
+            )
         listed = [r["id"] for r in rows]
-        session.execute(table.update().where(~table.c.id.in_(listed), table.c.active.is_(True)).values(active=False, updated_at=now))
+        session.execute(
+            table.update().where(~table.c.id.in_(listed), table.c.active.is_(True)).values(active=False, updated_at=now)
+        )
     return [r["id"] for r in rows if r["active"]]
 
 
 def active_configs(session: Any) -> list[ScheduledPredictionConfigRow]:
-    return list(session.exec(
-        select(ScheduledPredictionConfigRow).where(col(ScheduledPredictionConfigRow.active).is_(True))
-        .order_by(col(ScheduledPredictionConfigRow.order), col(ScheduledPredictionConfigRow.id))
-    ).all())
+    return list(
+        session.exec(
+            select(ScheduledPredictionConfigRow)
+            .where(col(ScheduledPredictionConfigRow.active).is_(True))
+            .order_by(col(ScheduledPredictionConfigRow.order), col(ScheduledPredictionConfigRow.id))
+        ).all()
+    )

@@ -22,8 +22,11 @@ def observe_delay(scope: FeedScope) -> timedelta:
 
 def _scoped(scope: FeedScope) -> Any:
     return select(FeedRecord).where(
-        FeedRecord.source == scope.source, FeedRecord.subject == scope.subject,
-        FeedRecord.kind == scope.kind, FeedRecord.granularity == scope.granularity, col(FeedRecord.final).is_(True),
+        FeedRecord.source == scope.source,
+        FeedRecord.subject == scope.subject,
+        FeedRecord.kind == scope.kind,
+        FeedRecord.granularity == scope.granularity,
+        col(FeedRecord.final).is_(True),
     )
 
 

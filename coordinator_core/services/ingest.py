@@ -46,17 +46,25 @@ class IngestResult:
 
 def feed_scopes(settings: Settings) -> list[FeedScope]:
     """Every (source, subject) pair, sources in priority order."""
-    return [FeedScope(source, subject, settings.feed_kind, settings.feed_granularity)
-            for source in settings.sources for subject in settings.subjects]
+    return [
+        FeedScope(source, subject, settings.feed_kind, settings.feed_granularity)
+        for source in settings.sources
+        for subject in settings.subjects
+    ]
 
 
 def step_of(scope: FeedScope) -> timedelta:
     """Distance from one record to the next key: one bucket for candles, 1 ms for ticks."""
-    return timedelta(seconds=granularity_seconds(scope.granularity)) if scope.kind == "candle" else timedelta(milliseconds=1)
+    return (
+        timedelta(seconds=granularity_seconds(scope.granularity))
+        if scope.kind == "candle"
+        else timedelta(milliseconds=1)
+    )
 
 
-def upsert_records(engine: Engine, scope: FeedScope, records: list[SourceRecord], now: datetime,
-                   phase: str = "poll") -> int:
+def upsert_records(
+    engine: Engine, scope: FeedScope, records: list[SourceRecord], now: datetime, phase: str = "poll"
+) -> int:
     """Upsert records on their natural key and advance the watermark; returns rows written.
 
     A row is rewritten only if its values, meta or finality changed, so a re-run writes 0 rows.
@@ -66,27 +74,47 @@ def upsert_records(engine: Engine, scope: FeedScope, records: list[SourceRecord]
     table: Any = FeedRecord.__table__
     with unit_of_work(engine) as session:
         # ts_ingested moves only with a real change: a re-run with identical data writes nothing
-        stmt = upsert_statement(session, table, ["source", "subject", "kind", "granularity", "ts_event"],
-                                update=["values_jsonb", "meta_jsonb", "final"], refresh=("ts_ingested",),
-                                guard="final_wins").returning(table.c.id)
+        stmt = upsert_statement(
+            session,
+            table,
+            ["source", "subject", "kind", "granularity", "ts_event"],
+            update=["values_jsonb", "meta_jsonb", "final"],
+            refresh=("ts_ingested",),
+            guard="final_wins",
+        ).returning(table.c.id)
         records = list({r.ts_event: r for r in records}.values())  # one row per key: the last wins
         if session.get_bind().dialect.name == "postgresql" and len(records) >= COPY_THRESHOLD:
             written = _copy_upsert(session, scope, records, now)
         else:
             for offset in range(0, len(records), BATCH):
                 rows = [
-                    {"source": scope.source, "subject": scope.subject, "kind": scope.kind, "granularity": scope.granularity,
-                     "ts_event": r.ts_event, "ts_ingested": now, "final": r.final, "values_jsonb": r.values,
-                     "meta_jsonb": r.meta}
-                    for r in records[offset:offset + BATCH]
+                    {
+                        "source": scope.source,
+                        "subject": scope.subject,
+                        "kind": scope.kind,
+                        "granularity": scope.granularity,
+                        "ts_event": r.ts_event,
+                        "ts_ingested": now,
+                        "final": r.final,
+                        "values_jsonb": r.values,
+                        "meta_jsonb": r.meta,
+                    }
+                    for r in records[offset : offset + BATCH]
                 ]
                 written += len(session.execute(stmt, rows).all())
         newest = max((r.ts_event for r in records if r.final), default=None)
         state = session.get(FeedIngestionState, scope.key)
         if state is None:
-            state = FeedIngestionState(id=scope.key, source=scope.source, subject=scope.subject, kind=scope.kind,
-                                       granularity=scope.granularity, last_event_ts=newest, updated_at=now,
-                                       meta_jsonb={"phase": phase})
+            state = FeedIngestionState(
+                id=scope.key,
+                source=scope.source,
+                subject=scope.subject,
+                kind=scope.kind,
+                granularity=scope.granularity,
+                last_event_ts=newest,
+                updated_at=now,
+                meta_jsonb={"phase": phase},
+            )
             session.add(state)
         elif newest is not None and (state.last_event_ts is None or newest > state.last_event_ts):
             state.last_event_ts, state.updated_at, state.meta_jsonb = newest, now, {"phase": phase}
@@ -95,7 +123,17 @@ def upsert_records(engine: Engine, scope: FeedScope, records: list[SourceRecord]
 
 
 COPY_THRESHOLD = 500
-_COLUMNS = ("source", "subject", "kind", "granularity", "ts_event", "ts_ingested", "final", "values_jsonb", "meta_jsonb")
+_COLUMNS = (
+    "source",
+    "subject",
+    "kind",
+    "granularity",
+    "ts_event",
+    "ts_ingested",
+    "final",
+    "values_jsonb",
+    "meta_jsonb",
+)
 
 
 def _copy_upsert(session: Any, scope: FeedScope, records: list[SourceRecord], now: datetime) -> int:
@@ -104,18 +142,37 @@ def _copy_upsert(session: Any, scope: FeedScope, records: list[SourceRecord], no
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     for r in records:
-        writer.writerow([scope.source, scope.subject, scope.kind, scope.granularity, r.ts_event.isoformat(),
-                         now.isoformat(), "t" if r.final else "f", json.dumps(r.values), json.dumps(r.meta)])
+        writer.writerow(
+            [
+                scope.source,
+                scope.subject,
+                scope.kind,
+                scope.granularity,
+                r.ts_event.isoformat(),
+                now.isoformat(),
+                "t" if r.final else "f",
+                json.dumps(r.values),
+                json.dumps(r.meta),
+            ]
+        )
     buffer.seek(0)
     cursor = session.connection().connection.dbapi_connection.cursor()
-    cursor.execute("CREATE TEMP TABLE IF NOT EXISTS feed_records_stage (LIKE feed_records INCLUDING DEFAULTS) "
-                   "ON COMMIT DELETE ROWS")
+    cursor.execute(
+        "CREATE TEMP TABLE IF NOT EXISTS feed_records_stage (LIKE feed_records INCLUDING DEFAULTS) "
+        "ON COMMIT DELETE ROWS"
+    )
     cursor.copy_expert(f"COPY feed_records_stage ({', '.join(_COLUMNS)}) FROM STDIN WITH (FORMAT csv)", buffer)
     table: Any = FeedRecord.__table__
     stage = sa_table("feed_records_stage", *[sa_column(c) for c in _COLUMNS])
     stmt = pg_insert(table).from_select(list(_COLUMNS), select(*[stage.c[c] for c in _COLUMNS]))
-    stmt = on_conflict(stmt, table, list(_COLUMNS[:5]), ["values_jsonb", "meta_jsonb", "final"],
-                       refresh=("ts_ingested",), guard="final_wins").returning(table.c.id)
+    stmt = on_conflict(
+        stmt,
+        table,
+        list(_COLUMNS[:5]),
+        ["values_jsonb", "meta_jsonb", "final"],
+        refresh=("ts_ingested",),
+        guard="final_wins",
+    ).returning(table.c.id)
     return len(session.execute(stmt).all())
 
 
@@ -125,13 +182,17 @@ def watermark(engine: Engine, scope: FeedScope) -> datetime | None:
         return state.last_event_ts if state else None
 
 
-def ingest_scope(engine: Engine, source: FeedSource, scope: FeedScope, now: datetime, settings: Settings) -> IngestResult:
+def ingest_scope(
+    engine: Engine, source: FeedSource, scope: FeedScope, now: datetime, settings: Settings
+) -> IngestResult:
     """Fetch what is new since the watermark (or a backfill window) up to ``now``, page by page."""
     step = step_of(scope)
     last = watermark(engine, scope)
     if last is None:
         bucket = timedelta(seconds=granularity_seconds(scope.granularity))
-        start = now - max(timedelta(minutes=settings.feed_backfill_minutes), bucket * (settings.feed_candles_window + 1))
+        start = now - max(
+            timedelta(minutes=settings.feed_backfill_minutes), bucket * (settings.feed_candles_window + 1)
+        )
     else:
         start = last + step
     end = now if source.live else now - observe_delay(scope)  # historical sources: closed candles only

@@ -85,8 +85,16 @@ def _json_safe(value: Any, depth: int = 0) -> Any:
     return clean_text(repr(value))
 
 
-def _prediction_row(due: _Due, model_id: str, result: CallResult | None, contract: CrunchContract, now: datetime,
-                    resolvable_at: datetime, tick: CallResult | None, absent_reason: str) -> dict[str, Any]:
+def _prediction_row(
+    due: _Due,
+    model_id: str,
+    result: CallResult | None,
+    contract: CrunchContract,
+    now: datetime,
+    resolvable_at: datetime,
+    tick: CallResult | None,
+    absent_reason: str,
+) -> dict[str, Any]:
     output: dict[str, Any] = {}
     reason = None
     runner_status = result.status.value if result else None
@@ -97,7 +105,11 @@ def _prediction_row(due: _Due, model_id: str, result: CallResult | None, contrac
             output = contract.check_output(result.output)
             status = PredictionStatus.PENDING
         except ValidationError as exc:
-            status, reason, output = PredictionStatus.FAILED, clean_text(str(exc)), {"raw_output": _json_safe(result.output)}
+            status, reason, output = (
+                PredictionStatus.FAILED,
+                clean_text(str(exc)),
+                {"raw_output": _json_safe(result.output)},
+            )
     else:
         status, reason = PredictionStatus.FAILED, clean_text(f"{result.status.value}: {result.detail or 'no detail'}")
     prefix = "ABS" if status is PredictionStatus.ABSENT else "PRE"
@@ -106,11 +118,19 @@ def _prediction_row(due: _Due, model_id: str, result: CallResult | None, contrac
         meta["tick"] = {"status": tick.status.value, "detail": clean_text(tick.detail)}
     return {
         "id": f"{prefix}_{model_id}_{safe_key(due.config.scope_key)}_{due.round_at:%Y%m%dT%H%M%S}",
-        "input_id": due.input_id, "model_id": model_id, "prediction_config_id": due.config.id,
-        "scope_key": due.config.scope_key, "scope_jsonb": due.scope, "status": status.value,
-        "runner_status": runner_status, "failed_reason": clean_text(reason),
+        "input_id": due.input_id,
+        "model_id": model_id,
+        "prediction_config_id": due.config.id,
+        "scope_key": due.config.scope_key,
+        "scope_jsonb": due.scope,
+        "status": status.value,
+        "runner_status": runner_status,
+        "failed_reason": clean_text(reason),
         "exec_time_ms": round(result.exec_time_ms, 3) if result else 0.0,
-        "inference_output_jsonb": output, "meta_jsonb": meta, "performed_at": now, "resolvable_at": resolvable_at,
+        "inference_output_jsonb": output,
+        "meta_jsonb": meta,
+        "performed_at": now,
+        "resolvable_at": resolvable_at,
     }
 
 
@@ -119,7 +139,10 @@ def fresh_records(session: Any, settings: Settings, subject: str, now: datetime)
     for source in settings.sources:
         scope = FeedScope(source, subject, settings.feed_kind, settings.feed_granularity)
         records = latest_records(session, scope, now, settings.feed_candles_window)
-        if records and (now - records[-1].ts_event - observe_delay(scope)).total_seconds() <= settings.max_staleness_seconds:
+        if (
+            records
+            and (now - records[-1].ts_event - observe_delay(scope)).total_seconds() <= settings.max_staleness_seconds
+        ):
             return source, records
     return None
 
@@ -129,15 +152,17 @@ def due_rounds(session: Any, contract: CrunchContract, now: datetime) -> list[_D
     for config in active_configs(session):
         interval = int(config.schedule_jsonb.get("prediction_interval_seconds") or 60)
         round_at = floor_time(now, interval)
-        item = _Due(config, {**effective_scope(contract, config.scope_template_jsonb), "scope_key": config.scope_key},
-                    round_at)
+        item = _Due(
+            config, {**effective_scope(contract, config.scope_template_jsonb), "scope_key": config.scope_key}, round_at
+        )
         if session.get(Input, item.input_id) is None:
             due.append(item)
     return due
 
 
-def predict_round(engine: Engine, gateway: ModelGateway, contract: CrunchContract, settings: Settings,
-                  now: datetime) -> RoundResult:
+def predict_round(
+    engine: Engine, gateway: ModelGateway, contract: CrunchContract, settings: Settings, now: datetime
+) -> RoundResult:
     result = RoundResult()
     with unit_of_work(engine) as session:
         due = due_rounds(session, contract, now)
@@ -149,16 +174,21 @@ def predict_round(engine: Engine, gateway: ModelGateway, contract: CrunchContrac
         for subject, items in by_subject.items():
             fresh = fresh_records(session, settings, subject, now)
             if fresh is None:
-                keys = ", ".join(FeedScope(source, subject, settings.feed_kind, settings.feed_granularity).key
-                                 for source in settings.sources)
-                reason = f"no feed data for {keys} observed after {now - timedelta(seconds=settings.max_staleness_seconds)}"
+                keys = ", ".join(
+                    FeedScope(source, subject, settings.feed_kind, settings.feed_granularity).key
+                    for source in settings.sources
+                )
+                reason = (
+                    f"no feed data for {keys} observed after {now - timedelta(seconds=settings.max_staleness_seconds)}"
+                )
                 for item in items:
                     result.skipped[item.config.scope_key] = reason
                 log.warning("round at %s skipped for %s: %s", now, subject, reason)
                 continue
             source_used[subject], records = fresh
-            inputs[subject] = contract.build_input(subject, [as_candle(r) for r in records], int(now.timestamp()),
-                                                   settings.feed_granularity)
+            inputs[subject] = contract.build_input(
+                subject, [as_candle(r) for r in records], int(now.timestamp()), settings.feed_granularity
+            )
         sync_registry(session, gateway.models(), now)
     if not inputs:
         return result
@@ -167,8 +197,13 @@ def predict_round(engine: Engine, gateway: ModelGateway, contract: CrunchContrac
     for subject, data in inputs.items():
         ticks = gateway.tick(data)
         for item in by_subject[subject]:
-            answers.append((item, ticks, gateway.predict(subject, int(item.scope["horizon_seconds"]),
-                                                         int(item.scope["step_seconds"]))))
+            answers.append(
+                (
+                    item,
+                    ticks,
+                    gateway.predict(subject, int(item.scope["horizon_seconds"]), int(item.scope["step_seconds"])),
+                )
+            )
 
     load_errors: dict[str, str] = getattr(gateway, "load_errors", {})
     with unit_of_work(engine) as session:
@@ -180,18 +215,35 @@ def predict_round(engine: Engine, gateway: ModelGateway, contract: CrunchContrac
             wait = max(int(item.scope["horizon_seconds"]), int(schedule.get("resolve_after_seconds") or 0))
             resolvable_at = now + timedelta(seconds=wait)
             subject = item.scope["subject"]
-            input_rows.append({
-                "id": item.input_id, "prediction_config_id": item.config.id, "scope_key": item.config.scope_key,
-                "status": InputStatus.RECEIVED.value, "round_at": item.round_at, "received_at": now,
-                "resolvable_at": resolvable_at, "resolved_at": None, "raw_data_jsonb": inputs[subject],
-                "actuals_jsonb": None, "meta_jsonb": {},
-                "scope_jsonb": {"source": source_used[subject], "sources": settings.sources, "kind": settings.feed_kind,
-                                "granularity": settings.feed_granularity, **item.scope},
-            })
+            input_rows.append(
+                {
+                    "id": item.input_id,
+                    "prediction_config_id": item.config.id,
+                    "scope_key": item.config.scope_key,
+                    "status": InputStatus.RECEIVED.value,
+                    "round_at": item.round_at,
+                    "received_at": now,
+                    "resolvable_at": resolvable_at,
+                    "resolved_at": None,
+                    "raw_data_jsonb": inputs[subject],
+                    "actuals_jsonb": None,
+                    "meta_jsonb": {},
+                    "scope_jsonb": {
+                        "source": source_used[subject],
+                        "sources": settings.sources,
+                        "kind": settings.feed_kind,
+                        "granularity": settings.feed_granularity,
+                        **item.scope,
+                    },
+                }
+            )
             for model_id in sorted(set(running) | set(predictions)):
                 answer = predictions.get(model_id)
-                absent = f"no answer: model failed to load ({load_errors[model_id]})" if model_id in load_errors \
+                absent = (
+                    f"no answer: model failed to load ({load_errors[model_id]})"
+                    if model_id in load_errors
                     else "no answer: model was registered as RUNNING but did not respond"
+                )
                 row = _prediction_row(item, model_id, answer, contract, now, resolvable_at, ticks.get(model_id), absent)
                 prediction_rows.append(row)
                 result.statuses[row["status"]] += 1

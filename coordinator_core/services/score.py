@@ -74,7 +74,9 @@ def _resolve(session: Session, contract: CrunchContract, inp: Input) -> tuple[di
     return None, "; ".join(reasons)
 
 
-def _resolve_from(session: Session, contract: CrunchContract, inp: Input, scope: FeedScope) -> tuple[dict[str, Any] | None, str]:
+def _resolve_from(
+    session: Session, contract: CrunchContract, inp: Input, scope: FeedScope
+) -> tuple[dict[str, Any] | None, str]:
     horizon = timedelta(seconds=int(inp.scope_jsonb["horizon_seconds"]))
     tolerance = timedelta(seconds=granularity_seconds(scope.granularity))
     entry = price_at(session, scope, inp.received_at)
@@ -100,8 +102,15 @@ def _penalty(values: list[float], policy: str, direction: str) -> float | None:
     return min(values) if direction == "desc" else max(values)
 
 
-def _score_batch(session: Session, contract: CrunchContract, settings: Settings, now: datetime, scored_at: datetime,
-                 inputs: list[Input], result: ScoreRunResult) -> int:
+def _score_batch(
+    session: Session,
+    contract: CrunchContract,
+    settings: Settings,
+    now: datetime,
+    scored_at: datetime,
+    inputs: list[Input],
+    result: ScoreRunResult,
+) -> int:
     resolved: dict[str, dict[str, Any]] = {}
     give_up = timedelta(seconds=settings.resolve_give_up_seconds)
     for inp in inputs:
@@ -115,8 +124,9 @@ def _score_batch(session: Session, contract: CrunchContract, settings: Settings,
             inp.status, inp.resolved_at = InputStatus.RESOLVED.value, now
             inp.meta_jsonb = {**inp.meta_jsonb, "unresolved_reason": f"gave up after {give_up}: {reason}"}
             session.add(inp)
-            for prediction in session.exec(select(Prediction).where(Prediction.input_id == inp.id,
-                                                                    Prediction.status == PredictionStatus.PENDING)):
+            for prediction in session.exec(
+                select(Prediction).where(Prediction.input_id == inp.id, Prediction.status == PredictionStatus.PENDING)
+            ):
                 prediction.status = PredictionStatus.FAILED.value
                 prediction.failed_reason = f"ground truth unavailable: {reason} (gave up after {give_up})"
                 session.add(prediction)
@@ -149,29 +159,53 @@ def _score_batch(session: Session, contract: CrunchContract, settings: Settings,
             prediction.status = PredictionStatus.SCORED.value
             session.add(prediction)
             values.append(float(score["value"]))
-            rows.append({"id": f"SCR_{prediction.id}", "prediction_id": prediction.id, "model_id": prediction.model_id,
-                         "input_id": input_id, "prediction_status": PredictionStatus.SCORED.value,
-                         "value": float(score["value"]), "success": bool(score.get("success", True)),
-                         "failed_reason": score.get("failed_reason"), "result_jsonb": score, "scored_at": scored_at})
+            rows.append(
+                {
+                    "id": f"SCR_{prediction.id}",
+                    "prediction_id": prediction.id,
+                    "model_id": prediction.model_id,
+                    "input_id": input_id,
+                    "prediction_status": PredictionStatus.SCORED.value,
+                    "value": float(score["value"]),
+                    "success": bool(score.get("success", True)),
+                    "failed_reason": score.get("failed_reason"),
+                    "result_jsonb": score,
+                    "scored_at": scored_at,
+                }
+            )
         penalty = _penalty(values, settings.missing_prediction_policy, contract.aggregation.ranking_direction)
         for prediction in missing:
             result.statuses[prediction.status] += 1
             if penalty is None:
                 continue
-            rows.append({"id": f"SCR_{prediction.id}", "prediction_id": prediction.id, "model_id": prediction.model_id,
-                         "input_id": input_id, "prediction_status": prediction.status, "value": penalty,
-                         "success": False, "failed_reason": prediction.failed_reason,
-                         "result_jsonb": {"value": penalty, "success": False, "failed_reason": prediction.failed_reason,
-                                          "penalty": settings.missing_prediction_policy},
-                         "scored_at": scored_at})
+            rows.append(
+                {
+                    "id": f"SCR_{prediction.id}",
+                    "prediction_id": prediction.id,
+                    "model_id": prediction.model_id,
+                    "input_id": input_id,
+                    "prediction_status": prediction.status,
+                    "value": penalty,
+                    "success": False,
+                    "failed_reason": prediction.failed_reason,
+                    "result_jsonb": {
+                        "value": penalty,
+                        "success": False,
+                        "failed_reason": prediction.failed_reason,
+                        "penalty": settings.missing_prediction_policy,
+                    },
+                    "scored_at": scored_at,
+                }
+            )
         result.statuses["SCORED"] += len(values)
     if rows:
         session.execute(upsert_statement(session, Score.__table__, ["prediction_id"]), rows)
     return len(rows)
 
 
-def write_snapshots(session: Session, contract: CrunchContract, settings: Settings, scored_at: datetime,
-                    now: datetime) -> int:
+def write_snapshots(
+    session: Session, contract: CrunchContract, settings: Settings, scored_at: datetime, now: datetime
+) -> int:
     """Recompute every model's snapshot for the period holding ``scored_at``, from its scores."""
     period = timedelta(seconds=settings.snapshot_period_seconds)
     start = floor_time(scored_at, settings.snapshot_period_seconds)
@@ -179,44 +213,85 @@ def write_snapshots(session: Session, contract: CrunchContract, settings: Settin
     in_period = (Score.scored_at >= start) & (Score.scored_at < end)
     counts = session.exec(
         select(
-            Score.model_id, func.count(), func.sum(Score.value),
+            Score.model_id,
+            func.count(),
+            func.sum(Score.value),
             func.sum(case((col(Score.success).is_(True), 1), else_=0)),
             func.sum(case((Score.prediction_status == PredictionStatus.FAILED.value, 1), else_=0)),
             func.sum(case((Score.prediction_status == PredictionStatus.ABSENT.value, 1), else_=0)),
-        ).where(in_period).group_by(Score.model_id)
+        )
+        .where(in_period)
+        .group_by(Score.model_id)
     ).all()
     results: dict[str, list[dict[str, Any]]] = {}
-    for model_id, result_json in session.exec(select(Score.model_id, Score.result_jsonb).where(in_period,
-                                                                                             col(Score.success).is_(True))):
+    for model_id, result_json in session.exec(
+        select(Score.model_id, Score.result_jsonb).where(in_period, col(Score.success).is_(True))
+    ):
         results.setdefault(model_id, []).append(result_json)
     rows = [
-        {"id": f"SNAP_{model_id}_{start:%Y%m%dT%H%M%S}", "model_id": model_id, "period_start": start,
-         "period_end": end, "prediction_count": int(count), "scored_count": int(scored or 0),
-         "failed_count": int(failed or 0), "absent_count": int(absent or 0), "value_sum": float(value_sum or 0.0),
-         "result_summary_jsonb": contract.aggregate_snapshot(results.get(model_id, [])), "meta_jsonb": {},
-         "created_at": now, "updated_at": now}
+        {
+            "id": f"SNAP_{model_id}_{start:%Y%m%dT%H%M%S}",
+            "model_id": model_id,
+            "period_start": start,
+            "period_end": end,
+            "prediction_count": int(count),
+            "scored_count": int(scored or 0),
+            "failed_count": int(failed or 0),
+            "absent_count": int(absent or 0),
+            "value_sum": float(value_sum or 0.0),
+            "result_summary_jsonb": contract.aggregate_snapshot(results.get(model_id, [])),
+            "meta_jsonb": {},
+            "created_at": now,
+            "updated_at": now,
+        }
         for model_id, count, value_sum, scored, failed, absent in counts
     ]
     if rows:
-        session.execute(upsert_statement(
-            session, Snapshot.__table__, ["model_id", "period_start"],
-            update=["prediction_count", "scored_count", "failed_count", "absent_count", "value_sum",
-                    "result_summary_jsonb", "updated_at"],
-        ), rows)
+        session.execute(
+            upsert_statement(
+                session,
+                Snapshot.__table__,
+                ["model_id", "period_start"],
+                update=[
+                    "prediction_count",
+                    "scored_count",
+                    "failed_count",
+                    "absent_count",
+                    "value_sum",
+                    "result_summary_jsonb",
+                    "updated_at",
+                ],
+            ),
+            rows,
+        )
     return len(rows)
 
 
 def snapshot_frame(session: Session, since: datetime, until: datetime | None = None) -> pl.DataFrame:
     """Snapshots whose period ends after ``since`` (and starts before ``until``), as a DataFrame."""
-    query = select(Snapshot.model_id, Snapshot.period_start, Snapshot.period_end, Snapshot.value_sum,
-                   Snapshot.prediction_count, Snapshot.scored_count, Snapshot.failed_count, Snapshot.absent_count
-                   ).where(Snapshot.period_end > since)
+    query = select(
+        Snapshot.model_id,
+        Snapshot.period_start,
+        Snapshot.period_end,
+        Snapshot.value_sum,
+        Snapshot.prediction_count,
+        Snapshot.scored_count,
+        Snapshot.failed_count,
+        Snapshot.absent_count,
+    ).where(Snapshot.period_end > since)
     if until is not None:
         query = query.where(Snapshot.period_start < until)
     rows = session.connection().execute(query).all()
-    schema = {"model_id": pl.String, "period_start": pl.Datetime("us", "UTC"), "period_end": pl.Datetime("us", "UTC"),
-              "value_sum": pl.Float64, "prediction_count": pl.Int64, "scored_count": pl.Int64,
-              "failed_count": pl.Int64, "absent_count": pl.Int64}
+    schema = {
+        "model_id": pl.String,
+        "period_start": pl.Datetime("us", "UTC"),
+        "period_end": pl.Datetime("us", "UTC"),
+        "value_sum": pl.Float64,
+        "prediction_count": pl.Int64,
+        "scored_count": pl.Int64,
+        "failed_count": pl.Int64,
+        "absent_count": pl.Int64,
+    }
     return pl.DataFrame([tuple(r) for r in rows], schema=schema, orient="row")
 
 
@@ -238,14 +313,23 @@ def leaderboard_entries(session: Session, contract: CrunchContract, now: datetim
     for model_id, total in totals.items():
         model = models.get(model_id)
         model_metrics = {name: metrics.get(model_id, {}).get(name) for name in windows}
-        entries.append({
-            "model_id": model_id, "model_name": model.name if model else model_id,
-            "cruncher_name": model.player_name if model else "Unknown", "player_id": model.player_id if model else None,
-            "metrics": model_metrics,
-            "score": {"metrics": model_metrics, "ranking": {"key": key, "value": model_metrics.get(key), "direction": direction}},
-            "prediction_count": total["prediction_count"], "scored_count": total["scored_count"],
-            "failed_count": total["failed_count"], "absent_count": total["absent_count"],
-        })
+        entries.append(
+            {
+                "model_id": model_id,
+                "model_name": model.name if model else model_id,
+                "cruncher_name": model.player_name if model else "Unknown",
+                "player_id": model.player_id if model else None,
+                "metrics": model_metrics,
+                "score": {
+                    "metrics": model_metrics,
+                    "ranking": {"key": key, "value": model_metrics.get(key), "direction": direction},
+                },
+                "prediction_count": total["prediction_count"],
+                "scored_count": total["scored_count"],
+                "failed_count": total["failed_count"],
+                "absent_count": total["absent_count"],
+            }
+        )
     return contract.rank(entries, key, direction)
 
 
@@ -254,12 +338,21 @@ def rebuild_leaderboard(session: Session, contract: CrunchContract, now: datetim
     leaderboard_id = f"LBR_{now:%Y%m%dT%H%M%S.%f}"
     session.execute(
         upsert_statement(session, Leaderboard.__table__, ["created_at"], update=["entries_jsonb"]),
-        [{"id": leaderboard_id, "created_at": now, "entries_jsonb": entries,
-          "meta_jsonb": {"generated_by": "coordinator_core.services.score", "as_of": now.isoformat()}}],
+        [
+            {
+                "id": leaderboard_id,
+                "created_at": now,
+                "entries_jsonb": entries,
+                "meta_jsonb": {"generated_by": "coordinator_core.services.score", "as_of": now.isoformat()},
+            }
+        ],
     )
     for entry in entries:
-        session.execute(Model.__table__.update().where(Model.__table__.c.id == entry["model_id"])  # type: ignore[attr-defined]
-                        .values(overall_score_jsonb={"rank": entry["rank"], **entry["metrics"]}))
+        session.execute(
+            Model.__table__.update()
+            .where(Model.__table__.c.id == entry["model_id"])  # type: ignore[attr-defined]
+            .values(overall_score_jsonb={"rank": entry["rank"], **entry["metrics"]})
+        )
     return leaderboard_id
 
 
@@ -275,7 +368,9 @@ def score_predictions(engine: Engine, contract: CrunchContract, settings: Settin
             query = select(Input).where(Input.status == InputStatus.RECEIVED.value, Input.resolvable_at <= now)
             if cursor is not None:
                 query = query.where(tuple_(Input.resolvable_at, Input.id) > tuple_(*cursor))
-            batch = list(session.exec(query.order_by(col(Input.resolvable_at), col(Input.id)).limit(settings.score_batch_size)))
+            batch = list(
+                session.exec(query.order_by(col(Input.resolvable_at), col(Input.id)).limit(settings.score_batch_size))
+            )
             if not batch:
                 break
             cursor = (batch[-1].resolvable_at, batch[-1].id)
@@ -289,6 +384,12 @@ def score_predictions(engine: Engine, contract: CrunchContract, settings: Settin
     if changed:
         with unit_of_work(engine) as session:
             result.leaderboard_id = rebuild_leaderboard(session, contract, now)
-    log.info("scoring at %s: %d rounds resolved, %d waiting, %d given up, %s", now, result.resolved, result.waiting,
-             result.gave_up, dict(result.statuses))
+    log.info(
+        "scoring at %s: %d rounds resolved, %d waiting, %d given up, %s",
+        now,
+        result.resolved,
+        result.waiting,
+        result.gave_up,
+        dict(result.statuses),
+    )
     return result

@@ -35,25 +35,57 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 INTERVAL_MS = {
-    "1s": 1_000, "1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000,
-    "1h": 3_600_000, "2h": 7_200_000, "4h": 14_400_000, "6h": 21_600_000, "8h": 28_800_000,
-    "12h": 43_200_000, "1d": 86_400_000,
+    "1s": 1_000,
+    "1m": 60_000,
+    "3m": 180_000,
+    "5m": 300_000,
+    "15m": 900_000,
+    "30m": 1_800_000,
+    "1h": 3_600_000,
+    "2h": 7_200_000,
+    "4h": 14_400_000,
+    "6h": 21_600_000,
+    "8h": 28_800_000,
+    "12h": 43_200_000,
+    "1d": 86_400_000,
 }
-WEIGHTS = {"/api/v3/klines": 2, "/api/v3/aggTrades": 4, "/api/v3/time": 1, "/api/v3/ping": 1,
-           "/api/v3/exchangeInfo": 20}
+WEIGHTS = {
+    "/api/v3/klines": 2,
+    "/api/v3/aggTrades": 4,
+    "/api/v3/time": 1,
+    "/api/v3/ping": 1,
+    "/api/v3/exchangeInfo": 20,
+}
 START_PRICES = {"BTCUSDT": 60_000.0, "ETHUSDT": 3_000.0, "SOLUSDT": 150.0}
-SIGMA_1M = 0.0007          # ≈ 50 % annualised, as in feeds.md §6
-BLOCK_STEPS = 600          # the walk is a Brownian bridge between anchors every 600 candles
-TRADE_SLOTS = 8            # aggregate ids: second * 8 + index (at most 8 trades per second)
+SIGMA_1M = 0.0007  # ≈ 50 % annualised, as in feeds.md §6
+BLOCK_STEPS = 600  # the walk is a Brownian bridge between anchors every 600 candles
+TRADE_SLOTS = 8  # aggregate ids: second * 8 + index (at most 8 trades per second)
 
-MSG_429 = ("Too much request weight used; current limit is 6000 request weight per 1 MINUTE. "
-           "Please use WebSocket Streams for live updates to avoid polling the API.")
-MSG_451 = ("Service unavailable from a restricted location according to 'b. Eligibility' in "
-           "https://www.binance.com/en/terms. Please contact customer service if you believe you "
-           "received this message in error.")
+MSG_429 = (
+    "Too much request weight used; current limit is 6000 request weight per 1 MINUTE. "
+    "Please use WebSocket Streams for live updates to avoid polling the API."
+)
+MSG_451 = (
+    "Service unavailable from a restricted location according to 'b. Eligibility' in "
+    "https://www.binance.com/en/terms. Please contact customer service if you believe you "
+    "received this message in error."
+)
 
-FAULTS = ("429", "418", "451", "500", "503_html", "slow", "malformed", "wrong_shape", "empty",
-          "invalid_symbol", "401", "403", "drop")
+FAULTS = (
+    "429",
+    "418",
+    "451",
+    "500",
+    "503_html",
+    "slow",
+    "malformed",
+    "wrong_shape",
+    "empty",
+    "invalid_symbol",
+    "401",
+    "403",
+    "drop",
+)
 
 
 @dataclass
@@ -86,7 +118,7 @@ class _Walk:
         """Log price at an absolute time: value noise over octaves of 1 h .. ~2 years (Brownian scaling)."""
         total = self.log_p0
         period = 3_600_000
-        while period <= 2 ** 14 * 3_600_000:
+        while period <= 2**14 * 3_600_000:
             k, frac = divmod(t_ms, period)
             a = self._rng("anchor", period, k).gauss(0, 1)
             b = self._rng("anchor", period, k + 1).gauss(0, 1)
@@ -131,8 +163,9 @@ class _Walk:
 class FakeBinance:
     """The server; see the module docstring."""
 
-    def __init__(self, seed: int = 7, now_ms: int | None = None,
-                 symbols: dict[str, float] | None = None, send_date: bool = True) -> None:
+    def __init__(
+        self, seed: int = 7, now_ms: int | None = None, symbols: dict[str, float] | None = None, send_date: bool = True
+    ) -> None:
         self.seed = seed
         self.now_ms = now_ms
         self.symbols = dict(symbols or START_PRICES)
@@ -144,7 +177,7 @@ class FakeBinance:
         self._weight_minute: int | None = None
         self._walks: dict[tuple[str, int], _Walk] = {}
         self._lock = threading.Lock()
-        self._release = threading.Event()   # wakes slow handlers on stop()
+        self._release = threading.Event()  # wakes slow handlers on stop()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -156,8 +189,9 @@ class FakeBinance:
         server.block_on_close = False  # a "slow" handler must not hold up stop()
         self._server = server
         self._release.clear()
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01},
-                                        name="fake-binance", daemon=True)
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.01}, name="fake-binance", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -186,8 +220,9 @@ class FakeBinance:
     def now(self) -> int:
         return self.now_ms if self.now_ms is not None else int(time.time() * 1000)
 
-    def fail_next(self, kind: str, times: int = 1, retry_after: int | None = None, delay: float = 0.0,
-                  path: str | None = None) -> None:
+    def fail_next(
+        self, kind: str, times: int = 1, retry_after: int | None = None, delay: float = 0.0, path: str | None = None
+    ) -> None:
         if kind not in FAULTS:
             raise ValueError(f"unknown fault {kind!r}; use one of {FAULTS}")
         with self._lock:
@@ -222,9 +257,20 @@ class FakeBinance:
         rh, rl = max(round(h, 2), ro, rc), min(round(low, 2), ro, rc)
         vol = round(volume, 5)
         quote = vol * (ro + rc) / 2
-        return [open_ms, f"{ro:.2f}000000", f"{rh:.2f}000000", f"{rl:.2f}000000", f"{rc:.2f}000000",
-                f"{vol:.5f}000", open_ms + iv - 1, f"{quote:.8f}", int(trades), f"{vol * taker:.5f}000",
-                f"{quote * taker:.8f}", "0"]
+        return [
+            open_ms,
+            f"{ro:.2f}000000",
+            f"{rh:.2f}000000",
+            f"{rl:.2f}000000",
+            f"{rc:.2f}000000",
+            f"{vol:.5f}000",
+            open_ms + iv - 1,
+            f"{quote:.8f}",
+            int(trades),
+            f"{vol * taker:.5f}000",
+            f"{quote * taker:.8f}",
+            "0",
+        ]
 
     def trades_in_second(self, symbol: str, second: int) -> list[dict[str, Any]]:
         """Aggregate trades with ``T`` in [second*1000, second*1000+999]; about 30 % share a millisecond."""
@@ -239,9 +285,18 @@ class FakeBinance:
         for index, offset in enumerate(offsets):
             agg = second * TRADE_SLOTS + index
             first = agg * 3
-            out.append({"a": agg, "p": _fmt(base * (1 + rng.gauss(0, 1e-4)), 2),
-                        "q": _fmt(rng.lognormvariate(-4, 1.2), 5), "f": first, "l": first + rng.randrange(3),
-                        "T": second * 1000 + offset, "m": rng.random() < 0.5, "M": True})
+            out.append(
+                {
+                    "a": agg,
+                    "p": _fmt(base * (1 + rng.gauss(0, 1e-4)), 2),
+                    "q": _fmt(rng.lognormvariate(-4, 1.2), 5),
+                    "f": first,
+                    "l": first + rng.randrange(3),
+                    "T": second * 1000 + offset,
+                    "m": rng.random() < 0.5,
+                    "M": True,
+                }
+            )
         return out
 
     # endpoints ------------------------------------------------------------------------------
@@ -252,7 +307,7 @@ class FakeBinance:
         symbol, interval = q["symbol"], q["interval"]
         iv = INTERVAL_MS[interval]
         limit = int(q.get("limit", 500))
-        last_open = now_ms - now_ms % iv       # the open candle; nothing after it exists
+        last_open = now_ms - now_ms % iv  # the open candle; nothing after it exists
         rows: list[list[Any]] = []
         if "startTime" in q:
             t = -(-int(q["startTime"]) // iv) * iv
@@ -306,16 +361,26 @@ class FakeBinance:
         if path == "/api/v3/time":
             return 200, {"serverTime": now_ms}
         if path == "/api/v3/exchangeInfo":
-            return 200, {"timezone": "UTC", "serverTime": now_ms, "rateLimits": [
-                {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 6000},
-                {"rateLimitType": "RAW_REQUESTS", "interval": "MINUTE", "intervalNum": 5, "limit": 61000}],
-                "exchangeFilters": [], "symbols": [
-                {"symbol": s, "status": "TRADING", "baseAsset": s.removesuffix("USDT"), "quoteAsset": "USDT"}
-                for s in self.symbols]}
+            return 200, {
+                "timezone": "UTC",
+                "serverTime": now_ms,
+                "rateLimits": [
+                    {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 6000},
+                    {"rateLimitType": "RAW_REQUESTS", "interval": "MINUTE", "intervalNum": 5, "limit": 61000},
+                ],
+                "exchangeFilters": [],
+                "symbols": [
+                    {"symbol": s, "status": "TRADING", "baseAsset": s.removesuffix("USDT"), "quoteAsset": "USDT"}
+                    for s in self.symbols
+                ],
+            }
         if path not in ("/api/v3/klines", "/api/v3/aggTrades"):
             return 404, {"code": -1, "msg": "Not found."}  # stands in for Binance's HTML 404
         if not q.get("symbol"):
-            return 400, {"code": -1102, "msg": "Mandatory parameter 'symbol' was not sent, was empty/null, or malformed."}
+            return 400, {
+                "code": -1102,
+                "msg": "Mandatory parameter 'symbol' was not sent, was empty/null, or malformed.",
+            }
         if q["symbol"] not in self.symbols:
             return 400, {"code": -1121, "msg": "Invalid symbol."}
         if "limit" in q and not (q["limit"].isdigit() and 1 <= int(q["limit"]) <= 1000):
@@ -325,7 +390,10 @@ class FakeBinance:
         if path == "/api/v3/aggTrades":
             return self.agg_trades(q, now_ms)
         if not q.get("interval"):
-            return 400, {"code": -1102, "msg": "Mandatory parameter 'interval' was not sent, was empty/null, or malformed."}
+            return 400, {
+                "code": -1102,
+                "msg": "Mandatory parameter 'interval' was not sent, was empty/null, or malformed.",
+            }
         if q["interval"] not in INTERVAL_MS:
             return 400, {"code": -1120, "msg": "Invalid interval."}
         return self.klines(q, now_ms, jitter=len(self.requests))
@@ -369,8 +437,13 @@ class _Handler(BaseHTTPRequestHandler):
         if self.fake.send_date:
             self.send_header("Date", self.date_time_string())
 
-    def _send(self, status: int, body: bytes | str, content_type: str = "application/json;charset=UTF-8",
-              headers: dict[str, str] | None = None) -> None:
+    def _send(
+        self,
+        status: int,
+        body: bytes | str,
+        content_type: str = "application/json;charset=UTF-8",
+        headers: dict[str, str] | None = None,
+    ) -> None:
         data = body.encode() if isinstance(body, str) else body
         self.send_response(status)
         self.send_header("Content-Type", content_type)
@@ -411,8 +484,11 @@ class _Handler(BaseHTTPRequestHandler):
         elif kind == "451":
             self._send(451, json.dumps({"code": 0, "msg": MSG_451}))
         elif kind == "500":
-            self._send(500, json.dumps({"code": -1000, "msg": "An unknown error occurred while processing the request."}),
-                       headers=weight)
+            self._send(
+                500,
+                json.dumps({"code": -1000, "msg": "An unknown error occurred while processing the request."}),
+                headers=weight,
+            )
         elif kind == "503_html":
             self._send(503, "<html><body><h1>503 Service Unavailable</h1></body></html>", "text/html")
         elif kind == "malformed":

@@ -100,8 +100,15 @@ def _resolution_seconds(text: str) -> int | None:
 
 
 class FakePyth:
-    def __init__(self, *, now: float | None = None, seed: int = 7, history_days: int = 7,
-                 api_key: str | None = None, feeds: tuple[Feed, ...] = DEFAULT_FEEDS) -> None:
+    def __init__(
+        self,
+        *,
+        now: float | None = None,
+        seed: int = 7,
+        history_days: int = 7,
+        api_key: str | None = None,
+        feeds: tuple[Feed, ...] = DEFAULT_FEEDS,
+    ) -> None:
         self.now_s = now
         self.seed = seed
         self.api_key = api_key
@@ -129,8 +136,9 @@ class FakePyth:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.01},
-                                        name="fake-pyth", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.01}, name="fake-pyth", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -156,8 +164,16 @@ class FakePyth:
     def now(self) -> float:
         return time.time() if self.now_s is None else self.now_s
 
-    def fail_next(self, kind: str, times: int = 1, *, retry_after: str | None = None, delay: float = 1.0,
-                  endpoint: str | None = None, errmsg: str = "internal error") -> None:
+    def fail_next(
+        self,
+        kind: str,
+        times: int = 1,
+        *,
+        retry_after: str | None = None,
+        delay: float = 1.0,
+        endpoint: str | None = None,
+        errmsg: str = "internal error",
+    ) -> None:
         if kind not in FAULTS:
             raise ValueError(f"unknown fault {kind!r}; use one of {FAULTS}")
         with self._lock:
@@ -254,10 +270,17 @@ class FakePyth:
             u = zlib.crc32(f"conf|{self.seed}|{fid}|{publish_time}".encode()) / 2**32 * 2 - 1
             conf = int(raw * 3e-4 * (1 + 0.3 * u))
             price = {"price": str(raw), "conf": str(conf), "expo": feed.expo, "publish_time": publish_time}
-        ema = {"price": str(int(price["price"]) - 1000), "conf": price["conf"], "expo": price["expo"],
-               "publish_time": price["publish_time"]}
-        metadata = {"slot": 188_000_000 + price["publish_time"] % 1_000_000,
-                    "proof_available_time": price["publish_time"] + 1, "prev_publish_time": price["publish_time"] - 1}
+        ema = {
+            "price": str(int(price["price"]) - 1000),
+            "conf": price["conf"],
+            "expo": price["expo"],
+            "publish_time": price["publish_time"],
+        }
+        metadata = {
+            "slot": 188_000_000 + price["publish_time"] % 1_000_000,
+            "proof_available_time": price["publish_time"] + 1,
+            "prev_publish_time": price["publish_time"] - 1,
+        }
         return {"id": fid, "price": price, "ema_price": ema, "metadata": metadata}
 
     # -- endpoints ----------------------------------------------------------------------------------
@@ -294,8 +317,11 @@ class FakePyth:
             return 200, "application/json", json.dumps({"s": "error", "errmsg": f"Symbol not found: {symbol}"}).encode()
         res = _resolution_seconds(query["resolution"][0])
         if res is None:
-            return 200, "application/json", json.dumps(
-                {"s": "error", "errmsg": f"Unsupported resolution: {query['resolution'][0]}"}).encode()
+            return (
+                200,
+                "application/json",
+                json.dumps({"s": "error", "errmsg": f"Unsupported resolution: {query['resolution'][0]}"}).encode(),
+            )
         try:
             start, end = int(query["from"][0]), int(query["to"][0])
         except ValueError:

@@ -1,4 +1,3 @@
-
 from tracker import TrackerBase
 
 
