@@ -6,7 +6,7 @@ export UV_PYTHON ?= python3
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export DO_NOT_TRACK ?= 1
 
-.PHONY: demo test test-fast bench env lint clean serve deploy worker
+.PHONY: demo test test-unit test-integration test-e2e bench env lint format clean serve deploy worker
 
 $(UV):
 	@command -v uv >/dev/null 2>&1 || python3 -m pip install --user --quiet "uv==$(UV_VERSION)" || python3 -m pip install --quiet "uv==$(UV_VERSION)"
@@ -36,19 +36,31 @@ deploy: env  ## prefect deploy --all from this clone (needs PREFECT_API_URL and 
 worker: env  ## a process worker for the 'coordinator' work pool
 	.venv/bin/prefect worker start --pool coordinator
 
-test: env  ## the whole suite, on SQLite and on the Postgres at 127.0.0.1:5432 (database test)
-	.venv/bin/pytest -q
+test: env  ## the whole suite: unit, integration (SQLite + Postgres), end to end (Prefect server, deployment, serve)
+	.venv/bin/pytest -q tests/unit tests/integration tests/e2e
 
-test-fast: env  ## tests that start no Prefect server
-	.venv/bin/pytest -q -m "not prefect"
+test-unit: env  ## pure tests: no database, no server (< 30 s)
+	.venv/bin/pytest -q tests/unit
+
+test-integration: env  ## repositories, services, feeds, gateways and API on SQLite and Postgres (own databases)
+	.venv/bin/pytest -q tests/integration
+
+test-e2e: env  ## Prefect flows, CLI, deployment to a work pool, live serve
+	.venv/bin/pytest -q tests/e2e
 
 bench: env  ## speed figures (printed, not asserted)
 	.venv/bin/python -m benchmarks.run
 	.venv/bin/python -m benchmarks.model_runner_bench --quick
 	.venv/bin/python -m benchmarks.api_bench
 
-lint: env
+lint: env  ## ruff (lint + format check) and mypy
 	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/mypy
+
+format: env
+	.venv/bin/ruff format .
+	.venv/bin/ruff check --fix .
 
 clean:
 	rm -rf .venv coordinator.db coordinator.db-wal coordinator.db-shm .pytest_cache

@@ -1,7 +1,8 @@
 """Shared fixtures.
 
-* ``db_url`` runs a test on SQLite (a fresh file) and on the Postgres at 127.0.0.1:5432 (database
-  ``test``, tables truncated). Postgres tests skip when the server is down, unless
+* ``db_url`` runs a test on SQLite (a fresh file) and on Postgres: a database of this test
+  process's own on the server of ``COORDINATOR_TEST_POSTGRES_URL`` (see ``tests.pg``), emptied
+  before each test and dropped at exit. Postgres tests skip when the server is down, unless
   ``COORDINATOR_REQUIRE_POSTGRES=1`` (set by ``.ci/run``), which makes them fail instead.
 * ``prefect_api`` is one Prefect API per test session (the stock harness, heartbeats off); only
   tests that run flows ask for it, so pure tests start no server.
@@ -25,10 +26,10 @@ from sqlalchemy import text  # noqa: E402
 
 from coordinator_core.db.engine import get_engine  # noqa: E402
 from coordinator_core.db.migrate import upgrade  # noqa: E402
+from tests import pg  # noqa: E402
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 EXAMPLE_MODELS = PROJECT_DIR / "examples" / "models"
-POSTGRES_URL = os.environ.get("COORDINATOR_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
 TABLES = (
     "scores",
     "predictions",
@@ -42,33 +43,18 @@ TABLES = (
     "feed_ingestion_state",
 )
 
-_postgres_ready: bool | None = None
+_postgres_url: list[str] = []
 
 
 def _postgres() -> str:
-    global _postgres_ready
-    if _postgres_ready is None:
-        try:
-            with get_engine(POSTGRES_URL).connect() as connection:
-                connection.execute(text("SELECT 1"))
-            with get_engine(POSTGRES_URL).begin() as connection:
-                connection.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-            upgrade(POSTGRES_URL)
-            _postgres_ready = True
-        except Exception as exc:  # the reason is shown in the skip / failure message
-            _postgres_ready = False
-            _postgres_error[0] = f"{type(exc).__name__}: {exc}"
-    if not _postgres_ready:
-        message = f"Postgres at {POSTGRES_URL} unavailable ({_postgres_error[0]})"
-        if os.environ.get("COORDINATOR_REQUIRE_POSTGRES") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
-    with get_engine(POSTGRES_URL).begin() as connection:
+    """This process's own migrated Postgres database (``tests.pg``), emptied before each test."""
+    if not _postgres_url:
+        url = pg.create_database("suite")
+        upgrade(url)
+        _postgres_url.append(url)
+    with get_engine(_postgres_url[0]).begin() as connection:
         connection.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
-    return POSTGRES_URL
-
-
-_postgres_error = [""]
+    return _postgres_url[0]
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

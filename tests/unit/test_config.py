@@ -17,7 +17,7 @@ from coordinator_core.errors import ConfigurationError
 from coordinator_core.leaderboard import default_rank
 from coordinator_core.scoring.rules import absolute_error_bps, directional_pnl_bps
 
-TESTS_DIR = Path(__file__).resolve().parent
+TESTS_DIR = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(autouse=True)

@@ -17,7 +17,7 @@ import pytest
 from coordinator_core.contract import CallArgument, ModelCalls, ModelMethod
 from coordinator_core.errors import ConfigurationError, TransientError
 from coordinator_core.gateway.base import CallStatus
-from tests.test_gateway_contract import CRUNCH_ID, TIMEOUT, candles, node_pool, orchestrator_for
+from tests.integration.test_gateway_contract import CRUNCH_ID, TIMEOUT, candles, node_pool, orchestrator_for
 
 STABLE = ["badvalue", "boom", "good"]  # fast models whose nodes are never busy
 
@@ -47,7 +47,7 @@ def cleanup() -> Iterator[list[Any]]:
 
 @pytest.fixture
 def connect(cleanup: list[Any]) -> Callable[..., Any]:
-    from tests.test_gateway_contract import runner_gateway
+    from tests.integration.test_gateway_contract import runner_gateway
 
     def factory(orchestrator: Any, *, ready: bool = True, **options: Any) -> Any:
         gateway = runner_gateway(orchestrator, **options)
@@ -346,7 +346,7 @@ def test_serve_local_runs_the_models_for_the_real_gateway_and_ctrl_c_stops_every
     import sys
 
     from coordinator_core.gateway.orchestrator import free_port
-    from tests.test_gateway_contract import MODELS, runner_gateway, write_models
+    from tests.integration.test_gateway_contract import MODELS, runner_gateway, write_models
 
     models = write_models(tmp_path / "models", {k: MODELS[k] for k in ("good", "boom")})
     port = free_port()

@@ -28,8 +28,8 @@ from sqlalchemy import update  # noqa: E402
 from sqlmodel import Session  # noqa: E402
 
 from coordinator_core.db.tables import Checkpoint  # noqa: E402
-from tests import test_api_support as support  # noqa: E402
-from tests.test_api_support import CHECKPOINT_ID, Dataset, make_client  # noqa: E402
+from tests.integration import test_api_support as support  # noqa: E402
+from tests.integration.test_api_support import CHECKPOINT_ID, Dataset, make_client  # noqa: E402
 
 api_db = support.api_db  # the shared fixture
 

@@ -20,11 +20,11 @@ from sqlalchemy import text
 
 from coordinator_core.db.engine import get_engine
 from coordinator_core.db.migrate import upgrade
-from tests.conftest import POSTGRES_URL, PROJECT_DIR
+from tests import pg
+from tests.conftest import PROJECT_DIR
 
 pytestmark = [pytest.mark.postgres, pytest.mark.prefect]
 BIN = Path(sys.executable).parent
-PREFECT_DB = "coordinator_prefect_test"
 
 
 def free_port() -> int:
@@ -41,15 +41,7 @@ def run(args: list[str], env: dict[str, str], cwd: Path, timeout: float = 300) -
 
 @pytest.fixture(scope="module")
 def prefect_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    try:
-        with get_engine(POSTGRES_URL.rsplit("/", 1)[0] + "/postgres").connect() as connection:
-            connection = connection.execution_options(isolation_level="AUTOCOMMIT")
-            connection.execute(text(f"DROP DATABASE IF EXISTS {PREFECT_DB} WITH (FORCE)"))
-            connection.execute(text(f"CREATE DATABASE {PREFECT_DB}"))
-    except Exception as exc:
-        if os.environ.get("COORDINATOR_REQUIRE_POSTGRES") == "1":
-            pytest.fail(f"Postgres unavailable for the Prefect server: {exc}")
-        pytest.skip(f"Postgres unavailable for the Prefect server: {exc}")
+    prefect_db = pg.create_database("prefect", driver="postgresql+asyncpg")
     home = tmp_path_factory.mktemp("prefect-home")
     port = free_port()
     database = home / "coordinator.db"
@@ -59,7 +51,7 @@ def prefect_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str
         {
             "PREFECT_HOME": str(home),
             "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
-            "PREFECT_SERVER_DATABASE_CONNECTION_URL": f"postgresql+asyncpg://postgres@127.0.0.1:5432/{PREFECT_DB}",
+            "PREFECT_SERVER_DATABASE_CONNECTION_URL": prefect_db,
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             "DO_NOT_TRACK": "1",
             "PREFECT_WORKER_QUERY_SECONDS": "1",

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests import test_api_support as support
-from tests.test_api_support import CHECKPOINT_ID, Dataset, make_client
+from tests.integration import test_api_support as support
+from tests.integration.test_api_support import CHECKPOINT_ID, Dataset, make_client
 
 api_db = support.api_db  # the shared fixture
 

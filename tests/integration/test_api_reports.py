@@ -15,8 +15,8 @@ from sqlmodel import Session
 from api.report_schema import referenced_properties
 from coordinator_core.db.tables import Checkpoint, FeedRecord, Leaderboard, Prediction, Snapshot
 from coordinator_core.leaderboard import window_totals
-from tests import test_api_support as support
-from tests.test_api_support import CHECKPOINT_ID, MODELS, Dataset, parse_ts, walk
+from tests.integration import test_api_support as support
+from tests.integration.test_api_support import CHECKPOINT_ID, MODELS, Dataset, parse_ts, walk
 
 api_db, client = support.api_db, support.client  # the shared fixtures
 

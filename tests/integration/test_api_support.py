@@ -8,22 +8,18 @@ of the example models (``momentum`` and ``mean_reversion`` of participant alice,
 but ABSENT, scores, snapshots, leaderboards and the checkpoint of Monday 2019-10-07.
 
 It is built once per backend per test process (``dataset``), and each API test module asks for it
-through its own module-scoped ``api_db`` fixture (``from tests.test_api_support import api_db``):
+through its own module-scoped ``api_db`` fixture (``from tests.integration.test_api_support import api_db``):
 
 * SQLite: a file in a temporary directory;
-* Postgres: a database of its own (``api_test_<pid>``) on the server of
-  ``COORDINATOR_TEST_POSTGRES_URL`` (default the ``test`` database's server at 127.0.0.1:5432),
-  dropped at exit, so that concurrent runs of the suite (which truncate ``test``) cannot wipe it
-  mid-module. If the server refuses ``CREATE DATABASE``, the ``test`` database itself is used.
-  When the server is down the Postgres half is skipped, or fails with
-  ``COORDINATOR_REQUIRE_POSTGRES=1`` (as ``.ci/run`` sets), like ``conftest.db_url``.
+* Postgres: a database of its own on the server of ``COORDINATOR_TEST_POSTGRES_URL``
+  (``tests.pg``), dropped at exit. When the server is down the Postgres half is skipped, or fails
+  with ``COORDINATOR_REQUIRE_POSTGRES=1`` (as ``.ci/run`` sets), like ``conftest.db_url``.
 """
 
 from __future__ import annotations
 
 import atexit
 import functools
-import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -35,16 +31,15 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
 from coordinator_core.config import load_settings
 from coordinator_core.db.engine import get_engine
 from coordinator_core.db.migrate import upgrade
 from coordinator_core.runtime import build_runtime
 from coordinator_core.services import backtest
+from tests import pg
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
+PROJECT_DIR = Path(__file__).resolve().parents[2]
 EXAMPLE_MODELS = PROJECT_DIR / "examples" / "models"
 MODELS = ("momentum", "mean_reversion", "noisy", "flaky", "sloppy")
 START = datetime(2019, 10, 1, tzinfo=UTC)
@@ -52,7 +47,6 @@ END = datetime(2019, 10, 10, tzinfo=UTC)
 STEP_SECONDS = 3 * 3600
 CHECKPOINT_ID = "CKP_20191007_000000"
 NOW = datetime(2019, 10, 12, 12, tzinfo=UTC)  # the API's clock in tests
-POSTGRES_URL = os.environ.get("COORDINATOR_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
 
 
 @dataclass(frozen=True)
@@ -93,29 +87,8 @@ def _sqlite_url() -> str:
 
 
 def _postgres_url() -> str:
-    """A fresh database of our own on the test server (or the ``test`` database if we may not create one)."""
-    base = make_url(POSTGRES_URL)
-    name = f"api_test_{os.getpid()}"
-    try:
-        with get_engine(POSTGRES_URL).connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:
-        message = str(exc).lower()
-        if "permission denied" not in message and "must be" not in message:
-            raise
-        with get_engine(POSTGRES_URL).begin() as connection:
-            connection.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-        return POSTGRES_URL
-    url = base.set(database=name).render_as_string(hide_password=False)
-
-    def drop() -> None:
-        get_engine(url).dispose()
-        with get_engine(POSTGRES_URL).connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-    _cleanups.append(drop)
-    return url
+    """A fresh database of this process's own on the test server (``tests.pg``)."""
+    return pg.create_database("api")
 
 
 @functools.cache
@@ -134,30 +107,11 @@ def dataset(backend: str) -> Dataset:
     return Dataset(backend, url, models_dir)
 
 
-_postgres_problem: list[str] = []
-
-
-def _postgres_available() -> str | None:
-    if not _postgres_problem:
-        try:
-            with get_engine(POSTGRES_URL).connect() as connection:
-                connection.execute(text("SELECT 1"))
-            _postgres_problem.append("")
-        except Exception as exc:
-            _postgres_problem.append(f"{type(exc).__name__}: {exc}")
-    return _postgres_problem[0] or None
-
-
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def api_db(request: pytest.FixtureRequest) -> Dataset:
     """The backtest data on SQLite and on Postgres (built once per backend per process)."""
     if request.param == "postgres":
-        problem = _postgres_available()
-        if problem:
-            message = f"Postgres at {POSTGRES_URL} unavailable ({problem})"
-            if os.environ.get("COORDINATOR_REQUIRE_POSTGRES") == "1":
-                pytest.fail(message)
-            pytest.skip(message)
+        pg.require()
     return dataset(request.param)
 
 

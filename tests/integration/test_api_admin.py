@@ -15,8 +15,8 @@ from sqlalchemy import update
 from sqlmodel import Session
 
 from coordinator_core.db.tables import Checkpoint
-from tests import test_api_support as support
-from tests.test_api_support import CHECKPOINT_ID, NOW, Dataset, make_client, parse_ts
+from tests.integration import test_api_support as support
+from tests.integration.test_api_support import CHECKPOINT_ID, NOW, Dataset, make_client, parse_ts
 
 api_db = support.api_db  # the shared fixture
 

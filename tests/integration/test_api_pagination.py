@@ -13,8 +13,8 @@ from sqlalchemy import delete, func, insert, select
 from sqlmodel import Session
 
 from coordinator_core.db.tables import Leaderboard, Prediction, Snapshot
-from tests import test_api_support as support
-from tests.test_api_support import CHECKPOINT_ID, Dataset, walk
+from tests.integration import test_api_support as support
+from tests.integration.test_api_support import CHECKPOINT_ID, Dataset, walk
 
 api_db, client = support.api_db, support.client  # the shared fixtures
 
