@@ -21,7 +21,17 @@ $(UV):
 	$(UV) pip install --python .venv/bin/python --no-deps crunch-model-runner==0.4.2 pyarrow==18.1.0
 	@touch $@
 
-env: .venv/.nodes  ## create or update the virtual environment from the lock file (+ model-node packages)
+# The Condor Game's package needs Python >= 3.12: it gets an interpreter of its own (requirements/condor-py312.txt).
+PYTHON312 ?= $(shell for p in python3.12 python3.13 $$(ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.1[23]*/bin/python3 2>/dev/null); do \
+	$$p -c 'import sys; assert sys.version_info >= (3, 12)' >/dev/null 2>&1 && { command -v $$p; break; }; done)
+
+.venv-condor/.synced: requirements/condor-py312.txt | $(UV)
+	@test -n "$(PYTHON312)" || { echo "no Python >= 3.12 found (condorgame needs it): install one, or set PYTHON312=/path/to/python3.12" >&2; exit 1; }
+	UV_PYTHON_DOWNLOADS=never $(UV) venv --allow-existing --python "$(PYTHON312)" .venv-condor
+	$(UV) pip install --python .venv-condor/bin/python -r requirements/condor-py312.txt
+	@touch $@
+
+env: .venv/.nodes .venv-condor/.synced  ## create or update the virtual environments from the lock files (+ model-node packages, + the Condor Game's Python 3.12 env)
 
 demo: env  ## backtest 14 days of the shipped BTC data with the example models, print leaderboard + checkpoint
 	.venv/bin/coordinator demo
@@ -63,4 +73,4 @@ format: env
 	.venv/bin/ruff check --fix .
 
 clean:
-	rm -rf .venv coordinator.db coordinator.db-wal coordinator.db-shm .pytest_cache
+	rm -rf .venv .venv-condor coordinator.db coordinator.db-wal coordinator.db-shm .pytest_cache
