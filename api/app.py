@@ -49,7 +49,8 @@ from api.schemas import check_windows
 from coordinator_core.config import Settings, load_settings
 from coordinator_core.contract import load_contract
 from coordinator_core.db.engine import get_engine
-from coordinator_core.errors import TransientError
+from coordinator_core.db.uow import sql_unit_of_work
+from coordinator_core.errors import Conflict, NotFound, TransientError
 
 API_VERSION = "0.1.0"
 
@@ -72,6 +73,7 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
         contract=contract,
         read_engine=get_engine(settings.read_database_url or settings.database_url),
         write_engine=get_engine(settings.database_url),
+        uow=sql_unit_of_work(get_engine(settings.database_url)),
         clock=clock or _system_clock,
         api_version=API_VERSION,
     )
@@ -93,6 +95,14 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
     @app.exception_handler(TransientError)
     def database_unavailable(_request: Request, exc: Exception) -> JSONResponse:
         return JSONResponse({"detail": f"database unavailable: {type(exc).__name__}"}, status_code=503)
+
+    @app.exception_handler(NotFound)
+    def not_found(_request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=404)
+
+    @app.exception_handler(Conflict)
+    def conflict(_request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=409)
 
     @app.exception_handler(PoolTimeoutError)
     def overloaded(_request: Request, _exc: Exception) -> JSONResponse:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from coordinator_core.db.tables import PredictionStatus
-from coordinator_core.leaderboard import window_score
+from coordinator_core.domain.statuses import PredictionStatus
+from coordinator_core.domain.windows import window_score
+from coordinator_core.ports import CheckpointRow
 
 MISSING = (PredictionStatus.FAILED.value, PredictionStatus.ABSENT.value)
 
@@ -21,6 +22,20 @@ def checkpoint(row: dict[str, Any]) -> dict[str, Any]:
         "created_at": row["created_at"],
         "tx_hash": row["tx_hash"],
         "submitted_at": row["submitted_at"],
+    }
+
+
+def checkpoint_row(row: CheckpointRow) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "period_start": row.period_start,
+        "period_end": row.period_end,
+        "status": row.status,
+        "entries": row.entries or [],
+        "meta": dict(row.meta or {}),
+        "created_at": row.created_at,
+        "tx_hash": row.tx_hash,
+        "submitted_at": row.submitted_at,
     }
 
 

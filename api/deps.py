@@ -1,7 +1,7 @@
 """Dependency injection: settings, contract, clock and database sessions.
 
-``SessionDep`` reads from ``READ_DATABASE_URL`` (a replica) when set, else ``DATABASE_URL``;
-``WriteSessionDep`` (admin actions only) always uses ``DATABASE_URL``.
+``SessionDep`` reads from ``READ_DATABASE_URL`` (a replica) when set, else ``DATABASE_URL``; the
+admin actions go through the checkpoint service with ``ApiContext.uow`` (always ``DATABASE_URL``).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from sqlmodel import Session
 from api.cache import LeaderboardCache, TtlCache
 from coordinator_core.config import Settings
 from coordinator_core.contract import CrunchContract
+from coordinator_core.ports import UnitOfWorkFactory
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,7 @@ class ApiContext:
     contract: CrunchContract
     read_engine: Engine
     write_engine: Engine
+    uow: UnitOfWorkFactory
     clock: Callable[[], datetime]
     api_version: str = "0.1.0"
     leaderboards: LeaderboardCache = field(default_factory=LeaderboardCache)
@@ -62,15 +64,6 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
         session.close()
 
 
-async def get_write_session(request: Request) -> AsyncIterator[Session]:
-    session = Session(request.app.state.context.write_engine, expire_on_commit=False)
-    try:
-        yield session
-    finally:
-        session.close()
-
-
 ContextDep = Annotated[ApiContext, Depends(get_context)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionDep = Annotated[Session, Depends(get_session)]
-WriteSessionDep = Annotated[Session, Depends(get_write_session)]

@@ -388,18 +388,18 @@ def fill(shape: Shape, seed: int = 7) -> dict[str, Any]:
 
 def build_derived(now: datetime) -> dict[str, Any]:
     """The leaderboard and checkpoints through the real services, plus a week of leaderboard history."""
-    from coordinator_core.db.engine import unit_of_work
-    from coordinator_core.runtime import build_runtime
+    from coordinator_core.bootstrap import build_runtime
     from coordinator_core.services.checkpoint import build_checkpoints
     from coordinator_core.services.score import rebuild_leaderboard
 
     runtime = build_runtime(database_url=bench_url())
     started = time.perf_counter()
-    with unit_of_work(runtime.engine) as session:
-        rebuild_leaderboard(session, runtime.contract, now)
+    with runtime.uow() as work:
+        rebuild_leaderboard(work, runtime.contract, now)
+        work.commit()
     leaderboard_seconds = time.perf_counter() - started
     started = time.perf_counter()
-    checkpoint_ids = build_checkpoints(runtime.engine, runtime.contract, runtime.settings, now)
+    checkpoint_ids = build_checkpoints(runtime.uow, runtime.contract, runtime.settings, now)
     checkpoint_seconds = time.perf_counter() - started
     connection = psycopg2.connect(dsn(bench_url()))
     with connection.cursor() as cursor:

@@ -112,8 +112,8 @@ class Timed:
 
 
 def run_rounds(gateway: Any, rounds: int, expected: dict[str, str], workdir: Path, label: str) -> None:
+    from coordinator_core.bootstrap import build_runtime
     from coordinator_core.db.tables import Prediction
-    from coordinator_core.runtime import build_runtime
     from coordinator_core.services.configs import seed_configs
     from coordinator_core.services.ingest import ingest
     from coordinator_core.services.predict import predict_round
@@ -137,9 +137,9 @@ def run_rounds(gateway: Any, rounds: int, expected: dict[str, str], workdir: Pat
     )
     warmup = 3
     last = START + (rounds + warmup) * HOUR
-    seed_configs(rt.engine, rt.contract, rt.settings, START)
-    ingest(rt.engine, rt.sources, rt.settings, START - 2 * HOUR)
-    ingest(rt.engine, rt.sources, rt.settings, last)
+    seed_configs(rt.uow, rt.contract, rt.settings, START)
+    ingest(rt.uow, rt.sources, rt.settings, START - 2 * HOUR)
+    ingest(rt.uow, rt.sources, rt.settings, last)
 
     walls, gateway_times = [], []
     timed = Timed(gateway)
@@ -147,7 +147,7 @@ def run_rounds(gateway: Any, rounds: int, expected: dict[str, str], workdir: Pat
         now = START + k * HOUR
         timed.seconds = 0.0
         started = time.perf_counter()
-        result = predict_round(rt.engine, timed, rt.contract, rt.settings, now)
+        result = predict_round(rt.uow, timed, rt.contract, rt.settings, now)
         wall = time.perf_counter() - started
         got = {p["model_id"]: p["status"] for p in _rows(rt.engine, Prediction) if p["input_id"] == result.inputs[0]}
         if got != expected:

@@ -17,9 +17,9 @@ from pathlib import Path
 
 from sqlalchemy import text
 
+from coordinator_core.bootstrap import build_runtime
 from coordinator_core.db.engine import get_engine
 from coordinator_core.db.migrate import upgrade
-from coordinator_core.runtime import build_runtime
 from coordinator_core.services import backtest, checkpoint, ingest, predict, score
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -49,10 +49,10 @@ def bench_ingest(url: str) -> None:
     end = datetime(2026, 11, 1, tzinfo=UTC)
     records = runtime.source.fetch(scope, end - timedelta(days=30), end - timedelta(minutes=1))
     started = time.perf_counter()
-    written = ingest.upsert_records(runtime.engine, scope, records, end)
+    written = ingest.upsert_records(runtime.uow, scope, records, end)
     first = time.perf_counter() - started
     started = time.perf_counter()
-    again = ingest.upsert_records(runtime.engine, scope, records, end)
+    again = ingest.upsert_records(runtime.uow, scope, records, end)
     second = time.perf_counter() - started
     print(
         f"  ingest 30 d of 1m candles: {written:,} rows in {first:.2f} s ({written / first:,.0f} rows/s); "
@@ -74,10 +74,10 @@ def bench_binance_backfill(url: str) -> None:
         start = end - timedelta(days=30)
         last = end - timedelta(minutes=1)
         started = time.perf_counter()
-        first = backfill(runtime.engine, runtime.source, scope, start, last, end)
+        first = backfill(runtime.uow, runtime.source, scope, start, last, end)
         first_s = time.perf_counter() - started
         started = time.perf_counter()
-        again = backfill(runtime.engine, runtime.source, scope, start, last, end)
+        again = backfill(runtime.uow, runtime.source, scope, start, last, end)
         again_s = time.perf_counter() - started
     print(
         f"  backfill 30 d of 1m klines from the Binance double: {first.written:,} rows, {first.pages} pages "
@@ -87,7 +87,7 @@ def bench_binance_backfill(url: str) -> None:
 
 def bench_backtest(url: str) -> None:
     runtime = build_runtime(database_url=url, models_dir=str(PROJECT / "examples" / "models"))
-    start, end = backtest.default_window(runtime, 14)
+    start, end = backtest.default_window(runtime, 14, datetime.now(UTC))
     backtest.prepare(runtime, start)
     times = list(backtest.virtual_times(start, end, backtest.step_seconds(runtime)))
     spent = dict.fromkeys(("ingest", "predict", "score", "checkpoint"), 0.0)
@@ -95,13 +95,13 @@ def bench_backtest(url: str) -> None:
     started = time.perf_counter()
     for now in times:
         t0 = time.perf_counter()
-        ingest.ingest(runtime.engine, runtime.sources, runtime.settings, now)
+        ingest.ingest(runtime.uow, runtime.sources, runtime.settings, now)
         t1 = time.perf_counter()
-        result = predict.predict_round(runtime.engine, runtime.gateway, runtime.contract, runtime.settings, now)
+        result = predict.predict_round(runtime.uow, runtime.gateway, runtime.contract, runtime.settings, now)
         t2 = time.perf_counter()
-        scored = score.score_predictions(runtime.engine, runtime.contract, runtime.settings, now)
+        scored = score.score_predictions(runtime.uow, runtime.contract, runtime.settings, now)
         t3 = time.perf_counter()
-        checkpoint.build_checkpoints(runtime.engine, runtime.contract, runtime.settings, now)
+        checkpoint.build_checkpoints(runtime.uow, runtime.contract, runtime.settings, now)
         t4 = time.perf_counter()
         spent["ingest"] += t1 - t0
         spent["predict"] += t2 - t1

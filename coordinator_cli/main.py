@@ -50,7 +50,7 @@ def _time(value: str | None, name: str) -> datetime | None:
 
 
 def _settings() -> Any:
-    from coordinator_core.runtime import get_runtime
+    from tasks.context import get_runtime
 
     return get_runtime().settings
 
@@ -110,14 +110,14 @@ def _run_backtest(start: datetime | None, end: datetime | None, days: int) -> No
     console.print(frame_table(report.leaderboard, f"Leaderboard as of {report.end.isoformat()}"))
     latest = next((c for c in checkpoints(_runtime_engine(), limit=5)), None)
     if latest is not None:
-        total = sum(r["reward_pct"] for r in latest.entries_jsonb[0]["cruncher_rewards"])
+        total = sum(r["reward_pct"] for r in latest.entries[0]["cruncher_rewards"])
         from coordinator_core.reports import checkpoint_frame
 
         print_checkpoint(latest.id, checkpoint_frame(latest), total)
         participants = Table(title="Rewards by participant (EmissionCheckpoint.cruncher_rewards)", title_justify="left")
         for column in ("cruncher_index", "cruncher_id", "models", "reward_pct"):
             participants.add_column(column)
-        for reward in latest.entries_jsonb[0]["cruncher_rewards"]:
+        for reward in latest.entries[0]["cruncher_rewards"]:
             participants.add_row(
                 str(reward["cruncher_index"]),
                 reward["cruncher_id"],
@@ -128,7 +128,7 @@ def _run_backtest(start: datetime | None, end: datetime | None, days: int) -> No
 
 
 def _runtime_engine() -> Any:
-    from coordinator_core.runtime import get_runtime
+    from tasks.context import get_runtime
 
     return get_runtime().engine
 
@@ -197,9 +197,9 @@ def backfill(
     from coordinator_core.clock import SystemClock
     from coordinator_core.db.migrate import upgrade
     from coordinator_core.feeds.base import FeedScope
-    from coordinator_core.runtime import get_runtime
     from coordinator_core.services.backfill import backfill as run_backfill
     from coordinator_core.services.ingest import feed_scopes
+    from tasks.context import get_runtime
 
     runtime = get_runtime()
     settings = runtime.settings
@@ -237,7 +237,7 @@ def backfill(
                     pages=result.pages,
                 )
 
-            result = run_backfill(runtime.engine, runtime.source_for(scope.source), scope, first, last, now, progress)
+            result = run_backfill(runtime.uow, runtime.source_for(scope.source), scope, first, last, now, progress)
             bar.update(task_id, completed=100.0, rows=result.written, pages=result.pages)
             summary.add_row(
                 scope.key,
@@ -263,9 +263,9 @@ def feeds_gaps(
     from datetime import timedelta
 
     from coordinator_core.clock import SystemClock
-    from coordinator_core.runtime import get_runtime
     from coordinator_core.services.backfill import find_gaps
     from coordinator_core.services.ingest import feed_scopes
+    from tasks.context import get_runtime
 
     runtime = get_runtime()
     last = _time(end, "--end") or SystemClock().now()
@@ -277,7 +277,7 @@ def feeds_gaps(
     for scope in feed_scopes(runtime.settings):
         if scope.kind != "candle":
             continue
-        for gap in find_gaps(runtime.engine, scope, first, last):
+        for gap in find_gaps(runtime.uow, scope, first, last):
             found += 1
             table.add_row(scope.key, gap.first.isoformat(), gap.last.isoformat(), f"{gap.count:,}")
     console.print(table if found else "no gaps")
@@ -289,7 +289,7 @@ def leaderboard() -> None:
     from coordinator_core.reports import latest_leaderboard
 
     board, frame = latest_leaderboard(_runtime_engine())
-    console.print(frame_table(frame, f"Leaderboard as of {board.created_at.isoformat() if board else '–'}"))
+    console.print(frame_table(frame, f"Leaderboard as of {board['created_at'].isoformat() if board else '–'}"))
 
 
 LIVE_DEFAULTS = {

@@ -76,7 +76,7 @@ def list_models() -> None:
     from rich.table import Table
 
     from coordinator_cli.main import console
-    from coordinator_core.runtime import get_runtime
+    from tasks.context import get_runtime
 
     runtime = get_runtime()
     try:

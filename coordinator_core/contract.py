@@ -17,9 +17,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic import ValidationError as PydanticValidationError
 
+from coordinator_core.domain.ranking import default_rank
 from coordinator_core.emission import default_build_emission
 from coordinator_core.errors import ConfigurationError, ValidationError
-from coordinator_core.leaderboard import default_rank
 from coordinator_core.scoring.ground_truth import price_return
 from coordinator_core.scoring.rules import absolute_error_bps
 

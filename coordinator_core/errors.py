@@ -7,6 +7,8 @@
     │   ├── ConfigurationError    a bad setting, contract or dotted path
     │   ├── ValidationError       bad input (model output, dataset row, request)
     │   ├── DataError             stored data that cannot be used as asked
+    │   ├── NotFound              the thing asked for does not exist (the API's 404)
+    │   ├── Conflict              its state does not allow the change asked (the API's 409)
     │   └── FeedPermanentError    an upstream refused for good (unknown symbol, 401, 451)
     └── TransientError            retried by Prefect (network, timeouts, lock conflicts)
         └── FeedUnavailable       a feed source could not answer now
@@ -36,6 +38,14 @@ class ValidationError(PermanentError):
 
 class DataError(PermanentError):
     """Stored or shipped data that cannot be used as asked."""
+
+
+class NotFound(PermanentError):
+    """The thing asked for does not exist."""
+
+
+class Conflict(PermanentError):
+    """The thing exists, but its state does not allow the change asked; the message says why."""
 
 
 class TransientError(CoordinatorError):

@@ -5,7 +5,7 @@ the previous page) in a fixed total order, at most ``limit + 1`` rows (the extra
 that a next page exists). No query reads a whole table: lists are ordered along an index and
 limited, aggregates are bounded by a time window or by one scope, lookups are by key.
 
-Scores always come from ``coordinator_core.leaderboard.window_totals`` (Σ value_sum / Σ
+Scores always come from ``coordinator_core.db.repositories.scores.window_totals`` (Σ value_sum / Σ
 prediction_count over snapshots), so the leaderboard, ``/reports/models/global``, the per-model
 status and checkpoints agree. The per-scope split (``scope_totals``) applies the same definition
 to the scores those snapshots were summed from, with the same period boundaries, so the scopes of
@@ -21,14 +21,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, func, literal_column, null, or_, select, update
+from sqlalchemy import and_, case, func, literal_column, null, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session
 
+from coordinator_core.db.repositories.scores import window_totals
 from coordinator_core.db.tables import (
-    CHECKPOINT_TRANSITIONS,
     Checkpoint,
-    CheckpointStatus,
     FeedIngestionState,
     FeedRecord,
     Input,
@@ -39,7 +38,7 @@ from coordinator_core.db.tables import (
     Score,
     Snapshot,
 )
-from coordinator_core.leaderboard import window_score, window_totals
+from coordinator_core.domain.windows import window_score
 
 P = Prediction.__table__.c  # type: ignore[attr-defined]
 S = Score.__table__.c  # type: ignore[attr-defined]
@@ -200,12 +199,18 @@ def models_by_id(session: Session, model_ids: Iterable[str]) -> dict[str, dict[s
 def window_scores(session: Session, windows: dict[str, int], as_of: datetime) -> dict[str, dict[str, dict[str, Any]]]:
     """``{window: {model_id: totals}}`` over ``(as_of - hours, as_of]``, the leaderboard's bounds."""
     until = as_of + ONE_MICROSECOND
-    return {name: window_totals(session, as_of - timedelta(hours=hours), until) for name, hours in windows.items()}
+    return {
+        name: _dicts(window_totals(session, as_of - timedelta(hours=hours), until)) for name, hours in windows.items()
+    }
 
 
 def period_totals(session: Session, start: datetime, end: datetime) -> dict[str, dict[str, Any]]:
     """Per model over snapshots ending in ``(start, end]`` (a checkpoint's bounds)."""
-    return window_totals(session, start, end + ONE_MICROSECOND)
+    return _dicts(window_totals(session, start, end + ONE_MICROSECOND))
+
+
+def _dicts(totals: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {model_id: t.as_dict() for model_id, t in totals.items()}
 
 
 def last_performed_at(session: Session, model_ids: Sequence[str], until: datetime | None = None) -> dict[str, datetime]:
@@ -557,93 +562,3 @@ def checkpoint_version(session: Session, checkpoint_id: str) -> tuple[bool, str 
 def latest_checkpoint(session: Session) -> dict[str, Any] | None:
     row = _execute(session, select(*CHECKPOINT_COLUMNS).order_by(CK.period_end.desc()).limit(1)).first()
     return dict(row._mapping) if row else None
-
-
-# -- checkpoint admin actions (conditional writes; the caller commits) ------------------------------
-@dataclass(frozen=True)
-class Outcome:
-    """``code``: ``done`` (changed now), ``unchanged`` (already so: idempotent), ``missing``, ``conflict``."""
-
-    code: str
-    checkpoint: dict[str, Any] | None = None
-    message: str = ""
-
-
-def confirm_checkpoint(session: Session, checkpoint_id: str, tx_hash: str, now: datetime) -> Outcome:
-    """Record the transaction of a PENDING checkpoint: status SUBMITTED, ``tx_hash``, ``submitted_at``.
-
-    One conditional UPDATE (``status = PENDING AND tx_hash IS NULL``), so of two concurrent
-    confirms only one can change the row. Repeating with the recorded hash is ``unchanged``.
-    """
-    changed = _execute(
-        session,
-        update(Checkpoint.__table__)
-        .where(
-            CK.id == checkpoint_id,
-            CK.status == CheckpointStatus.PENDING.value,
-            CK.tx_hash.is_(None),
-        )
-        .values(status=CheckpointStatus.SUBMITTED.value, tx_hash=tx_hash, submitted_at=now),
-    ).rowcount
-    row = get_checkpoint(session, checkpoint_id)
-    if changed == 1:
-        return Outcome("done", row)
-    if row is None:
-        return Outcome("missing", message=f"checkpoint {checkpoint_id!r} not found")
-    if row["tx_hash"] == tx_hash:
-        return Outcome("unchanged", row)
-    if row["tx_hash"]:
-        return Outcome(
-            "conflict",
-            row,
-            f"checkpoint {checkpoint_id} is already confirmed with another tx_hash "
-            f"({row['tx_hash']}); status {row['status']}",
-        )
-    return Outcome(
-        "conflict", row, f"checkpoint {checkpoint_id} is {row['status']}: only a PENDING checkpoint can be confirmed"
-    )
-
-
-def allowed_moves(status: str) -> list[str]:
-    known = {s.value: s for s in CheckpointStatus}
-    target = CHECKPOINT_TRANSITIONS.get(known[status]) if status in known else None
-    return [target.value] if target is not None else []
-
-
-def advance_checkpoint(session: Session, checkpoint_id: str, target: str, attempts: int = 3) -> Outcome:
-    """Move a checkpoint one step forward along ``CHECKPOINT_TRANSITIONS`` with a conditional UPDATE
-    (``WHERE status = <the status read>``). Asking for the current status is ``unchanged``.
-    SUBMITTED is reached only by ``confirm_checkpoint`` (it needs a tx_hash)."""
-    for _ in range(attempts):
-        row = get_checkpoint(session, checkpoint_id)
-        if row is None:
-            return Outcome("missing", message=f"checkpoint {checkpoint_id!r} not found")
-        current = row["status"]
-        if current == target:
-            return Outcome("unchanged", row)
-        allowed = allowed_moves(current)
-        if target not in allowed:
-            hint = (
-                " (SUBMITTED is set by POST /reports/checkpoints/{id}/confirm with the tx_hash)"
-                if allowed == [CheckpointStatus.SUBMITTED.value]
-                else ""
-            )
-            return Outcome("conflict", row, f"Cannot transition from {current} to {target}. Allowed: {allowed}{hint}")
-        if target == CheckpointStatus.SUBMITTED.value:
-            return Outcome(
-                "conflict",
-                row,
-                "SUBMITTED needs a recorded tx_hash: use POST "
-                f'/reports/checkpoints/{checkpoint_id}/confirm with {{"tx_hash": ...}}',
-            )
-        changed = _execute(
-            session,
-            update(Checkpoint.__table__).where(CK.id == checkpoint_id, CK.status == current).values(status=target),
-        ).rowcount
-        if changed == 1:
-            return Outcome("done", get_checkpoint(session, checkpoint_id))
-    return Outcome(
-        "conflict",
-        get_checkpoint(session, checkpoint_id),
-        f"checkpoint {checkpoint_id} changed concurrently; read it and retry",
-    )

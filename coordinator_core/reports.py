@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import polars as pl
+from sqlalchemy import select
 from sqlalchemy.engine import Engine
-from sqlmodel import col, select
+from sqlalchemy.orm import Session
 
-from coordinator_core.db.engine import unit_of_work
-from coordinator_core.db.tables import Checkpoint, Leaderboard
+from coordinator_core import queries
+from coordinator_core.db.repositories.checkpoints import CK, COLUMNS
+from coordinator_core.ports import CheckpointRow
 
 
 def leaderboard_frame(entries: list[dict[str, Any]]) -> pl.DataFrame:
@@ -29,17 +32,18 @@ def leaderboard_frame(entries: list[dict[str, Any]]) -> pl.DataFrame:
     return pl.DataFrame(rows) if rows else pl.DataFrame(schema={"rank": pl.Int64, "model": pl.String})
 
 
-def latest_leaderboard(engine: Engine) -> tuple[Leaderboard | None, pl.DataFrame]:
-    with unit_of_work(engine) as session:
-        board = session.exec(select(Leaderboard).order_by(col(Leaderboard.created_at).desc()).limit(1)).first()
-    return board, leaderboard_frame(board.entries_jsonb if board else [])
+def latest_leaderboard(engine: Engine) -> tuple[Mapping[str, Any] | None, pl.DataFrame]:
+    """The newest stored leaderboard (``id``, ``created_at``, ``entries_jsonb``, ``meta_jsonb``) and its frame."""
+    with Session(engine) as session:
+        board = queries.latest_leaderboard(session)
+    return board, leaderboard_frame(board["entries_jsonb"] if board else [])
 
 
-def checkpoint_frame(checkpoint: Checkpoint) -> pl.DataFrame:
+def checkpoint_frame(checkpoint: CheckpointRow) -> pl.DataFrame:
     """Per model: rank, participant, period score and frac64 reward."""
-    emission = checkpoint.entries_jsonb[0] if checkpoint.entries_jsonb else {}
+    emission = checkpoint.entries[0] if checkpoint.entries else {}
     rewards = {r["model_id"]: r["reward_pct"] for r in emission.get("model_rewards", [])}
-    key = checkpoint.meta_jsonb.get("ranking_key", "score_recent")
+    key = checkpoint.meta.get("ranking_key", "score_recent")
     rows = [
         {
             "rank": e["rank"],
@@ -50,11 +54,26 @@ def checkpoint_frame(checkpoint: Checkpoint) -> pl.DataFrame:
             "reward_pct": rewards.get(e["model_id"], 0),
             "reward_percent": rewards.get(e["model_id"], 0) / 1e7,
         }
-        for e in checkpoint.meta_jsonb.get("ranking", [])
+        for e in checkpoint.meta.get("ranking", [])
     ]
     return pl.DataFrame(rows) if rows else pl.DataFrame(schema={"rank": pl.Int64, "model": pl.String})
 
 
-def checkpoints(engine: Engine, limit: int = 10) -> list[Checkpoint]:
-    with unit_of_work(engine) as session:
-        return list(session.exec(select(Checkpoint).order_by(col(Checkpoint.period_end).desc()).limit(limit)))
+def checkpoints(engine: Engine, limit: int = 10) -> list[CheckpointRow]:
+    """The newest ``limit`` checkpoints, newest period first."""
+    with Session(engine) as session:
+        rows = session.execute(select(*COLUMNS).order_by(CK.c.period_end.desc()).limit(limit)).all()
+    return [
+        CheckpointRow(
+            r.id,
+            r.period_start,
+            r.period_end,
+            r.status,
+            r.entries_jsonb or [],
+            r.meta_jsonb or {},
+            r.created_at,
+            r.tx_hash,
+            r.submitted_at,
+        )
+        for r in rows
+    ]

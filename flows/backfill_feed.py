@@ -8,9 +8,9 @@ from typing import Any
 from prefect import flow
 
 from coordinator_core.clock import ensure_utc, resolve_now
-from coordinator_core.runtime import get_runtime
 from coordinator_core.services.ingest import feed_scopes
 from tasks.competition import backfill_range
+from tasks.context import get_runtime
 
 
 @flow(name="backfill-feed", log_prints=True)

@@ -4,7 +4,7 @@ through the same services as live; one task run per simulated day."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 import polars as pl
 from prefect import flow, get_run_logger
@@ -16,9 +16,9 @@ from prefect.artifacts import (
 
 from coordinator_core import reports
 from coordinator_core.clock import ensure_utc
-from coordinator_core.runtime import get_runtime
 from coordinator_core.services import backtest as service
 from tasks.competition import backtest_chunk, seed_configs
+from tasks.context import get_runtime
 from tasks.reports import checkpoint_markdown, publish_leaderboard
 
 
@@ -36,7 +36,7 @@ def backtest(start: datetime | None = None, end: datetime | None = None, days: i
     """Backtest over [start, end] (default: the last ``days`` of the replay data)."""
     log = get_run_logger()
     runtime = get_runtime()
-    default_start, default_end = service.default_window(runtime, days)
+    default_start, default_end = service.default_window(runtime, days, datetime.now(UTC))
     start = ensure_utc(start, "start") if start else default_start
     end = ensure_utc(end, "end") if end else default_end
     if end <= start:

@@ -13,9 +13,9 @@ from prefect import flow
 
 from coordinator_core.clock import resolve_now
 from coordinator_core.errors import CoordinatorError
-from coordinator_core.runtime import get_runtime
 from coordinator_core.services.ingest import feed_scopes
 from tasks.competition import ingest_scope, prune_feed_records
+from tasks.context import get_runtime
 
 
 class IngestFailed(CoordinatorError):

@@ -8,42 +8,42 @@ from typing import Any
 
 from prefect import task
 
-from coordinator_core.runtime import get_runtime
 from coordinator_core.services import checkpoint, configs, ingest, predict, score
+from tasks.context import get_runtime
 from tasks.policy import policy
 
 
 @task(name="seed-configs", **policy(2))
 def seed_configs(as_of: datetime) -> list[str]:
     rt = get_runtime()
-    return configs.seed_configs(rt.engine, rt.contract, rt.settings, as_of)
+    return configs.seed_configs(rt.uow, rt.contract, rt.settings, as_of)
 
 
 @task(name="ingest-scope", task_run_name="ingest-{scope_key}", **policy(3))
 def ingest_scope(scope_key: str, as_of: datetime) -> dict[str, Any]:
     rt = get_runtime()
     scope = next(s for s in ingest.feed_scopes(rt.settings) if s.key == scope_key)
-    result = ingest.ingest_scope(rt.engine, rt.source_for(scope.source), scope, as_of, rt.settings)
+    result = ingest.ingest_scope(rt.uow, rt.source_for(scope.source), scope, as_of, rt.settings)
     return asdict(result)
 
 
 @task(name="prune-feed-records", **policy(2))
 def prune_feed_records(as_of: datetime) -> int:
     rt = get_runtime()
-    return ingest.prune_records(rt.engine, as_of, rt.settings.feed_record_ttl_days)
+    return ingest.prune_records(rt.uow, as_of, rt.settings.feed_record_ttl_days)
 
 
 @task(name="predict-round", **policy(1))
 def predict_round(as_of: datetime) -> dict[str, Any]:
     rt = get_runtime()
-    result = predict.predict_round(rt.engine, rt.gateway, rt.contract, rt.settings, as_of)
+    result = predict.predict_round(rt.uow, rt.gateway, rt.contract, rt.settings, as_of)
     return {"inputs": result.inputs, "statuses": dict(result.statuses), "skipped": result.skipped}
 
 
 @task(name="score-predictions", **policy(2))
 def score_predictions(as_of: datetime) -> dict[str, Any]:
     rt = get_runtime()
-    result = score.score_predictions(rt.engine, rt.contract, rt.settings, as_of)
+    result = score.score_predictions(rt.uow, rt.contract, rt.settings, as_of)
     return {
         "resolved": result.resolved,
         "waiting": result.waiting,
@@ -56,7 +56,7 @@ def score_predictions(as_of: datetime) -> dict[str, Any]:
 @task(name="build-checkpoints", **policy(2))
 def build_checkpoints(as_of: datetime) -> list[str]:
     rt = get_runtime()
-    return checkpoint.build_checkpoints(rt.engine, rt.contract, rt.settings, as_of)
+    return checkpoint.build_checkpoints(rt.uow, rt.contract, rt.settings, as_of)
 
 
 @task(name="backtest-chunk", task_run_name="backtest-{start:%Y-%m-%d %H:%M}", **policy(0))
@@ -87,7 +87,7 @@ def backfill_range(
     def progress(cursor: datetime, _result: Any) -> None:
         update_progress_artifact(artifact, progress=min(100.0, 100.0 * (cursor - start).total_seconds() / span))
 
-    result = backfill(rt.engine, rt.source_for(source), scope, start, end, as_of, progress)
+    result = backfill(rt.uow, rt.source_for(source), scope, start, end, as_of, progress)
     update_progress_artifact(artifact, progress=100.0)
     return {
         "scope": result.scope,

@@ -8,7 +8,7 @@ from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from coordinator_core import reports
-from coordinator_core.runtime import get_runtime
+from tasks.context import get_runtime
 from tasks.policy import policy
 
 
@@ -22,7 +22,7 @@ def publish_leaderboard() -> list[dict[str, Any]]:
     rows = [{k: _round(v) for k, v in row.items()} for row in frame.to_dicts()]
     if board is not None:
         create_table_artifact(
-            key="leaderboard", table=rows, description=f"Leaderboard as of {board.created_at.isoformat()}"
+            key="leaderboard", table=rows, description=f"Leaderboard as of {board['created_at'].isoformat()}"
         )
     return rows
 
@@ -33,7 +33,7 @@ def checkpoint_markdown(checkpoint_id: str) -> str | None:
         return None
     ckp = found[0]
     frame = reports.checkpoint_frame(ckp)
-    emission = ckp.entries_jsonb[0] if ckp.entries_jsonb else {}
+    emission = ckp.entries[0] if ckp.entries else {}
     lines = [
         f"# Emission checkpoint {ckp.id}",
         "",

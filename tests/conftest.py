@@ -77,7 +77,7 @@ def sqlite_url(tmp_path: Path) -> str:
 @pytest.fixture
 def make_runtime(db_url: str) -> Iterator:
     """Factory: ``make_runtime(**settings_overrides)`` → Runtime on ``db_url`` with the example models."""
-    from coordinator_core.runtime import build_runtime
+    from coordinator_core.bootstrap import build_runtime
 
     built = []
 

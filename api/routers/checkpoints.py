@@ -8,14 +8,13 @@ and CLI form, prizes, and the two admin actions (confirm a transaction, advance 
 from __future__ import annotations
 
 from datetime import datetime
-from fractions import Fraction
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 from pydantic import TypeAdapter
 
 from api import convert
-from api.deps import ContextDep, SessionDep, WriteSessionDep
+from api.deps import ContextDep, SessionDep
 from api.pagination import PAGINATED, decode_cursor, set_next
 from api.params import (
     CheckpointIdPath,
@@ -36,13 +35,14 @@ from api.schemas import (
     StatusBody,
 )
 from api.security import ADMIN, AUTH_RESPONSES, PUBLIC
+from coordinator_core import emission as money
 from coordinator_core import queries
-from coordinator_core.emission import FRAC64_TOTAL, apportion
+from coordinator_core.emission import Emission
+from coordinator_core.services import checkpoint as checkpoint_service
 
 router = APIRouter(responses=AUTH_RESPONSES, prefix="/reports/checkpoints", tags=["checkpoints"])
 
 TotalPrize = Annotated[int, Query(ge=0, le=2**63 - 1, description="amount to split, in the smallest unit")]
-MICRO_PERCENT_TOTAL = 100_000_000  # 100 % at 6 decimals
 NOT_FOUND = {404: {"description": "checkpoint not found"}}
 
 
@@ -59,32 +59,10 @@ def emission_of(row: dict[str, Any]) -> dict[str, Any]:
     return entries[0]
 
 
-def split(weights: list[int], total: int) -> list[int]:
-    """Integers proportional to ``weights`` summing to exactly ``total`` (largest remainder);
-    all zero when there is nothing to split."""
-    if total <= 0 or not weights or sum(weights) <= 0 or any(w < 0 for w in weights):
-        return [0] * len(weights)
-    return apportion([Fraction(w) for w in weights], total)
-
-
 def prizes_of(row: dict[str, Any], total_prize: int) -> list[dict[str, Any]]:
     """Per model of the checkpoint (``model_rewards``, rank order): its share of ``total_prize``."""
-    rewards = [r for r in emission_of(row).get("model_rewards") or [] if isinstance(r, dict)]
-    amounts = split([int(r.get("reward_pct") or 0) for r in rewards], total_prize)
-    period_end: datetime = row["period_end"]
-    return [
-        {
-            "prizeId": f"{row['id']}-{r['model_id']}",
-            "timestamp": int(period_end.timestamp()),
-            "period_end": period_end,
-            "model": r["model_id"],
-            "player_id": r.get("player_id"),
-            "rank": r.get("rank"),
-            "reward_pct": int(r.get("reward_pct") or 0),
-            "prize": amount,
-        }
-        for r, amount in zip(rewards, amounts, strict=True)
-    ]
+    document = Emission.from_json(emission_of(row))
+    return [p.to_json() for p in money.prizes(document, row["id"], row["period_end"], total_prize)]
 
 
 def prizes_page(
@@ -99,19 +77,6 @@ def prizes_page(
     if offset + limit < len(prizes):
         set_next(request, response, "prizes", (row["id"], offset + limit))
     return page
-
-
-def percents(rewards: list[dict[str, Any]], key_of: Any) -> dict[str, float]:
-    """Percent (6 decimals) per key; apportioned so that a full emission sums to exactly 100."""
-    micro = split([int(r.get("reward_pct") or 0) for r in rewards], MICRO_PERCENT_TOTAL)
-    total_pct = sum(int(r.get("reward_pct") or 0) for r in rewards)
-    if total_pct != FRAC64_TOTAL:  # not a full emission: plain conversion
-        micro = [round(int(r.get("reward_pct") or 0) / 10) for r in rewards]
-    out: dict[str, int] = {}
-    for reward, value in zip(rewards, micro, strict=True):
-        key = key_of(reward)
-        out[key] = out.get(key, 0) + value
-    return {key: value / 1_000_000 for key, value in out.items()}
 
 
 # -- lists and lookups (public) ---------------------------------------------------------------------
@@ -236,13 +201,14 @@ def cli_format(checkpoint_id: CheckpointIdPath, session: SessionDep) -> dict[str
     def provider(reward: dict[str, Any]) -> str:
         return str(reward.get("provider"))
 
+    def providers(kind: str) -> list[dict[str, Any]]:
+        return [r for r in data.get(f"{kind}_provider_rewards") or [] if isinstance(r, dict)]
+
     return {
         "crunch": str(data.get("crunch") or ""),
-        "crunchEmission": percents(rewards, participant),
-        "computeProvider": percents(
-            [r for r in data.get("compute_provider_rewards") or [] if isinstance(r, dict)], provider
-        ),
-        "dataProvider": percents([r for r in data.get("data_provider_rewards") or [] if isinstance(r, dict)], provider),
+        "crunchEmission": money.percents([(participant(r), int(r.get("reward_pct") or 0)) for r in rewards]),
+        "computeProvider": money.percents([(provider(r), int(r.get("reward_pct") or 0)) for r in providers("compute")]),
+        "dataProvider": money.percents([(provider(r), int(r.get("reward_pct") or 0)) for r in providers("data")]),
     }
 
 
@@ -269,32 +235,19 @@ CONFLICT = {409: {"description": "the checkpoint is not in a state that allows t
 
 
 @router.post("/{checkpoint_id}/confirm", response_model=CheckpointOut, responses=CONFLICT, dependencies=ADMIN)
-def confirm(
-    checkpoint_id: CheckpointIdPath, body: ConfirmBody, session: WriteSessionDep, ctx: ContextDep
-) -> dict[str, Any]:
+def confirm(checkpoint_id: CheckpointIdPath, body: ConfirmBody, ctx: ContextDep) -> dict[str, Any]:
     """Record the transaction that paid a PENDING checkpoint: ``tx_hash``, ``submitted_at`` and status
     SUBMITTED. Repeating with the same ``tx_hash`` returns the checkpoint unchanged (200); another
     hash, or a checkpoint that is not PENDING, is a 409. One conditional UPDATE: of two concurrent
     confirms only one wins."""
-    outcome = queries.confirm_checkpoint(session, checkpoint_id, body.tx_hash, ctx.clock())
-    session.commit()
-    return _answer(outcome)
+    return convert.checkpoint_row(
+        checkpoint_service.confirm_checkpoint(ctx.uow, checkpoint_id, body.tx_hash, ctx.clock())
+    )
 
 
 @router.patch("/{checkpoint_id}/status", response_model=CheckpointOut, responses=CONFLICT, dependencies=ADMIN)
-def set_status(checkpoint_id: CheckpointIdPath, body: StatusBody, session: WriteSessionDep) -> dict[str, Any]:
+def set_status(checkpoint_id: CheckpointIdPath, body: StatusBody, ctx: ContextDep) -> dict[str, Any]:
     """Advance the status one step: SUBMITTED → CLAIMABLE → PAID (PAID is final). SUBMITTED is set
     only by ``confirm`` (it needs a tx_hash). Asking for the current status is a no-op (200);
     anything else is a 409 naming the allowed move."""
-    outcome = queries.advance_checkpoint(session, checkpoint_id, body.status.value)
-    session.commit()
-    return _answer(outcome)
-
-
-def _answer(outcome: queries.Outcome) -> dict[str, Any]:
-    if outcome.code == "missing":
-        raise HTTPException(404, outcome.message)
-    if outcome.code == "conflict":
-        raise HTTPException(409, outcome.message)
-    assert outcome.checkpoint is not None
-    return convert.checkpoint(outcome.checkpoint)
+    return convert.checkpoint_row(checkpoint_service.advance_checkpoint(ctx.uow, checkpoint_id, body.status.value))

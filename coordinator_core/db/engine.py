@@ -1,18 +1,13 @@
-"""Engines (one per URL per process, thread-safe) and the unit of work."""
+"""Engines (one per URL per process, thread-safe) and the upsert statements on natural keys."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import event, make_url, text
+from sqlalchemy import event, make_url
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, create_engine
-
-from coordinator_core.errors import TransientError
 
 _ENGINES: dict[str, Engine] = {}
 _LOCK = threading.Lock()
@@ -53,42 +48,6 @@ def get_engine(url: str) -> Engine:
         if engine is None:
             engine = _ENGINES[url] = make_engine(url)
         return engine
-
-
-def dispose_engines() -> None:
-    with _LOCK:
-        for engine in _ENGINES.values():
-            engine.dispose()
-        _ENGINES.clear()
-
-
-@contextmanager
-def unit_of_work(engine: Engine) -> Iterator[Session]:
-    """One transaction: committed when the block ends, rolled back on any error.
-
-    Lock conflicts and lost connections surface as ``TransientError`` so callers may retry.
-    """
-    session = Session(engine, expire_on_commit=False)
-    try:
-        yield session
-        session.commit()
-    except OperationalError as exc:
-        session.rollback()
-        raise TransientError(f"database temporarily unavailable: {exc.orig}") from exc
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
-
-
-def advisory_lock(session: Session, name: str) -> None:
-    """Serialise writers of one kind across processes for the rest of the transaction.
-
-    Postgres: ``pg_advisory_xact_lock``. SQLite already admits one writer at a time.
-    """
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:name))"), {"name": name})
 
 
 def upsert_statement(

@@ -7,39 +7,18 @@ Natural unique keys make every write an idempotent upsert; indexes serve the hot
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from coordinator_core.db.types import BigIntPK, JsonType, UTCDateTime
-
-
-class InputStatus(StrEnum):
-    RECEIVED = "RECEIVED"
-    RESOLVED = "RESOLVED"
-
-
-class PredictionStatus(StrEnum):
-    PENDING = "PENDING"
-    SCORED = "SCORED"
-    FAILED = "FAILED"
-    ABSENT = "ABSENT"
-
-
-class CheckpointStatus(StrEnum):
-    PENDING = "PENDING"
-    SUBMITTED = "SUBMITTED"
-    CLAIMABLE = "CLAIMABLE"
-    PAID = "PAID"
-
-
-CHECKPOINT_TRANSITIONS = {
-    CheckpointStatus.PENDING: CheckpointStatus.SUBMITTED,
-    CheckpointStatus.SUBMITTED: CheckpointStatus.CLAIMABLE,
-    CheckpointStatus.CLAIMABLE: CheckpointStatus.PAID,
-}
+from coordinator_core.domain.statuses import (  # noqa: F401  (re-exported: the tables' statuses)
+    CHECKPOINT_TRANSITIONS,
+    CheckpointStatus,
+    InputStatus,
+    PredictionStatus,
+)
 
 
 def _ts(nullable: bool = False, index: bool = False) -> Any:
@@ -220,3 +199,16 @@ class Leaderboard(SQLModel, table=True):
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, unique=True))
     entries_jsonb: list[Any] = _json(default=list)
     meta_jsonb: dict[str, Any] = _json()
+
+
+class DerivedDirty(SQLModel, table=True):
+    """Work owed to the derived tables, written in the same transaction as what caused it.
+
+    ``kind='snapshot'``: the snapshots of the period starting at ``period_start`` must be rebuilt
+    from the scores; ``kind='leaderboard'`` (``period_start`` = the epoch): the leaderboard must be
+    rebuilt. A run that is killed leaves its rows here, and the next run does the work.
+    """
+
+    __tablename__ = "derived_dirty"
+    kind: str = Field(primary_key=True, max_length=32)
+    period_start: datetime = Field(sa_column=Column(UTCDateTime(), primary_key=True))

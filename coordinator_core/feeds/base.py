@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
 
@@ -52,3 +52,16 @@ class FeedSource(Protocol):
     def fetch(self, scope: FeedScope, start: datetime, end: datetime, limit: int | None = None) -> list[SourceRecord]:
         """Records with ``start <= ts_event <= end``, ascending, at most ``limit``."""
         ...
+
+    def history_end(self, subject: str) -> datetime | None:
+        """The event time of the last record a dataset holds for ``subject`` (``None``: the source
+        has no fixed end, e.g. a live or generated feed). Backtests default to the data's end."""
+        ...
+
+
+def observe_delay(scope: FeedScope) -> timedelta:
+    """When a record becomes observable after its ``ts_event``: at its close for a candle (one
+    bucket later), at once for a tick."""
+    from coordinator_core.config import granularity_seconds
+
+    return timedelta(seconds=granularity_seconds(scope.granularity)) if scope.kind == "candle" else timedelta(0)

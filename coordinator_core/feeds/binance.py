@@ -118,6 +118,9 @@ class BinanceSource:
     page_limit = MAX_LIMIT
     live = True
 
+    def history_end(self, subject: str) -> datetime | None:
+        return None
+
     def __init__(
         self,
         base_url: str = DEFAULT_API_URL,

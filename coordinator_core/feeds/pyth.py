@@ -243,6 +243,9 @@ class PythSource:
     page_limit = PAGE_BARS
     live = True
 
+    def history_end(self, subject: str) -> datetime | None:
+        return None
+
     def __init__(
         self,
         feed_ids: Mapping[str, str],

@@ -83,6 +83,9 @@ class ReplaySource:
                 self._frames[key] = load_dataset(path)
             return self._frames[key]
 
+    def history_end(self, subject: str) -> datetime | None:
+        return self.span(subject)[1]
+
     def span(self, subject: str) -> tuple[datetime, datetime]:
         """First and last candle open time of the dataset."""
         ts = self.frame(subject)["ts"]

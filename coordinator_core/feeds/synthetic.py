@@ -34,6 +34,9 @@ class SyntheticSource:
     page_limit = 100_000
     live = False
 
+    def history_end(self, subject: str) -> datetime | None:
+        return None
+
     def __init__(self, seed: int = 7, start_price: float = 60_000.0) -> None:
         self.seed = seed
         self.start_price = start_price

@@ -6,8 +6,6 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
-from coordinator_core.errors import ConfigurationError
-
 
 class CallStatus(StrEnum):
     SUCCESS = "SUCCESS"
@@ -41,6 +39,14 @@ class ModelInfo:
 
 
 class ModelGateway(Protocol):
+    """How the services reach the models; backends: ``gateway.local`` (in-process) and
+    ``gateway.model_runner`` (real model nodes), built by ``coordinator_core.bootstrap``."""
+
+    @property
+    def load_errors(self) -> dict[str, str]:
+        """Why a registered model cannot be called now (it is ABSENT from the round), by model id."""
+        ...
+
     def models(self) -> list[ModelInfo]:
         """Every model registered now, answering or not."""
         ...
@@ -54,28 +60,3 @@ class ModelGateway(Protocol):
         ...
 
     def close(self) -> None: ...
-
-
-def create_gateway(settings: Any, contract: Any = None) -> ModelGateway:
-    """The backend named by ``MODEL_GATEWAY``, calling models as ``contract.calls`` says
-    (default: the contract of ``CRUNCH_CONTRACT``)."""
-    if contract is None:
-        from coordinator_core.contract import load_contract
-
-        contract = load_contract(settings)
-    if settings.model_gateway == "local":
-        from coordinator_core.gateway.local import LocalGateway
-
-        return LocalGateway(
-            settings.models_path,
-            settings.model_base_classname,
-            settings.local_model_timeout_seconds,
-            calls=contract.calls,
-        )
-    if settings.model_gateway == "model_runner":
-        from coordinator_core.gateway.model_runner import ModelRunnerGateway
-
-        return ModelRunnerGateway.from_settings(settings, contract.calls)
-    raise ConfigurationError(
-        f"MODEL_GATEWAY: unknown backend {settings.model_gateway!r}; use 'local' or 'model_runner'"
-    )

@@ -2,13 +2,18 @@
 
 Each folder is one model (id = folder name). ``main.py`` must define a subclass of
 ``MODEL_BASE_CLASSNAME``; an optional ``model.json`` gives ``name``, ``player_id``,
-``player_name``, ``wallet`` and ``hotkey``. Calls run concurrently, one thread per call, with a per-call
-deadline: a call still running at the deadline is reported TIMEOUT and its thread is abandoned
-(Python cannot kill a thread), so a slow model never delays the round past the deadline.
+``player_name``, ``wallet`` and ``hotkey``. Calls run concurrently on a bounded pool of
+``LOCAL_MODEL_WORKERS`` threads (``gateway.pool``), each with the deadline
+``LOCAL_MODEL_TIMEOUT_SECONDS`` measured from the call's own start: a call still running at its
+deadline is reported TIMEOUT and its thread is abandoned and replaced (Python cannot kill a
+thread), so a slow model never holds up the others; until that call returns, the model's next
+calls are TIMEOUT ("still busy").
 
 Methods and arguments follow the contract's ``calls`` exactly as the model-runner backend does
-(same names, positional/keyword, STRING/INT/DOUBLE conversion); JSON arguments reach each model
-as its own copy decoded from the same JSON text the wire would carry.
+(same names, positional/keyword, STRING/INT/DOUBLE conversion). JSON arguments are encoded and
+decoded once per call, as the wire would carry them, and every model receives the same decoded
+value, read-only (``gateway.frozen``): a model that tries to change it gets a ``TypeError``
+(its call FAILS) and no model can alter what another sees.
 """
 
 from __future__ import annotations
@@ -19,15 +24,16 @@ import json
 import logging
 import sys
 import threading
-import time
 import traceback
-from concurrent.futures import Future
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from coordinator_core.contract import ModelCalls, ModelMethod
 from coordinator_core.errors import ConfigurationError
 from coordinator_core.gateway.base import CallResult, CallStatus, ModelInfo
+from coordinator_core.gateway.frozen import freeze
+from coordinator_core.gateway.pool import Call, WorkerPool
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +51,12 @@ _resolve_base = resolve_base
 
 class LocalGateway:
     def __init__(
-        self, models_dir: Path, base_classname: str, timeout_seconds: float, calls: ModelCalls | None = None
+        self,
+        models_dir: Path,
+        base_classname: str,
+        timeout_seconds: float,
+        calls: ModelCalls | None = None,
+        workers: int = 32,
     ) -> None:
         if not models_dir.is_dir():
             raise ConfigurationError(f"MODELS_DIR: {models_dir} is not a directory of model folders")
@@ -59,7 +70,8 @@ class LocalGateway:
         self._infos: dict[str, ModelInfo] = {}
         self._instances: dict[str, Any] = {}
         self._locks: dict[str, threading.Lock] = {}
-        self._busy: dict[str, Future[Any]] = {}
+        self._busy: dict[str, Call | None] = {}
+        self._pool = WorkerPool(workers)
         self.load_errors: dict[str, str] = {}
         self._load()
 
@@ -117,72 +129,45 @@ class LocalGateway:
         )
 
     def close(self) -> None:
-        pass
+        self._pool.close()
 
     # -- calls ----------------------------------------------------------------------------------
     def _call_all(self, spec: ModelMethod, values: dict[str, Any]) -> dict[str, CallResult]:
         method = spec.name
         positional, keywords = spec.bind(values)
-        texts = {i: json.dumps(v) for i, (kind, v) in enumerate(positional) if kind == "JSON"}
-        keyword_texts = {k: json.dumps(v) for k, kind, v in keywords if kind == "JSON"}
-
-        def arguments() -> tuple[tuple[Any, ...], dict[str, Any]]:
-            args = tuple(json.loads(texts[i]) if i in texts else v for i, (_, v) in enumerate(positional))
-            kwargs = {k: json.loads(keyword_texts[k]) if k in keyword_texts else v for k, _, v in keywords}
-            return args, kwargs
-
-        started = time.perf_counter()
-        futures: dict[str, Future[Any]] = {}
+        # one wire encoding and one decode per call, shared (read-only) by every model
+        args = tuple(freeze(json.loads(json.dumps(v))) if kind == "JSON" else v for kind, v in positional)
+        kwargs = {k: freeze(json.loads(json.dumps(v))) if kind == "JSON" else v for k, kind, v in keywords}
         results: dict[str, CallResult] = {}
+        functions = {}
         for model_id, instance in self._instances.items():
             previous = self._busy.get(model_id)
-            if previous is not None and not previous.done():
+            if previous is not None and not previous.done.is_set():
                 results[model_id] = CallResult(
                     CallStatus.TIMEOUT, detail="still busy with a previous call that timed out"
                 )
                 continue
-            future: Future[Any] = Future()
-            thread = threading.Thread(
-                target=self._run,
-                args=(model_id, instance, method, *arguments(), future),
-                name=f"model-{model_id}",
-                daemon=True,
-            )
-            thread.start()
-            futures[model_id] = future
-            self._busy[model_id] = future
-        deadline = started + self.timeout_seconds
-        for model_id, future in futures.items():
-            try:
-                status, output, detail, elapsed = future.result(timeout=max(0.0, deadline - time.perf_counter()))
-                results[model_id] = CallResult(status, output, detail, elapsed)
-            except TimeoutError:
+            functions[model_id] = partial(self._run, model_id, instance, method, args, kwargs)
+        calls = self._pool.run_all(functions, self.timeout_seconds)
+        for model_id, call in calls.items():
+            if call.timed_out:
+                self._busy[model_id] = call
                 results[model_id] = CallResult(
                     CallStatus.TIMEOUT,
                     detail=f"{method} did not answer within {self.timeout_seconds:g} s",
                     exec_time_ms=self.timeout_seconds * 1000,
                 )
-        return results
+                continue
+            self._busy.pop(model_id, None)
+            elapsed = ((call.finished or 0.0) - (call.started or 0.0)) * 1000
+            if call.error is not None:
+                frame = traceback.extract_tb(call.error.__traceback__)[-1]
+                detail = f"{type(call.error).__name__}: {call.error} (at {Path(frame.filename).name}:{frame.lineno})"
+                results[model_id] = CallResult(CallStatus.FAILED, None, detail, elapsed)
+            else:
+                results[model_id] = CallResult(CallStatus.SUCCESS, call.value, None, elapsed)
+        return {model_id: results[model_id] for model_id in self._instances if model_id in results}
 
-    def _run(
-        self,
-        model_id: str,
-        instance: Any,
-        method: str,
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        future: Future[Any],
-    ) -> None:
-        start = time.perf_counter()
+    def _run(self, model_id: str, instance: Any, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         with self._locks[model_id]:
-            try:
-                output = getattr(instance, method)(*args, **kwargs)
-                outcome = (CallStatus.SUCCESS, output, None)
-            except Exception as exc:
-                frame = traceback.extract_tb(exc.__traceback__)[-1]
-                outcome = (
-                    CallStatus.FAILED,
-                    None,
-                    f"{type(exc).__name__}: {exc} (at {Path(frame.filename).name}:{frame.lineno})",
-                )
-        future.set_result((*outcome, (time.perf_counter() - start) * 1000))
+            return getattr(instance, method)(*args, **kwargs)

@@ -13,14 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy.engine import Engine
-from sqlmodel import col, select
-
 from coordinator_core.clock import floor_time
 from coordinator_core.config import granularity_seconds
-from coordinator_core.db.engine import unit_of_work
-from coordinator_core.db.tables import FeedRecord
 from coordinator_core.feeds.base import FeedScope, FeedSource
+from coordinator_core.ports import UnitOfWorkFactory
 from coordinator_core.services.ingest import step_of, upsert_records
 
 
@@ -49,7 +45,7 @@ class BackfillResult:
 
 
 def backfill(
-    engine: Engine,
+    uow: UnitOfWorkFactory,
     source: FeedSource,
     scope: FeedScope,
     start: datetime,
@@ -73,7 +69,7 @@ def backfill(
                 progress(min(cursor, end), result)
             continue
         result.fetched += len(records)
-        result.written += upsert_records(engine, scope, records, now, phase="backfill")
+        result.written += upsert_records(uow, scope, records, now, phase="backfill")
         following = records[-1].ts_event + step
         if following <= cursor:  # a source that does not move forward would loop forever
             break
@@ -82,12 +78,12 @@ def backfill(
             progress(min(cursor, end), result)
     if scope.kind == "candle":
         result.gaps = find_gaps(
-            engine, scope, start, min(end, now - timedelta(seconds=granularity_seconds(scope.granularity)))
+            uow, scope, start, min(end, now - timedelta(seconds=granularity_seconds(scope.granularity)))
         )
     return result
 
 
-def find_gaps(engine: Engine, scope: FeedScope, start: datetime, end: datetime) -> list[Gap]:
+def find_gaps(uow: UnitOfWorkFactory, scope: FeedScope, start: datetime, end: datetime) -> list[Gap]:
     """Buckets between ``start`` and ``end`` (inclusive, aligned to the granularity) with no record."""
     seconds = granularity_seconds(scope.granularity)
     first = floor_time(start, seconds)
@@ -95,21 +91,8 @@ def find_gaps(engine: Engine, scope: FeedScope, start: datetime, end: datetime) 
         first += timedelta(seconds=seconds)
     if end < first:
         return []
-    with unit_of_work(engine) as session:
-        stored = set(
-            session.exec(
-                select(FeedRecord.ts_event)
-                .where(
-                    FeedRecord.source == scope.source,
-                    FeedRecord.subject == scope.subject,
-                    FeedRecord.kind == scope.kind,
-                    FeedRecord.granularity == scope.granularity,
-                    FeedRecord.ts_event >= first,
-                    FeedRecord.ts_event <= end,
-                )
-                .order_by(col(FeedRecord.ts_event))
-            ).all()
-        )
+    with uow() as work:
+        stored = work.feeds.stored_times(scope, first, end)
     gaps: list[Gap] = []
     bucket = timedelta(seconds=seconds)
     current, open_gap, count = first, None, 0

@@ -7,11 +7,10 @@ import math
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 
+from coordinator_core.bootstrap import Runtime
 from coordinator_core.clock import floor_time
-from coordinator_core.db.engine import unit_of_work
-from coordinator_core.runtime import Runtime
 from coordinator_core.services.checkpoint import build_checkpoints
-from coordinator_core.services.configs import active_configs, seed_configs
+from coordinator_core.services.configs import seed_configs
 from coordinator_core.services.ingest import ingest
 from coordinator_core.services.predict import predict_round
 from coordinator_core.services.score import score_predictions
@@ -19,8 +18,8 @@ from coordinator_core.services.score import score_predictions
 
 def step_seconds(runtime: Runtime) -> int:
     """The virtual clock's step: the gcd of the prediction intervals and the feed granularity."""
-    with unit_of_work(runtime.engine) as session:
-        intervals = [int(c.schedule_jsonb.get("prediction_interval_seconds") or 60) for c in active_configs(session)]
+    with runtime.uow() as work:
+        intervals = [int(c.schedule.get("prediction_interval_seconds") or 60) for c in work.configs.active()]
     step = runtime.settings.granularity_seconds
     for interval in intervals:
         step = math.gcd(step, interval)
@@ -42,10 +41,10 @@ def run_steps(
     """Run one competition step at each virtual time; returns totals."""
     totals = {"steps": 0, "rounds": 0, "predictions": 0, "scored": 0, "checkpoints": 0}
     for now in times:
-        ingest(runtime.engine, runtime.sources, runtime.settings, now)
-        round_result = predict_round(runtime.engine, runtime.gateway, runtime.contract, runtime.settings, now)
-        score_result = score_predictions(runtime.engine, runtime.contract, runtime.settings, now)
-        checkpoints = build_checkpoints(runtime.engine, runtime.contract, runtime.settings, now)
+        ingest(runtime.uow, runtime.sources, runtime.settings, now)
+        round_result = predict_round(runtime.uow, runtime.gateway, runtime.contract, runtime.settings, now)
+        score_result = score_predictions(runtime.uow, runtime.contract, runtime.settings, now)
+        checkpoints = build_checkpoints(runtime.uow, runtime.contract, runtime.settings, now)
         totals["steps"] += 1
         totals["rounds"] += len(round_result.inputs)
         totals["predictions"] += sum(round_result.statuses.values())
@@ -58,21 +57,18 @@ def run_steps(
 
 def prepare(runtime: Runtime, start: datetime) -> None:
     """Seed configs before the first step."""
-    seed_configs(runtime.engine, runtime.contract, runtime.settings, start)
+    seed_configs(runtime.uow, runtime.contract, runtime.settings, start)
 
 
-def default_window(runtime: Runtime, days: int) -> tuple[datetime, datetime]:
-    """The last ``days`` of the replay dataset, or the last ``days`` before now for other sources."""
-    from coordinator_core.clock import SystemClock
-    from coordinator_core.feeds.replay import ReplaySource
-
+def default_window(runtime: Runtime, days: int, now: datetime) -> tuple[datetime, datetime]:
+    """The last ``days`` of the primary source's data (a dataset's end), or the last ``days``
+    before ``now`` for a source without a fixed end."""
     granularity = timedelta(seconds=runtime.settings.granularity_seconds)
-    source = runtime.source
-    if isinstance(source, ReplaySource):
-        ends = [source.span(subject)[1] for subject in runtime.settings.subjects]
-        end = min(ends) + granularity
+    ends = [runtime.source.history_end(subject) for subject in runtime.settings.subjects]
+    if all(end is not None for end in ends):
+        end = min(e for e in ends if e is not None) + granularity
     else:
-        end = floor_time(SystemClock().now(), runtime.settings.granularity_seconds)
+        end = floor_time(now, runtime.settings.granularity_seconds)
     return end - timedelta(days=days), end
 
 

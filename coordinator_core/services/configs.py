@@ -16,14 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError as PydanticValidationError
-from sqlalchemy.engine import Engine
-from sqlmodel import col, select
 
 from coordinator_core.config import Settings
 from coordinator_core.contract import CrunchContract, ScheduledPredictionConfig
-from coordinator_core.db.engine import unit_of_work, upsert_statement
-from coordinator_core.db.tables import ScheduledPredictionConfigRow
 from coordinator_core.errors import ConfigurationError
+from coordinator_core.ports import UnitOfWorkFactory
 
 ALIASES = {"asset": "subject", "horizon": "horizon_seconds", "step": "step_seconds"}
 
@@ -118,7 +115,7 @@ def effective_scope(contract: CrunchContract, config: ScheduledPredictionConfig 
     return scope
 
 
-def seed_configs(engine: Engine, contract: CrunchContract, settings: Settings, now: datetime) -> list[str]:
+def seed_configs(uow: UnitOfWorkFactory, contract: CrunchContract, settings: Settings, now: datetime) -> list[str]:
     """Upsert the desired configs; deactivate the ones no longer listed. Returns active ids."""
     configs = desired_configs(contract, settings)
     rows = [
@@ -134,30 +131,8 @@ def seed_configs(engine: Engine, contract: CrunchContract, settings: Settings, n
         }
         for c in configs
     ]
-    table: Any = ScheduledPredictionConfigRow.__table__
-    with unit_of_work(engine) as session:
-        if rows:
-            session.execute(
-                upsert_statement(
-                    session,
-                    table,
-                    ["scope_key"],
-                    update=["scope_template_jsonb", "schedule_jsonb", "active", "order", "meta_jsonb"],
-                ),
-                rows,
-            )
-        listed = [r["id"] for r in rows]
-        session.execute(
-            table.update().where(~table.c.id.in_(listed), table.c.active.is_(True)).values(active=False, updated_at=now)
-        )
+    with uow() as work:
+        work.configs.upsert(rows)
+        work.configs.deactivate_unlisted([r["id"] for r in rows], now)
+        work.commit()
     return [r["id"] for r in rows if r["active"]]
-
-
-def active_configs(session: Any) -> list[ScheduledPredictionConfigRow]:
-    return list(
-        session.exec(
-            select(ScheduledPredictionConfigRow)
-            .where(col(ScheduledPredictionConfigRow.active).is_(True))
-            .order_by(col(ScheduledPredictionConfigRow.order), col(ScheduledPredictionConfigRow.id))
-        ).all()
-    )

@@ -15,25 +15,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy.engine import Engine
-
 from coordinator_core.clock import floor_time
 from coordinator_core.config import Settings
 from coordinator_core.contract import CrunchContract
-from coordinator_core.db.engine import unit_of_work, upsert_statement
-from coordinator_core.db.tables import (
-    Input,
-    InputStatus,
-    Prediction,
-    PredictionStatus,
-    ScheduledPredictionConfigRow,
-)
+from coordinator_core.domain.statuses import InputStatus, PredictionStatus
 from coordinator_core.errors import ValidationError
-from coordinator_core.feeds.base import FeedScope
+from coordinator_core.feeds.base import FeedScope, observe_delay
 from coordinator_core.gateway.base import CallResult, CallStatus, ModelGateway
-from coordinator_core.services.configs import active_configs, effective_scope, safe_key
-from coordinator_core.services.feed_reader import as_candle, latest_records, observe_delay
-from coordinator_core.services.models import record_failures, running_model_ids, sync_registry
+from coordinator_core.ports import FeedRepository, StoredConfig, StoredRecord, UnitOfWork, UnitOfWorkFactory
+from coordinator_core.services.configs import effective_scope, safe_key
+from coordinator_core.services.feed_reader import as_candle
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +38,7 @@ class RoundResult:
 
 @dataclass
 class _Due:
-    config: ScheduledPredictionConfigRow
+    config: StoredConfig
     scope: dict[str, Any]
     round_at: datetime
 
@@ -134,11 +125,13 @@ def _prediction_row(
     }
 
 
-def fresh_records(session: Any, settings: Settings, subject: str, now: datetime) -> tuple[str, list[Any]] | None:
+def fresh_records(
+    feeds: FeedRepository, settings: Settings, subject: str, now: datetime
+) -> tuple[str, list[StoredRecord]] | None:
     """The newest window of the first source (in priority order) whose data is fresh at ``now``."""
     for source in settings.sources:
         scope = FeedScope(source, subject, settings.feed_kind, settings.feed_granularity)
-        records = latest_records(session, scope, now, settings.feed_candles_window)
+        records = feeds.latest_records(scope, now, settings.feed_candles_window)
         if (
             records
             and (now - records[-1].ts_event - observe_delay(scope)).total_seconds() <= settings.max_staleness_seconds
@@ -147,32 +140,32 @@ def fresh_records(session: Any, settings: Settings, subject: str, now: datetime)
     return None
 
 
-def due_rounds(session: Any, contract: CrunchContract, now: datetime) -> list[_Due]:
+def due_rounds(work: UnitOfWork, contract: CrunchContract, now: datetime) -> list[_Due]:
+    """Active configs whose current slot ``floor(now, interval)`` has no round yet."""
     due = []
-    for config in active_configs(session):
-        interval = int(config.schedule_jsonb.get("prediction_interval_seconds") or 60)
-        round_at = floor_time(now, interval)
-        item = _Due(
-            config, {**effective_scope(contract, config.scope_template_jsonb), "scope_key": config.scope_key}, round_at
-        )
-        if session.get(Input, item.input_id) is None:
-            due.append(item)
-    return due
+    for config in work.configs.active():
+        interval = int(config.schedule.get("prediction_interval_seconds") or 60)
+        scope = {**effective_scope(contract, dict(config.scope_template)), "scope_key": config.scope_key}
+        due.append(_Due(config, scope, floor_time(now, interval)))
+    existing = work.rounds.existing_inputs([item.input_id for item in due])
+    return [item for item in due if item.input_id not in existing]
 
 
 def predict_round(
-    engine: Engine, gateway: ModelGateway, contract: CrunchContract, settings: Settings, now: datetime
+    uow: UnitOfWorkFactory, gateway: ModelGateway, contract: CrunchContract, settings: Settings, now: datetime
 ) -> RoundResult:
+    """Run every round due at ``now``: build inputs, call the models (outside any transaction),
+    persist one prediction per (round, model) in one transaction."""
     result = RoundResult()
-    with unit_of_work(engine) as session:
-        due = due_rounds(session, contract, now)
+    with uow() as work:
+        due = due_rounds(work, contract, now)
         by_subject: dict[str, list[_Due]] = {}
         for item in due:
             by_subject.setdefault(item.scope["subject"], []).append(item)
         inputs: dict[str, dict[str, Any]] = {}
         source_used: dict[str, str] = {}
         for subject, items in by_subject.items():
-            fresh = fresh_records(session, settings, subject, now)
+            fresh = fresh_records(work.feeds, settings, subject, now)
             if fresh is None:
                 keys = ", ".join(
                     FeedScope(source, subject, settings.feed_kind, settings.feed_granularity).key
@@ -189,7 +182,8 @@ def predict_round(
             inputs[subject] = contract.build_input(
                 subject, [as_candle(r) for r in records], int(now.timestamp()), settings.feed_granularity
             )
-        sync_registry(session, gateway.models(), now)
+        work.models.sync(gateway.models(), now)
+        work.commit()
     if not inputs:
         return result
 
@@ -205,14 +199,13 @@ def predict_round(
                 )
             )
 
-    load_errors: dict[str, str] = getattr(gateway, "load_errors", {})
-    with unit_of_work(engine) as session:
-        running = running_model_ids(session)
+    load_errors = gateway.load_errors
+    with uow() as work:
+        running = work.models.running_ids()
         input_rows, prediction_rows = [], []
         failures: dict[str, str] = {}
         for item, ticks, predictions in answers:
-            schedule = item.config.schedule_jsonb
-            wait = max(int(item.scope["horizon_seconds"]), int(schedule.get("resolve_after_seconds") or 0))
+            wait = max(int(item.scope["horizon_seconds"]), int(item.config.schedule.get("resolve_after_seconds") or 0))
             resolvable_at = now + timedelta(seconds=wait)
             subject = item.scope["subject"]
             input_rows.append(
@@ -250,9 +243,9 @@ def predict_round(
                 if answer is not None and answer.status is not CallStatus.SUCCESS:
                     failures[model_id] = answer.status.value
             result.inputs.append(item.input_id)
-        session.execute(upsert_statement(session, Input.__table__, ["prediction_config_id", "round_at"]), input_rows)
-        if prediction_rows:
-            session.execute(upsert_statement(session, Prediction.__table__, ["input_id", "model_id"]), prediction_rows)
-        record_failures(session, failures, now)
+        work.rounds.add_inputs(input_rows)
+        work.rounds.add_predictions(prediction_rows)
+        work.models.record_failures(failures, now)
+        work.commit()
     log.info("round at %s: %d inputs, predictions %s", now, len(result.inputs), dict(result.statuses))
     return result

@@ -17,7 +17,7 @@ from coordinator_core.db.tables import (
     Score,
     Snapshot,
 )
-from coordinator_core.runtime import get_runtime, reset_runtime
+from tasks.context import get_runtime, reset_runtime
 from tests.conftest import EXAMPLE_MODELS
 
 pytestmark = [pytest.mark.prefect, pytest.mark.usefixtures("prefect_api")]

@@ -13,8 +13,8 @@ from sqlalchemy import func, select
 from sqlmodel import Session
 
 from api.report_schema import referenced_properties
+from coordinator_core.db.repositories.scores import window_totals
 from coordinator_core.db.tables import Checkpoint, FeedRecord, Leaderboard, Prediction, Snapshot
-from coordinator_core.leaderboard import window_totals
 from tests.integration import test_api_support as support
 from tests.integration.test_api_support import CHECKPOINT_ID, MODELS, Dataset, parse_ts, walk
 
@@ -43,7 +43,7 @@ LEADERBOARD_KEYS = {
 
 def totals_at(data: Dataset, since: datetime, until: datetime) -> dict[str, dict[str, Any]]:
     with Session(data.engine) as session:
-        return window_totals(session, since, until)
+        return {model_id: t.as_dict() for model_id, t in window_totals(session, since, until).items()}
 
 
 def scalar(data: Dataset, query: Any) -> Any:

@@ -25,17 +25,16 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
+from coordinator_core.bootstrap import build_runtime
 from coordinator_core.config import load_settings
 from coordinator_core.db.engine import get_engine
 from coordinator_core.db.migrate import upgrade
-from coordinator_core.runtime import build_runtime
 from coordinator_core.services import backtest
 from tests import pg
 
@@ -209,15 +208,3 @@ def test_key_tiers() -> None:
     assert required_keys(only_public, Tier.PRIVATE) == {"p"}  # never more open than public
     only_admin = keys(admin="a")
     assert required_keys(only_admin, Tier.PUBLIC) is None and required_keys(only_admin, Tier.PRIVATE) == {"a"}
-
-
-@pytest.mark.parametrize("total", [0, 1, 7, 1000, 999_999_999_999, 2**63 - 1])
-def test_split_sums_exactly(total: int) -> None:
-    from api.routers.checkpoints import split
-
-    weights = [371428574, 121428571, 121428571, 121428571, 121428571, 71428571, 71428571]
-    amounts = split(weights, total)
-    assert sum(amounts) == total and all(a >= 0 for a in amounts)
-    for weight, amount in zip(weights, amounts, strict=True):  # within one unit of the exact share
-        assert abs(Fraction(amount) - Fraction(weight * total, sum(weights))) < 1
-    assert split([0, 0], 10) == [0, 0] and split([], 10) == []

@@ -10,11 +10,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlmodel import Session, select
 
+from coordinator_core.bootstrap import build_runtime
 from coordinator_core.db.migrate import upgrade
 from coordinator_core.db.tables import FeedIngestionState, FeedRecord, Input
 from coordinator_core.feeds.base import FeedScope, SourceRecord
 from coordinator_core.feeds.synthetic import SyntheticSource
-from coordinator_core.runtime import build_runtime
 from coordinator_core.services.backfill import backfill, find_gaps
 from coordinator_core.services.configs import seed_configs
 from coordinator_core.services.ingest import upsert_records
@@ -53,11 +53,11 @@ def rows(engine) -> list[tuple]:
 def test_backfill_pages_through_the_range_and_a_repeat_writes_nothing(make_runtime) -> None:
     rt = make_runtime(feed_source="synthetic", feed_granularity="1m")
     source = PagedSynthetic(page_limit=500)
-    result = backfill(rt.engine, source, SCOPE, START, END, NOW)
+    result = backfill(rt.uow, source, SCOPE, START, END, NOW)
     assert (result.fetched, result.written, result.pages) == (1441, 1441, 3)
     assert result.gaps == []
     before = rows(rt.engine)
-    again = backfill(rt.engine, source, SCOPE, START, END, NOW)
+    again = backfill(rt.uow, source, SCOPE, START, END, NOW)
     assert again.written == 0 and rows(rt.engine) == before
     with Session(rt.engine) as session:
         assert session.get(FeedIngestionState, SCOPE.key).last_event_ts == END
@@ -66,21 +66,21 @@ def test_backfill_pages_through_the_range_and_a_repeat_writes_nothing(make_runti
 def test_gaps_are_reported_and_a_later_backfill_repairs_them(make_runtime) -> None:
     rt = make_runtime(feed_source="synthetic", feed_granularity="1m")
     outage = {START + timedelta(minutes=m) for m in range(100, 130)} | {START + timedelta(minutes=700)}
-    result = backfill(rt.engine, PagedSynthetic(400, outage), SCOPE, START, END, NOW)
+    result = backfill(rt.uow, PagedSynthetic(400, outage), SCOPE, START, END, NOW)
     assert result.written == 1441 - 31
     assert [(g.first, g.last, g.count) for g in result.gaps] == [
         (START + timedelta(minutes=100), START + timedelta(minutes=129), 30),
         (START + timedelta(minutes=700), START + timedelta(minutes=700), 1),
     ]
-    assert find_gaps(rt.engine, SCOPE, START, END) == result.gaps
-    healed = backfill(rt.engine, PagedSynthetic(400), SCOPE, START, END, NOW)
+    assert find_gaps(rt.uow, SCOPE, START, END) == result.gaps
+    healed = backfill(rt.uow, PagedSynthetic(400), SCOPE, START, END, NOW)
     assert healed.written == 31 and healed.gaps == []
 
 
 def test_backfill_refuses_an_inverted_range(make_runtime) -> None:
     rt = make_runtime(feed_source="synthetic", feed_granularity="1m")
     try:
-        backfill(rt.engine, PagedSynthetic(10), SCOPE, END, START, NOW)
+        backfill(rt.uow, PagedSynthetic(10), SCOPE, END, START, NOW)
     except ValueError as exc:
         assert "before start" in str(exc)
     else:
@@ -101,7 +101,8 @@ def test_any_order_of_overlapping_pages_gives_the_same_table(tmp_path_factory, p
     once every final record has arrived the table is the same as one clean ingestion."""
     url = f"sqlite:///{tmp_path_factory.mktemp('prop') / 'p.db'}"
     upgrade(url)
-    engine = build_runtime(database_url=url).engine
+    runtime = build_runtime(database_url=url)
+    engine = runtime.engine
     batches = []
     for first, size, provisional in pages:
         chosen = range(first, min(40, first + size))
@@ -109,7 +110,7 @@ def test_any_order_of_overlapping_pages_gives_the_same_table(tmp_path_factory, p
     batches.append(list(BASE))  # the complete final series arrives at some point
     order.shuffle(batches)
     for batch in batches:
-        upsert_records(engine, SCOPE, batch, NOW)
+        upsert_records(runtime.uow, SCOPE, batch, NOW)
     assert rows(engine) == [(r.ts_event, r.values, True) for r in BASE]
 
 
@@ -128,12 +129,12 @@ def test_ground_truth_falls_back_to_the_next_source_with_a_complete_window(make_
     primary = FeedScope("binance", "BTC", "candle", "1m")
     fallback = FeedScope("pyth", "BTC", "candle", "1m")
     # the primary source has a hole at the 1-hour horizon; the fallback is complete
-    upsert_records(rt.engine, primary, [c for c in candles if not (t + timedelta(minutes=50) <= c.ts_event)], NOW)
-    upsert_records(rt.engine, fallback, [replace(c, values={"close": c.values["close"] + 0.5}) for c in candles], NOW)
-    seed_configs(rt.engine, rt.contract, rt.settings, t)
-    result = predict_round(rt.engine, rt.gateway, rt.contract, rt.settings, t)
+    upsert_records(rt.uow, primary, [c for c in candles if not (t + timedelta(minutes=50) <= c.ts_event)], NOW)
+    upsert_records(rt.uow, fallback, [replace(c, values={"close": c.values["close"] + 0.5}) for c in candles], NOW)
+    seed_configs(rt.uow, rt.contract, rt.settings, t)
+    result = predict_round(rt.uow, rt.gateway, rt.contract, rt.settings, t)
     assert result.statuses["PENDING"] == 2
-    score_predictions(rt.engine, rt.contract, rt.settings, t + timedelta(hours=5))
+    score_predictions(rt.uow, rt.contract, rt.settings, t + timedelta(hours=5))
     with Session(rt.engine) as session:
         inputs = {i.scope_key: i for i in session.exec(select(Input)).all()}
     one_hour = inputs["BTC-3600"]
@@ -147,12 +148,12 @@ def test_bulk_pages_keep_final_rows_and_rewrite_only_changes(make_runtime) -> No
     """Pages of >= 500 rows take Postgres's COPY path; the rules are the same on both databases."""
     rt = make_runtime(feed_source="synthetic", feed_granularity="1m")
     final = [SourceRecord(START + timedelta(minutes=i), {"close": float(i)}) for i in range(600)]
-    assert upsert_records(rt.engine, SCOPE, final, NOW) == 600
-    assert upsert_records(rt.engine, SCOPE, final, NOW) == 0
+    assert upsert_records(rt.uow, SCOPE, final, NOW) == 600
+    assert upsert_records(rt.uow, SCOPE, final, NOW) == 0
     provisional = [replace(r, values={"close": -1.0}, final=False) for r in final]
-    assert upsert_records(rt.engine, SCOPE, provisional, NOW) == 0
+    assert upsert_records(rt.uow, SCOPE, provisional, NOW) == 0
     assert rows(rt.engine) == [(r.ts_event, r.values, True) for r in final]
     changed = [replace(r, values={"close": r.values["close"] + 0.5}) for r in final[:550]] + final[550:]
     duplicated = changed + changed[:10]  # a page that repeats keys: the last copy wins, no error
-    assert upsert_records(rt.engine, SCOPE, duplicated, NOW) == 550
+    assert upsert_records(rt.uow, SCOPE, duplicated, NOW) == 550
     assert rows(rt.engine) == [(r.ts_event, r.values, True) for r in changed]

@@ -136,8 +136,8 @@ def test_backtest_checkpoints(make_runtime, models_dir):
 
     # building again at the same time (or before the next boundary) writes nothing
     before = rows(rt.engine, Checkpoint)
-    assert build_checkpoints(rt.engine, rt.contract, rt.settings, end) == []
-    assert build_checkpoints(rt.engine, rt.contract, rt.settings, end + DAY - HOUR) == []
+    assert build_checkpoints(rt.uow, rt.contract, rt.settings, end) == []
+    assert build_checkpoints(rt.uow, rt.contract, rt.settings, end + DAY - HOUR) == []
     assert rows(rt.engine, Checkpoint) == before
 
 
@@ -164,24 +164,24 @@ def test_empty_periods_are_folded_into_the_next(make_runtime, models_dir):
 
 def _small_round_setup(make_runtime, models_dir, boundary):
     rt = make_runtime(models_dir=str(models_dir), checkpoint_interval_seconds=86400)
-    seed_configs(rt.engine, rt.contract, rt.settings, boundary - 3 * HOUR)
+    seed_configs(rt.uow, rt.contract, rt.settings, boundary - 3 * HOUR)
     for at in (boundary - 3 * HOUR, boundary - 2 * HOUR):
-        ingest(rt.engine, rt.sources, rt.settings, at)
-        predict_round(rt.engine, rt.gateway, rt.contract, rt.settings, at)
-    ingest(rt.engine, rt.sources, rt.settings, boundary)
+        ingest(rt.uow, rt.sources, rt.settings, at)
+        predict_round(rt.uow, rt.gateway, rt.contract, rt.settings, at)
+    ingest(rt.uow, rt.sources, rt.settings, boundary)
     return rt
 
 
 def test_late_scores_are_stamped_after_the_paid_period(make_runtime, models_dir):
     boundary = START + DAY
     rt = _small_round_setup(make_runtime, models_dir, boundary)
-    assert score_predictions(rt.engine, rt.contract, rt.settings, boundary - 2 * HOUR).resolved == 1
-    assert build_checkpoints(rt.engine, rt.contract, rt.settings, boundary) == ["CKP_20190902_000000"]
+    assert score_predictions(rt.uow, rt.contract, rt.settings, boundary - 2 * HOUR).resolved == 1
+    assert build_checkpoints(rt.uow, rt.contract, rt.settings, boundary) == ["CKP_20190902_000000"]
     paid = rows(rt.engine, Checkpoint)
     scores_before = {s["id"] for s in rows(rt.engine, Score)}
 
     # scoring runs late with an as_of inside the paid period
-    result = score_predictions(rt.engine, rt.contract, rt.settings, boundary - HOUR)
+    result = score_predictions(rt.uow, rt.contract, rt.settings, boundary - HOUR)
 
     assert result.resolved == 1
     new = [s for s in rows(rt.engine, Score) if s["id"] not in scores_before]
@@ -190,7 +190,7 @@ def test_late_scores_are_stamped_after_the_paid_period(make_runtime, models_dir)
     assert {s["period_start"] for s in rows(rt.engine, Snapshot)} == {boundary - 2 * HOUR, boundary}
     assert rows(rt.engine, Checkpoint) == paid
     # the late scores are paid by the next checkpoint, and only there
-    assert build_checkpoints(rt.engine, rt.contract, rt.settings, boundary + DAY) == ["CKP_20190903_000000"]
+    assert build_checkpoints(rt.uow, rt.contract, rt.settings, boundary + DAY) == ["CKP_20190903_000000"]
     nxt = _checkpoints(rt.engine)[-1]
     assert nxt["period_start"] == boundary
     assert sum(e["prediction_count"] for e in nxt["meta_jsonb"]["ranking"]) == sum(
@@ -204,11 +204,11 @@ def test_first_build_after_several_periods_builds_them_in_order(make_runtime, mo
     rt = make_runtime(models_dir=str(models_dir), checkpoint_interval_seconds=86400)
     backtest.prepare(rt, START)
     for now in backtest.virtual_times(START, START + 2 * DAY, STEP):  # scoring, but no checkpoint flow yet
-        ingest(rt.engine, rt.sources, rt.settings, now)
-        predict_round(rt.engine, rt.gateway, rt.contract, rt.settings, now)
-        score_predictions(rt.engine, rt.contract, rt.settings, now)
+        ingest(rt.uow, rt.sources, rt.settings, now)
+        predict_round(rt.uow, rt.gateway, rt.contract, rt.settings, now)
+        score_predictions(rt.uow, rt.contract, rt.settings, now)
 
-    build_checkpoints(rt.engine, rt.contract, rt.settings, START + 2 * DAY)
+    build_checkpoints(rt.uow, rt.contract, rt.settings, START + 2 * DAY)
 
     periods = [(c["period_start"], c["period_end"]) for c in _checkpoints(rt.engine)]
     assert periods == [(START, START + DAY), (START + DAY, START + 2 * DAY)]

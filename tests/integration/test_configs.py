@@ -35,7 +35,7 @@ def _write(path: Path, data: object) -> str:
 
 
 def _seed(rt):
-    return seed_configs(rt.engine, rt.contract, rt.settings, T)
+    return seed_configs(rt.uow, rt.contract, rt.settings, T)
 
 
 def _by_scope(engine):
@@ -55,7 +55,7 @@ def test_seeding_twice_never_fails_and_keeps_ids(make_runtime):
     first = _seed(rt)
     table_before = rows(rt.engine, ScheduledPredictionConfigRow)
 
-    second = seed_configs(rt.engine, rt.contract, rt.settings, T + HOUR)
+    second = seed_configs(rt.uow, rt.contract, rt.settings, T + HOUR)
 
     assert first == second == ["CFG_BTC-3600", "CFG_BTC-14400"]
     table_after = rows(rt.engine, ScheduledPredictionConfigRow)
@@ -77,8 +77,8 @@ def test_reordering_and_removing_configs_keeps_ids_and_history(make_runtime, tmp
     rt = make_runtime(scheduled_prediction_configs_path=str(path), models_dir=str(fast_models))
     ids = _seed(rt)
     assert ids == ["CFG_BTC-1h", "CFG_BTC-2h", "CFG_BTC-4h"]
-    ingest(rt.engine, rt.sources, rt.settings, T)
-    predict_round(rt.engine, rt.gateway, rt.contract, rt.settings, T)
+    ingest(rt.uow, rt.sources, rt.settings, T)
+    predict_round(rt.uow, rt.gateway, rt.contract, rt.settings, T)
     preds_before = rows(rt.engine, Prediction)
     assert {p["prediction_config_id"] for p in preds_before} == set(ids)
 
@@ -102,8 +102,8 @@ def test_reordering_and_removing_configs_keeps_ids_and_history(make_runtime, tmp
     for p in preds_before:
         assert configs[p["scope_key"]]["id"] == p["prediction_config_id"]
 
-    ingest(rt.engine, rt.sources, rt.settings, T + HOUR)
-    result = predict_round(rt.engine, rt.gateway, rt.contract, rt.settings, T + HOUR)
+    ingest(rt.uow, rt.sources, rt.settings, T + HOUR)
+    result = predict_round(rt.uow, rt.gateway, rt.contract, rt.settings, T + HOUR)
     assert sorted(result.inputs) == ["INP_BTC-1h_20190901T130000", "INP_BTC-4h_20190901T130000"]
     new_inputs = [i for i in rows(rt.engine, Input) if i["round_at"] == T + HOUR]
     assert {i["prediction_config_id"] for i in new_inputs} == {"CFG_BTC-1h", "CFG_BTC-4h"}
@@ -165,7 +165,7 @@ def test_bad_file_does_not_deactivate_existing_configs(make_runtime, tmp_path):
     before = rows(rt.engine, ScheduledPredictionConfigRow)
     bad = make_runtime(scheduled_prediction_configs_path=_write(tmp_path / "c.json", "[{"))
     with pytest.raises(ConfigurationError):
-        seed_configs(bad.engine, bad.contract, bad.settings, T)
+        seed_configs(bad.uow, bad.contract, bad.settings, T)
     assert rows(rt.engine, ScheduledPredictionConfigRow) == before
 
 

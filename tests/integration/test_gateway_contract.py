@@ -57,7 +57,7 @@ MODELS: dict[str, tuple[str, dict[str, Any]]] = {
         class Echo(TrackerBase):
             def tick(self, data):
                 super().tick(data)
-                self.tick_type = type(data).__name__
+                self.tick_type = "dict" if isinstance(data, dict) else type(data).__name__  # a JSON object
 
             def predict(self, subject, horizon_seconds=None, step_seconds=None):
                 time.sleep({ECHO_SECONDS})
@@ -355,8 +355,8 @@ def test_a_method_the_base_class_lacks_is_refused_before_any_call(make_gateway: 
 
 
 def test_a_round_persists_every_outcome_through_the_predict_service(gateway: ModelGateway, sqlite_url: str) -> None:
+    from coordinator_core.bootstrap import build_runtime
     from coordinator_core.db.tables import Model, Prediction
-    from coordinator_core.runtime import build_runtime
     from coordinator_core.services.configs import seed_configs
     from coordinator_core.services.ingest import ingest
     from coordinator_core.services.predict import predict_round
@@ -364,11 +364,11 @@ def test_a_round_persists_every_outcome_through_the_predict_service(gateway: Mod
 
     now = utc(2019, 9, 1, 12)
     rt = build_runtime(database_url=sqlite_url)
-    seed_configs(rt.engine, rt.contract, rt.settings, now)
-    ingest(rt.engine, rt.sources, rt.settings, now - 48 * HOUR)
-    ingest(rt.engine, rt.sources, rt.settings, now)
+    seed_configs(rt.uow, rt.contract, rt.settings, now)
+    ingest(rt.uow, rt.sources, rt.settings, now - 48 * HOUR)
+    ingest(rt.uow, rt.sources, rt.settings, now)
 
-    result = predict_round(rt.engine, gateway, rt.contract, rt.settings, now)
+    result = predict_round(rt.uow, gateway, rt.contract, rt.settings, now)
 
     predictions = {(p["prediction_config_id"], p["model_id"]): p for p in rows(rt.engine, Prediction)}
     configs = {config for config, _ in predictions}

@@ -6,8 +6,8 @@ import math
 from datetime import timedelta
 
 from sqlalchemy import event
+from sqlmodel import Session
 
-from coordinator_core.db.engine import unit_of_work
 from coordinator_core.db.tables import FeedIngestionState, FeedRecord
 from coordinator_core.feeds.base import FeedScope, SourceRecord
 from coordinator_core.services.ingest import (
@@ -25,7 +25,7 @@ WINDOW = 121  # max(FEED_BACKFILL_MINUTES=180 min, 1 h * (FEED_CANDLES_WINDOW + 
 
 
 def _state(engine, scope=SCOPE):
-    with unit_of_work(engine) as session:
+    with Session(engine) as session:
         return session.get(FeedIngestionState, scope.key)
 
 
@@ -35,7 +35,7 @@ def _by_ts(engine):
 
 def test_first_ingest_writes_the_backfill_window_of_closed_candles(make_runtime):
     rt = make_runtime()
-    [result] = ingest(rt.engine, rt.sources, rt.settings, T)
+    [result] = ingest(rt.uow, rt.sources, rt.settings, T)
 
     assert result.scope == SCOPE.key
     assert (result.fetched, result.written) == (WINDOW, WINDOW)
@@ -55,11 +55,11 @@ def test_first_ingest_writes_the_backfill_window_of_closed_candles(make_runtime)
 
 def test_ingest_again_at_the_same_time_writes_nothing(make_runtime):
     rt = make_runtime()
-    ingest(rt.engine, rt.sources, rt.settings, T)
+    ingest(rt.uow, rt.sources, rt.settings, T)
     before_records, before_state = rows(rt.engine, FeedRecord), rows(rt.engine, FeedIngestionState)
 
     for again in (T, T + timedelta(minutes=59)):  # no further candle has closed before T+1h
-        [result] = ingest(rt.engine, rt.sources, rt.settings, again)
+        [result] = ingest(rt.uow, rt.sources, rt.settings, again)
         assert result.written == 0
         assert result.watermark == T - HOUR
 
@@ -69,10 +69,10 @@ def test_ingest_again_at_the_same_time_writes_nothing(make_runtime):
 
 def test_ingest_later_writes_only_the_new_candles(make_runtime):
     rt = make_runtime()
-    ingest(rt.engine, rt.sources, rt.settings, T)
+    ingest(rt.uow, rt.sources, rt.settings, T)
     before = _by_ts(rt.engine)
 
-    [result] = ingest(rt.engine, rt.sources, rt.settings, T + 3 * HOUR)
+    [result] = ingest(rt.uow, rt.sources, rt.settings, T + 3 * HOUR)
 
     assert (result.fetched, result.written) == (3, 3)
     after = _by_ts(rt.engine)
@@ -86,14 +86,14 @@ def test_ingest_later_writes_only_the_new_candles(make_runtime):
 
 def test_upsert_with_changed_values_rewrites_exactly_that_row(make_runtime):
     rt = make_runtime()
-    ingest(rt.engine, rt.sources, rt.settings, T)
+    ingest(rt.uow, rt.sources, rt.settings, T)
     before = _by_ts(rt.engine)
     target = T - 5 * HOUR
     changed_values = {**candles()[target], "close": candles()[target]["close"] + 1.5}
     records = [SourceRecord(ts, dict(candles()[ts])) for ts in sorted(before)]
     records = [SourceRecord(r.ts_event, changed_values) if r.ts_event == target else r for r in records]
 
-    written = upsert_records(rt.engine, SCOPE, records, T + HOUR)
+    written = upsert_records(rt.uow, SCOPE, records, T + HOUR)
 
     assert written == 1
     after = _by_ts(rt.engine)
@@ -102,7 +102,7 @@ def test_upsert_with_changed_values_rewrites_exactly_that_row(make_runtime):
     assert {ts: r for ts, r in after.items() if ts != target} == {ts: r for ts, r in before.items() if ts != target}
     snapshot = rows(rt.engine, FeedRecord)
 
-    assert upsert_records(rt.engine, SCOPE, records, T + 2 * HOUR) == 0
+    assert upsert_records(rt.uow, SCOPE, records, T + 2 * HOUR) == 0
     assert rows(rt.engine, FeedRecord) == snapshot
 
 
@@ -110,15 +110,15 @@ def test_meta_change_alone_is_a_change(make_runtime):
     rt = make_runtime()
     ts = T - HOUR
     record = SourceRecord(ts, dict(candles()[ts]))
-    assert upsert_records(rt.engine, SCOPE, [record], T) == 1
-    assert upsert_records(rt.engine, SCOPE, [record], T) == 0
-    assert upsert_records(rt.engine, SCOPE, [SourceRecord(ts, dict(candles()[ts]), meta={"revised": True})], T) == 1
+    assert upsert_records(rt.uow, SCOPE, [record], T) == 1
+    assert upsert_records(rt.uow, SCOPE, [record], T) == 0
+    assert upsert_records(rt.uow, SCOPE, [SourceRecord(ts, dict(candles()[ts]), meta={"revised": True})], T) == 1
     assert [r["meta_jsonb"] for r in rows(rt.engine, FeedRecord)] == [{"revised": True}]
 
 
 def test_non_final_record_becomes_final_when_reingested(make_runtime):
     rt = make_runtime()
-    ingest(rt.engine, rt.sources, rt.settings, T)
+    ingest(rt.uow, rt.sources, rt.settings, T)
     partial = {
         "open": candles()[T]["open"],
         "high": candles()[T]["open"],
@@ -128,11 +128,11 @@ def test_non_final_record_becomes_final_when_reingested(make_runtime):
     }
 
     # the candle opened at T, seen half-way through: not final, so the watermark must not move
-    assert upsert_records(rt.engine, SCOPE, [SourceRecord(T, partial, final=False)], T + timedelta(minutes=30)) == 1
+    assert upsert_records(rt.uow, SCOPE, [SourceRecord(T, partial, final=False)], T + timedelta(minutes=30)) == 1
     assert _by_ts(rt.engine)[T]["final"] is False
     assert _state(rt.engine).last_event_ts == T - HOUR
 
-    [result] = ingest(rt.engine, rt.sources, rt.settings, T + 2 * HOUR)
+    [result] = ingest(rt.uow, rt.sources, rt.settings, T + 2 * HOUR)
 
     assert result.written == 2  # T (now final, new values) and T+1h
     stored = _by_ts(rt.engine)
@@ -145,14 +145,14 @@ def test_non_final_record_becomes_final_when_reingested(make_runtime):
 
 def test_non_final_only_batch_creates_state_without_watermark(make_runtime):
     rt = make_runtime()
-    assert upsert_records(rt.engine, SCOPE, [SourceRecord(T, dict(candles()[T]), final=False)], T) == 1
+    assert upsert_records(rt.uow, SCOPE, [SourceRecord(T, dict(candles()[T]), final=False)], T) == 1
     state = _state(rt.engine)
     assert state is not None and state.last_event_ts is None
 
 
 def test_prune_deletes_only_rows_older_than_the_ttl_in_batches(make_runtime):
     rt = make_runtime()
-    ingest(rt.engine, rt.sources, rt.settings, T)  # T-121h .. T-1h
+    ingest(rt.uow, rt.sources, rt.settings, T)  # T-121h .. T-1h
     now, ttl_days, batch = T + timedelta(days=1), 5, 4
     cutoff = now - timedelta(days=ttl_days)  # T-96h
     old = [ts for ts in _by_ts(rt.engine) if ts < cutoff]
@@ -166,7 +166,7 @@ def test_prune_deletes_only_rows_older_than_the_ttl_in_batches(make_runtime):
 
     event.listen(rt.engine, "before_cursor_execute", spy)
     try:
-        deleted = prune_records(rt.engine, now, ttl_days, batch=batch)
+        deleted = prune_records(rt.uow, now, ttl_days, batch=batch)
     finally:
         event.remove(rt.engine, "before_cursor_execute", spy)
 
@@ -175,9 +175,9 @@ def test_prune_deletes_only_rows_older_than_the_ttl_in_batches(make_runtime):
     remaining = sorted(_by_ts(rt.engine))
     assert remaining[0] == cutoff  # a row exactly at the cutoff is not older than the TTL
     assert remaining == [T - HOUR * k for k in range(96, 0, -1)]
-    assert record_count(rt.engine) == 96
-    assert prune_records(rt.engine, now, ttl_days, batch=batch) == 0
-    assert record_count(rt.engine) == 96
+    assert record_count(rt.uow) == 96
+    assert prune_records(rt.uow, now, ttl_days, batch=batch) == 0
+    assert record_count(rt.uow) == 96
 
 
 def test_synthetic_source_ingests_minute_candles(make_runtime):
@@ -186,7 +186,7 @@ def test_synthetic_source_ingests_minute_candles(make_runtime):
     [scope] = feed_scopes(rt.settings)
     assert scope.key == "synthetic:BTC:candle:1m"
 
-    [result] = ingest(rt.engine, rt.sources, rt.settings, now)
+    [result] = ingest(rt.uow, rt.sources, rt.settings, now)
 
     minute = timedelta(minutes=1)
     stored = _by_ts(rt.engine)
@@ -201,17 +201,17 @@ def test_synthetic_source_ingests_minute_candles(make_runtime):
     assert _state(rt.engine, scope).last_event_ts == now - minute
 
     before = rows(rt.engine, FeedRecord)
-    assert ingest(rt.engine, rt.sources, rt.settings, now)[0].written == 0
+    assert ingest(rt.uow, rt.sources, rt.settings, now)[0].written == 0
     assert rows(rt.engine, FeedRecord) == before
 
-    [later] = ingest(rt.engine, rt.sources, rt.settings, now + 5 * minute + timedelta(seconds=30))
+    [later] = ingest(rt.uow, rt.sources, rt.settings, now + 5 * minute + timedelta(seconds=30))
     assert later.written == 5
     assert sorted(set(_by_ts(rt.engine)) - {r["ts_event"] for r in before}) == [now + minute * k for k in range(5)]
 
 
 def test_ingest_state_row_describes_the_scope(make_runtime):
     rt = make_runtime()
-    ingest(rt.engine, rt.sources, rt.settings, T)
+    ingest(rt.uow, rt.sources, rt.settings, T)
     [state] = rows(rt.engine, FeedIngestionState)
     assert state["id"] == SCOPE.key
     assert (state["source"], state["subject"], state["kind"], state["granularity"]) == ("replay", "BTC", "candle", "1h")

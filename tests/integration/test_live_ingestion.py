@@ -53,7 +53,7 @@ def state(engine):
 
 
 def test_poll_stores_the_open_candle_as_provisional_and_revises_it(live, fake) -> None:
-    result = ingest_scope(live.engine, live.source, SCOPE, T, live.settings)
+    result = ingest_scope(live.uow, live.source, SCOPE, T, live.settings)
     rows = stored(live.engine)
     open_candle = rows[datetime(2026, 11, 28, 12, 0, tzinfo=UTC)]
     assert open_candle.final is False
@@ -63,7 +63,7 @@ def test_poll_stores_the_open_candle_as_provisional_and_revises_it(live, fake) -
 
     later = T + timedelta(minutes=1)
     fake.now_ms = ms(later)
-    ingest_scope(live.engine, live.source, SCOPE, later, live.settings)
+    ingest_scope(live.uow, live.source, SCOPE, later, live.settings)
     rows = stored(live.engine)
     revised = rows[datetime(2026, 11, 28, 12, 0, tzinfo=UTC)]
     assert revised.final is True
@@ -72,22 +72,22 @@ def test_poll_stores_the_open_candle_as_provisional_and_revises_it(live, fake) -
     assert rows[datetime(2026, 11, 28, 12, 1, tzinfo=UTC)].final is False
     assert state(live.engine).last_event_ts == datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
-    again = ingest_scope(live.engine, live.source, SCOPE, later, live.settings)
+    again = ingest_scope(live.uow, live.source, SCOPE, later, live.settings)
     assert again.written <= 1  # only the open candle can change between two polls at one instant
 
 
 def test_backfill_pages_repairs_gaps_and_repeats_as_a_no_op(live, fake) -> None:
     start, end = datetime(2026, 11, 25, tzinfo=UTC), datetime(2026, 11, 26, 12, tzinfo=UTC)
     fake.add_gap("BTCUSDT", "1m", ms(start + timedelta(hours=3)), ms(start + timedelta(hours=3, minutes=9)))
-    first = backfill(live.engine, live.source, SCOPE, start, end, T)
+    first = backfill(live.uow, live.source, SCOPE, start, end, T)
     assert first.pages >= 3 and first.written == 2161 - 10
     assert [(g.first, g.count) for g in first.gaps] == [(start + timedelta(hours=3), 10)]
     assert fake.count("/api/v3/klines") == first.pages
 
     fake.gaps.clear()  # the exchange serves the missing minutes again
-    repair = backfill(live.engine, live.source, SCOPE, start, end, T)
+    repair = backfill(live.uow, live.source, SCOPE, start, end, T)
     assert repair.written == 10 and repair.gaps == []
-    assert backfill(live.engine, live.source, SCOPE, start, end, T).written == 0
+    assert backfill(live.uow, live.source, SCOPE, start, end, T).written == 0
 
 
 @pytest.mark.parametrize(
@@ -103,7 +103,7 @@ def test_backfill_pages_repairs_gaps_and_repeats_as_a_no_op(live, fake) -> None:
 def test_a_failing_upstream_writes_nothing(live, fake, fault, error, message) -> None:
     fake.fail_next(fault, times=10)
     with pytest.raises(error, match=message):
-        ingest_scope(live.engine, live.source, SCOPE, T, live.settings)
+        ingest_scope(live.uow, live.source, SCOPE, T, live.settings)
     with Session(live.engine) as session:
         assert session.exec(select(func.count()).select_from(FeedRecord)).one() == 0
     assert state(live.engine) is None
@@ -111,7 +111,7 @@ def test_a_failing_upstream_writes_nothing(live, fake, fault, error, message) ->
 
 def test_transient_failure_then_success_is_retried_inside_the_call(live, fake) -> None:
     fake.fail_next("500", times=1)
-    result = ingest_scope(live.engine, live.source, SCOPE, T, live.settings)
+    result = ingest_scope(live.uow, live.source, SCOPE, T, live.settings)
     assert result.written > 0
 
 
@@ -142,16 +142,16 @@ def test_pyth_candles_and_ticks_ingest_from_the_local_hermes_and_benchmarks(make
         )
         now = SystemClock().now()
         candles = FeedScope("pyth", "BTC", "candle", "1m")
-        result = ingest_scope(rt.engine, rt.source, candles, now, rt.settings)
+        result = ingest_scope(rt.uow, rt.source, candles, now, rt.settings)
         rows = stored(rt.engine)
         assert result.written == len(rows) >= 120  # the model window of 1-minute bars
         assert all(r.final for r in rows.values() if r.ts_event < now - timedelta(minutes=1, seconds=5))
         assert all(auth == "Bearer secret" for auth in (req.headers.get("Authorization") for req in fake.requests))
 
         ticks = FeedScope("pyth", "BTC", "tick", "1s")
-        ingest_scope(rt.engine, rt.source, ticks, now, rt.settings)  # history: minute closes
+        ingest_scope(rt.uow, rt.source, ticks, now, rt.settings)  # history: minute closes
         later = SystemClock().now()
-        ingest_scope(rt.engine, rt.source, ticks, later, rt.settings)  # now live: Hermes latest
+        ingest_scope(rt.uow, rt.source, ticks, later, rt.settings)  # now live: Hermes latest
         with Session(rt.engine) as session:
             newest = session.exec(
                 select(FeedRecord).where(FeedRecord.kind == "tick").order_by(FeedRecord.ts_event.desc())

@@ -152,25 +152,27 @@ def test_after_an_orchestrator_restart_the_registry_follows_its_new_list(pool, o
 def test_a_coordinator_restart_changes_nothing_in_the_models_table(pool, orchestrate, connect, sqlite_url) -> None:
     from datetime import UTC, datetime
 
-    from coordinator_core.db.engine import get_engine, unit_of_work
+    from coordinator_core.db.engine import get_engine
     from coordinator_core.db.tables import Model
-    from coordinator_core.services.models import running_model_ids, sync_registry
+    from coordinator_core.db.uow import SqlUnitOfWork
     from tests._svc_helpers import rows
 
     engine = get_engine(sqlite_url)
     orchestrator = orchestrate(STABLE)
     first = connect(orchestrator)
-    with unit_of_work(engine) as session:
-        sync_registry(session, first.models(), datetime(2026, 1, 1, tzinfo=UTC))
+    with SqlUnitOfWork(engine) as work:
+        work.models.sync(first.models(), datetime(2026, 1, 1, tzinfo=UTC))
+        work.commit()
     before = {
         m["id"]: {k: m[k] for k in ("name", "deployment_identifier", "player_id", "state")} for m in rows(engine, Model)
     }
     first.close()
 
     second = connect(orchestrator)  # a new process would do exactly this
-    with unit_of_work(engine) as session:
-        sync_registry(session, second.models(), datetime(2026, 1, 1, 1, tzinfo=UTC))
-        running = running_model_ids(session)
+    with SqlUnitOfWork(engine) as work:
+        work.models.sync(second.models(), datetime(2026, 1, 1, 1, tzinfo=UTC))
+        running = work.models.running_ids()
+        work.commit()
 
     after = {
         m["id"]: {k: m[k] for k in ("name", "deployment_identifier", "player_id", "state")} for m in rows(engine, Model)
@@ -267,8 +269,8 @@ def test_an_orchestrator_that_is_down_fails_the_round_as_transient_then_recovers
 
 
 def test_the_runtime_builds_the_model_runner_gateway_from_settings(orchestrate, sqlite_url) -> None:
+    from coordinator_core.bootstrap import build_runtime
     from coordinator_core.gateway.model_runner import ModelRunnerGateway
-    from coordinator_core.runtime import build_runtime
 
     orchestrator = orchestrate(STABLE)
     rt = build_runtime(

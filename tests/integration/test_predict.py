@@ -44,9 +44,9 @@ def models_dir(tmp_path: Path) -> Path:
 @pytest.fixture
 def rt(make_runtime, models_dir):
     runtime = make_runtime(models_dir=str(models_dir), local_model_timeout_seconds=0.3)
-    seed_configs(runtime.engine, runtime.contract, runtime.settings, T)
-    ingest(runtime.engine, runtime.sources, runtime.settings, T - 48 * HOUR)
-    ingest(runtime.engine, runtime.sources, runtime.settings, T)  # the table now holds T-169h .. T-1h
+    seed_configs(runtime.uow, runtime.contract, runtime.settings, T)
+    ingest(runtime.uow, runtime.sources, runtime.settings, T - 48 * HOUR)
+    ingest(runtime.uow, runtime.sources, runtime.settings, T)  # the table now holds T-169h .. T-1h
     return runtime
 
 
@@ -58,7 +58,7 @@ MODELS = {"good", "dozy", "boom", "badvalue", "notdict", "sleepy", "broken"}
 
 
 def test_one_prediction_per_config_and_model_with_the_right_status(rt):
-    result = predict_round(rt.engine, rt.gateway, rt.contract, rt.settings, T)
+    result = predict_round(rt.uow, rt.gateway, rt.contract, rt.settings, T)
 
     assert sorted(result.inputs) == ["INP_BTC-14400_20190901T120000", "INP_BTC-3600_20190901T120000"]
     preds = rows(rt.engine, Prediction)
@@ -96,7 +96,7 @@ def test_one_prediction_per_config_and_model_with_the_right_status(rt):
 
 
 def test_exec_time_is_in_milliseconds(rt):
-    predict_round(rt.engine, rt.gateway, rt.contract, rt.settings, T)
+    predict_round(rt.uow, rt.gateway, rt.contract, rt.settings, T)
     by_key = _predictions(rt.engine)
 
     # the first predict call of the round (BTC-3600, lowest order) hits the 0.3 s deadline
@@ -108,7 +108,7 @@ def test_exec_time_is_in_milliseconds(rt):
 
 
 def test_input_holds_the_newest_closed_candles(rt):
-    predict_round(rt.engine, rt.gateway, rt.contract, rt.settings, T)
+    predict_round(rt.uow, rt.gateway, rt.contract, rt.settings, T)
 
     inputs = rows(rt.engine, Input)
     assert len(inputs) == 2
@@ -130,11 +130,11 @@ def test_input_holds_the_newest_closed_candles(rt):
 
 
 def test_predicting_again_for_the_same_time_writes_nothing(rt):
-    predict_round(rt.engine, rt.gateway, rt.contract, rt.settings, T)
+    predict_round(rt.uow, rt.gateway, rt.contract, rt.settings, T)
     before_inputs, before_preds = rows(rt.engine, Input), rows(rt.engine, Prediction)
 
     for again in (T, T + timedelta(minutes=20)):  # the same hourly slot
-        result = predict_round(rt.engine, rt.gateway, rt.contract, rt.settings, again)
+        result = predict_round(rt.uow, rt.gateway, rt.contract, rt.settings, again)
         assert result.inputs == [] and sum(result.statuses.values()) == 0
 
     assert rows(rt.engine, Input) == before_inputs
@@ -142,16 +142,16 @@ def test_predicting_again_for_the_same_time_writes_nothing(rt):
 
 
 def test_next_slot_is_a_new_round(rt):
-    predict_round(rt.engine, rt.gateway, rt.contract, rt.settings, T)
-    ingest(rt.engine, rt.sources, rt.settings, T + HOUR)
-    result = predict_round(rt.engine, rt.gateway, rt.contract, rt.settings, T + HOUR)
+    predict_round(rt.uow, rt.gateway, rt.contract, rt.settings, T)
+    ingest(rt.uow, rt.sources, rt.settings, T + HOUR)
+    result = predict_round(rt.uow, rt.gateway, rt.contract, rt.settings, T + HOUR)
     assert sorted(result.inputs) == ["INP_BTC-14400_20190901T130000", "INP_BTC-3600_20190901T130000"]
     assert len(rows(rt.engine, Prediction)) == 2 * len(CONFIGS) * len(MODELS)
 
 
 def test_stale_feed_skips_the_round(rt):
     later = T + 5 * HOUR  # nothing ingested after T: the newest close is 5 h old
-    result = predict_round(rt.engine, rt.gateway, rt.contract, rt.settings, later)
+    result = predict_round(rt.uow, rt.gateway, rt.contract, rt.settings, later)
 
     assert result.inputs == []
     assert set(result.skipped) == {"BTC-3600", "BTC-14400"}
@@ -162,14 +162,14 @@ def test_stale_feed_skips_the_round(rt):
 
 def test_empty_feed_skips_the_round(make_runtime, models_dir):
     runtime = make_runtime(models_dir=str(models_dir), local_model_timeout_seconds=0.3)
-    seed_configs(runtime.engine, runtime.contract, runtime.settings, T)
-    result = predict_round(runtime.engine, runtime.gateway, runtime.contract, runtime.settings, T)
+    seed_configs(runtime.uow, runtime.contract, runtime.settings, T)
+    result = predict_round(runtime.uow, runtime.gateway, runtime.contract, runtime.settings, T)
     assert result.inputs == [] and set(result.skipped) == {"BTC-3600", "BTC-14400"}
     assert rows(runtime.engine, Input) == [] and rows(runtime.engine, Prediction) == []
 
 
 def test_models_table_holds_the_registry(rt):
-    predict_round(rt.engine, rt.gateway, rt.contract, rt.settings, T)
+    predict_round(rt.uow, rt.gateway, rt.contract, rt.settings, T)
 
     models = {m["id"]: m for m in rows(rt.engine, Model)}
     assert set(models) == MODELS
@@ -200,10 +200,10 @@ def test_hostile_model_text_fails_only_that_model(make_runtime, tmp_path, body, 
     write_model(root, "good", 'return {"value": 0.001}')
     write_model(root, "hostile", body)
     runtime = make_runtime(models_dir=str(root))
-    seed_configs(runtime.engine, runtime.contract, runtime.settings, T)
-    ingest(runtime.engine, runtime.sources, runtime.settings, T)
+    seed_configs(runtime.uow, runtime.contract, runtime.settings, T)
+    ingest(runtime.uow, runtime.sources, runtime.settings, T)
 
-    result = predict_round(runtime.engine, runtime.gateway, runtime.contract, runtime.settings, T)
+    result = predict_round(runtime.uow, runtime.gateway, runtime.contract, runtime.settings, T)
 
     assert len(result.inputs) == 2
     by_key = _predictions(runtime.engine)

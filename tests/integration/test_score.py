@@ -46,9 +46,9 @@ def start(make_runtime, models_dir):
 
     def factory(round_at=T, **overrides):
         rt = make_runtime(models_dir=str(models_dir), **overrides)
-        seed_configs(rt.engine, rt.contract, rt.settings, round_at)
-        ingest(rt.engine, rt.sources, rt.settings, round_at)
-        result = predict_round(rt.engine, rt.gateway, rt.contract, rt.settings, round_at)
+        seed_configs(rt.uow, rt.contract, rt.settings, round_at)
+        ingest(rt.uow, rt.sources, rt.settings, round_at)
+        result = predict_round(rt.uow, rt.gateway, rt.contract, rt.settings, round_at)
         assert len(result.inputs) == 2
         return rt
 
@@ -56,8 +56,8 @@ def start(make_runtime, models_dir):
 
 
 def step(rt, now):
-    ingest(rt.engine, rt.sources, rt.settings, now)
-    return score_predictions(rt.engine, rt.contract, rt.settings, now)
+    ingest(rt.uow, rt.sources, rt.settings, now)
+    return score_predictions(rt.uow, rt.contract, rt.settings, now)
 
 
 def _inputs(engine):
@@ -83,12 +83,12 @@ def test_ground_truth_against_the_csv_and_own_horizons(start):
     rt = start()
 
     # before the horizon nothing is scored, even with the data already there
-    ingest(rt.engine, rt.sources, rt.settings, T + 4 * HOUR)
-    result = score_predictions(rt.engine, rt.contract, rt.settings, T + HOUR - SECOND)
+    ingest(rt.uow, rt.sources, rt.settings, T + 4 * HOUR)
+    result = score_predictions(rt.uow, rt.contract, rt.settings, T + HOUR - SECOND)
     assert result.resolved == 0 and rows(rt.engine, Score) == []
     assert {i["status"] for i in _inputs(rt.engine).values()} == {"RECEIVED"}
 
-    result = score_predictions(rt.engine, rt.contract, rt.settings, T + HOUR)
+    result = score_predictions(rt.uow, rt.contract, rt.settings, T + HOUR)
     assert result.resolved == 1
     inputs = _inputs(rt.engine)
     short = inputs["BTC-3600"]
@@ -105,10 +105,10 @@ def test_ground_truth_against_the_csv_and_own_horizons(start):
     assert inputs["BTC-14400"]["status"] == "RECEIVED" and inputs["BTC-14400"]["actuals_jsonb"] is None
     assert {p["status"] for m, p in _preds(rt.engine, "BTC-14400").items() if m in ("lo", "hi")} == {"PENDING"}
     assert _scores(rt.engine, "BTC-14400") == {}
-    assert score_predictions(rt.engine, rt.contract, rt.settings, T + 4 * HOUR - SECOND).resolved == 0
+    assert score_predictions(rt.uow, rt.contract, rt.settings, T + 4 * HOUR - SECOND).resolved == 0
     assert _scores(rt.engine, "BTC-14400") == {}
 
-    assert score_predictions(rt.engine, rt.contract, rt.settings, T + 4 * HOUR).resolved == 1
+    assert score_predictions(rt.uow, rt.contract, rt.settings, T + 4 * HOUR).resolved == 1
     long = _inputs(rt.engine)["BTC-14400"]
     entry, resolved, ret = _expected_truth(T, 4 * HOUR)
     assert long["status"] == "RESOLVED"
@@ -119,7 +119,7 @@ def test_ground_truth_against_the_csv_and_own_horizons(start):
 
 def test_late_data_resolves_at_the_horizon_price_not_a_later_one(start):
     rt = start()
-    result = score_predictions(rt.engine, rt.contract, rt.settings, T + HOUR)  # nothing ingested after T
+    result = score_predictions(rt.uow, rt.contract, rt.settings, T + HOUR)  # nothing ingested after T
     assert (result.resolved, result.waiting) == (0, 1)
     assert _inputs(rt.engine)["BTC-3600"]["status"] == "RECEIVED"
 
@@ -224,7 +224,7 @@ def test_scoring_again_at_the_same_time_writes_nothing(start):
     tables = (Input, Prediction, Score, Snapshot, Leaderboard)
     before = {t.__tablename__: rows(rt.engine, t) for t in tables}
 
-    again = score_predictions(rt.engine, rt.contract, rt.settings, T + 4 * HOUR)
+    again = score_predictions(rt.uow, rt.contract, rt.settings, T + 4 * HOUR)
 
     assert (again.resolved, again.waiting, again.gave_up, again.leaderboard_id) == (0, 0, 0, None)
     assert {t.__tablename__: rows(rt.engine, t) for t in tables} == before
@@ -233,8 +233,8 @@ def test_scoring_again_at_the_same_time_writes_nothing(start):
 def test_small_batches_score_every_due_round(start):
     rt = start(score_batch_size=1)
     for k in (1, 2):
-        ingest(rt.engine, rt.sources, rt.settings, T + k * HOUR)
-        predict_round(rt.engine, rt.gateway, rt.contract, rt.settings, T + k * HOUR)
+        ingest(rt.uow, rt.sources, rt.settings, T + k * HOUR)
+        predict_round(rt.uow, rt.gateway, rt.contract, rt.settings, T + k * HOUR)
     result = step(rt, T + 8 * HOUR)
     assert result.resolved == 6
     assert {i["status"] for i in rows(rt.engine, Input)} == {"RESOLVED"}
@@ -246,8 +246,8 @@ def _scenario(start):
     rt = start()
     for base in (T, T + 30 * HOUR, T + 60 * HOUR):
         if base != T:
-            ingest(rt.engine, rt.sources, rt.settings, base)
-            assert predict_round(rt.engine, rt.gateway, rt.contract, rt.settings, base).inputs
+            ingest(rt.uow, rt.sources, rt.settings, base)
+            assert predict_round(rt.uow, rt.gateway, rt.contract, rt.settings, base).inputs
         for horizon in (HOUR, 4 * HOUR):
             assert step(rt, base + horizon).resolved == 1
     return rt, T + 64 * HOUR

@@ -13,8 +13,8 @@ from coordinator_core.config import (
     load_settings,
 )
 from coordinator_core.contract import CrunchContract, load_contract
+from coordinator_core.domain.ranking import default_rank
 from coordinator_core.errors import ConfigurationError
-from coordinator_core.leaderboard import default_rank
 from coordinator_core.scoring.rules import absolute_error_bps, directional_pnl_bps
 
 TESTS_DIR = Path(__file__).resolve().parent.parent

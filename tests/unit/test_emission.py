@@ -12,6 +12,7 @@ from coordinator_core.emission import (
     FRAC64_TOTAL,
     apportion,
     default_build_emission,
+    split,
     tier_percent,
     tier_weights,
 )
@@ -237,3 +238,13 @@ def test_random_rankings_pay_exactly_and_per_player(players: list[str]) -> None:
         own = [m for m in models if m["player_id"] == cruncher["cruncher_id"]]
         assert cruncher["model_ids"] == [m["model_id"] for m in own]
         assert cruncher["reward_pct"] == sum(m["reward_pct"] for m in own)
+
+
+@pytest.mark.parametrize("total", [0, 1, 7, 1000, 999_999_999_999, 2**63 - 1])
+def test_split_sums_exactly(total: int) -> None:
+    weights = [371428574, 121428571, 121428571, 121428571, 121428571, 71428571, 71428571]
+    amounts = split(weights, total)
+    assert sum(amounts) == total and all(a >= 0 for a in amounts)
+    for weight, amount in zip(weights, amounts, strict=True):  # within one unit of the exact share
+        assert abs(Fraction(amount) - Fraction(weight * total, sum(weights))) < 1
+    assert split([0, 0], 10) == [0, 0] and split([], 10) == []

@@ -8,7 +8,8 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from coordinator_core.leaderboard import default_rank, window_score
+from coordinator_core.domain.ranking import default_rank
+from coordinator_core.domain.windows import window_score
 
 KEY = "score_recent"
 

@@ -1,0 +1,209 @@
+"""Feed records and ingestion watermarks.
+
+A record is *observed* at ``ts_event`` for a tick and at ``ts_event + granularity`` for a candle
+(its close); only observed, final records are read, so no price from after a decision leaks into
+an input or an entry price.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, select, text
+from sqlalchemy.orm import Session
+
+from coordinator_core.db.bulk import upsert_rows
+from coordinator_core.db.tables import FeedIngestionState, FeedRecord
+from coordinator_core.db.types import UTCDateTime
+from coordinator_core.feeds.base import FeedScope, SourceRecord, observe_delay
+from coordinator_core.ports import PricePair, PriceQuery, StoredRecord
+
+FR: Any = FeedRecord.__table__  # type: ignore[attr-defined]
+FS: Any = FeedIngestionState.__table__  # type: ignore[attr-defined]
+KEY = ["source", "subject", "kind", "granularity", "ts_event"]
+PAGE = 2_000  # price queries per statement
+
+
+class SqlFeedRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    # -- writes -------------------------------------------------------------------------------------
+    def upsert_records(self, scope: FeedScope, records: Sequence[SourceRecord], now: datetime) -> int:
+        """Upsert on the natural key; a row is rewritten only if its values, meta or finality changed
+        (so a re-run writes 0 rows), and a final row is never replaced by a non-final one."""
+        unique = list({r.ts_event: r for r in records}.values())  # one row per key: the last wins
+        rows = [
+            {
+                "source": scope.source,
+                "subject": scope.subject,
+                "kind": scope.kind,
+                "granularity": scope.granularity,
+                "ts_event": r.ts_event,
+                "ts_ingested": now,
+                "final": r.final,
+                "values_jsonb": r.values,
+                "meta_jsonb": r.meta,
+            }
+            for r in unique
+        ]
+        return upsert_rows(
+            self.session,
+            FR,
+            rows,
+            KEY,
+            update=["values_jsonb", "meta_jsonb", "final"],
+            refresh=("ts_ingested",),
+            guard="final_wins",
+        )
+
+    def advance_watermark(self, scope: FeedScope, newest: datetime | None, now: datetime, phase: str) -> None:
+        """The newest final record of the scope, only ever moving forward."""
+        current = self.session.execute(select(FS.c.last_event_ts).where(FS.c.id == scope.key)).first()
+        if current is None:
+            self.session.execute(
+                FS.insert().values(
+                    id=scope.key,
+                    source=scope.source,
+                    subject=scope.subject,
+                    kind=scope.kind,
+                    granularity=scope.granularity,
+                    last_event_ts=newest,
+                    updated_at=now,
+                    meta_jsonb={"phase": phase},
+                )
+            )
+        elif newest is not None and (current.last_event_ts is None or newest > current.last_event_ts):
+            self.session.execute(
+                FS.update()
+                .where(FS.c.id == scope.key)
+                .values(last_event_ts=newest, updated_at=now, meta_jsonb={"phase": phase})
+            )
+
+    def prune(self, cutoff: datetime, batch: int) -> int:
+        ids = list(self.session.execute(select(FR.c.id).where(FR.c.ts_event < cutoff).limit(batch)).scalars())
+        if ids:
+            self.session.execute(FR.delete().where(FR.c.id.in_(ids)))
+        return len(ids)
+
+    # -- reads --------------------------------------------------------------------------------------
+    def watermark(self, scope: FeedScope) -> datetime | None:
+        return self.session.execute(select(FS.c.last_event_ts).where(FS.c.id == scope.key)).scalar()
+
+    def count(self) -> int:
+        from sqlalchemy import func
+
+        return int(self.session.execute(select(func.count()).select_from(FR)).scalar() or 0)
+
+    def stored_times(self, scope: FeedScope, start: datetime, end: datetime) -> set[datetime]:
+        return set(
+            self.session.execute(
+                select(FR.c.ts_event).where(*_scoped(scope), FR.c.ts_event >= start, FR.c.ts_event <= end)
+            ).scalars()
+        )
+
+    def latest_records(self, scope: FeedScope, as_of: datetime, limit: int) -> list[StoredRecord]:
+        """The newest ``limit`` final records observed at or before ``as_of``, oldest first."""
+        cutoff = as_of - observe_delay(scope)
+        rows = self.session.execute(
+            select(FR.c.id, FR.c.ts_event, FR.c.values_jsonb)
+            .where(*_scoped(scope), FR.c.final.is_(True), FR.c.ts_event <= cutoff)
+            .order_by(FR.c.ts_event.desc())
+            .limit(limit)
+        ).all()
+        return [StoredRecord(r.id, r.ts_event, r.values_jsonb) for r in reversed(rows)]
+
+    def price_pairs(self, queries: Sequence[PriceQuery]) -> dict[str, PricePair]:
+        """For each query, the newest final record observed at or before its entry time and at or
+        before its exit time: one statement per ``PAGE`` queries (a LATERAL join on Postgres; on
+        SQLite correlated subqueries and one lookup of the records by id)."""
+        out: dict[str, PricePair] = {}
+        for offset in range(0, len(queries), PAGE):
+            out.update(self._price_page(list(queries[offset : offset + PAGE])))
+        return out
+
+    def _price_page(self, queries: list[PriceQuery]) -> dict[str, PricePair]:
+        if not queries:
+            return {}
+        params: dict[str, Any] = {}
+        rows = []
+        binds = []
+        for i, q in enumerate(queries):
+            delay = observe_delay(q.scope)
+            params.update(
+                {
+                    f"k{i}": q.key,
+                    f"s{i}": q.scope.source,
+                    f"u{i}": q.scope.subject,
+                    f"d{i}": q.scope.kind,
+                    f"g{i}": q.scope.granularity,
+                    f"e{i}": q.entry_at - delay,
+                    f"x{i}": q.exit_at - delay,
+                }
+            )
+            binds += [bindparam(f"e{i}", type_=UTCDateTime()), bindparam(f"x{i}", type_=UTCDateTime())]
+            if self.session.get_bind().dialect.name == "postgresql":
+                rows.append(
+                    f"(:k{i}, :s{i}, :u{i}, :d{i}, :g{i}, CAST(:e{i} AS timestamptz), CAST(:x{i} AS timestamptz))"
+                )
+            else:
+                rows.append(f"(:k{i}, :s{i}, :u{i}, :d{i}, :g{i}, :e{i}, :x{i})")
+        values = ", ".join(rows)
+        match = (
+            "f.source = q.source AND f.subject = q.subject AND f.kind = q.kind AND f.granularity = q.granularity "
+            "AND f.final"
+        )
+        if self.session.get_bind().dialect.name == "postgresql":
+            sql = (
+                f"WITH q(k, source, subject, kind, granularity, e, x) AS (VALUES {values}) "
+                "SELECT q.k, en.id AS eid, en.ts_event AS ets, en.values_jsonb AS ev, "
+                "ex.id AS xid, ex.ts_event AS xts, ex.values_jsonb AS xv FROM q "
+                f"LEFT JOIN LATERAL (SELECT f.id, f.ts_event, f.values_jsonb FROM feed_records f WHERE {match} "
+                "AND f.ts_event <= q.e ORDER BY f.ts_event DESC LIMIT 1) en ON true "
+                f"LEFT JOIN LATERAL (SELECT f.id, f.ts_event, f.values_jsonb FROM feed_records f WHERE {match} "
+                "AND f.ts_event <= q.x ORDER BY f.ts_event DESC LIMIT 1) ex ON true"
+            )
+            result = self.session.execute(
+                text(sql).bindparams(*binds).columns(ets=UTCDateTime(), xts=UTCDateTime()), params
+            ).all()
+            return {
+                r.k: PricePair(
+                    StoredRecord(r.eid, r.ets, r.ev) if r.eid is not None else None,
+                    StoredRecord(r.xid, r.xts, r.xv) if r.xid is not None else None,
+                )
+                for r in result
+            }
+        match = match.replace("AND f.final", "AND f.final = 1")
+        sql = (
+            f"WITH q(k, source, subject, kind, granularity, e, x) AS (VALUES {values}) SELECT q.k, "
+            f"(SELECT f.id FROM feed_records f WHERE {match} AND f.ts_event <= q.e ORDER BY f.ts_event DESC LIMIT 1), "
+            f"(SELECT f.id FROM feed_records f WHERE {match} AND f.ts_event <= q.x ORDER BY f.ts_event DESC LIMIT 1) "
+            "FROM q"
+        )
+        pairs = self.session.execute(text(sql).bindparams(*binds), params).all()
+        ids = {i for _, e, x in pairs for i in (e, x) if i is not None}
+        records = (
+            {
+                r.id: StoredRecord(r.id, r.ts_event, r.values_jsonb)
+                for r in self.session.execute(
+                    select(FR.c.id, FR.c.ts_event, FR.c.values_jsonb).where(FR.c.id.in_(ids))
+                ).all()
+            }
+            if ids
+            else {}
+        )
+        return {
+            k: PricePair(records.get(e) if e is not None else None, records.get(x) if x is not None else None)
+            for k, e, x in pairs
+        }
+
+
+def _scoped(scope: FeedScope) -> list[Any]:
+    return [
+        FR.c.source == scope.source,
+        FR.c.subject == scope.subject,
+        FR.c.kind == scope.kind,
+        FR.c.granularity == scope.granularity,
+    ]

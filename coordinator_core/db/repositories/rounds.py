@@ -1,0 +1,121 @@
+"""Rounds: inputs (one per config and round time) and their predictions."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session
+
+from coordinator_core.db.bulk import update_rows, upsert_rows
+from coordinator_core.db.tables import Input, InputStatus, Prediction, PredictionStatus
+from coordinator_core.domain.scoring import PendingPrediction, StatusChange
+from coordinator_core.ports import DueInput
+
+IN: Any = Input.__table__  # type: ignore[attr-defined]
+P: Any = Prediction.__table__  # type: ignore[attr-defined]
+RESOLVED = InputStatus.RESOLVED.value
+PAGE = 5_000  # ids per IN (...) list
+
+
+class SqlRoundRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    # -- predict ------------------------------------------------------------------------------------
+    def existing_inputs(self, input_ids: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        ids = list(input_ids)
+        for offset in range(0, len(ids), PAGE):
+            found.update(
+                self.session.execute(select(IN.c.id).where(IN.c.id.in_(ids[offset : offset + PAGE]))).scalars()
+            )
+        return found
+
+    def add_inputs(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        upsert_rows(self.session, IN, rows, ["prediction_config_id", "round_at"])
+
+    def add_predictions(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        upsert_rows(self.session, P, rows, ["input_id", "model_id"])
+
+    # -- score --------------------------------------------------------------------------------------
+    def due_inputs(self, now: datetime, after: tuple[datetime, str] | None, limit: int) -> list[DueInput]:
+        """Rounds still RECEIVED whose ``resolvable_at`` has come, in ``(resolvable_at, id)`` order
+        after the cursor ``after`` (index ``(status, resolvable_at)``)."""
+        query = select(IN.c.id, IN.c.scope_jsonb, IN.c.received_at, IN.c.resolvable_at, IN.c.meta_jsonb).where(
+            IN.c.status == InputStatus.RECEIVED.value, IN.c.resolvable_at <= now
+        )
+        if after is not None:
+            at, key = after
+            query = query.where(or_(IN.c.resolvable_at > at, and_(IN.c.resolvable_at == at, IN.c.id > key)))
+        rows = self.session.execute(query.order_by(IN.c.resolvable_at, IN.c.id).limit(limit)).all()
+        return [DueInput(r.id, r.scope_jsonb, r.received_at, r.resolvable_at, r.meta_jsonb or {}) for r in rows]
+
+    def predictions_of(self, input_ids: Sequence[str]) -> list[PendingPrediction]:
+        out: list[PendingPrediction] = []
+        ids = list(input_ids)
+        for offset in range(0, len(ids), PAGE):
+            rows = self.session.execute(
+                select(P.c.id, P.c.model_id, P.c.input_id, P.c.status, P.c.inference_output_jsonb, P.c.failed_reason)
+                .where(P.c.input_id.in_(ids[offset : offset + PAGE]))
+                .order_by(P.c.input_id, P.c.id)
+            ).all()
+            out += [
+                PendingPrediction(
+                    r.id, r.model_id, r.input_id, r.status, r.inference_output_jsonb or {}, r.failed_reason
+                )
+                for r in rows
+            ]
+        return out
+
+    def resolve_inputs(self, truths: Mapping[str, Mapping[str, Any]], now: datetime) -> None:
+        update_rows(
+            self.session,
+            IN,
+            "id",
+            [
+                {"id": input_id, "status": RESOLVED, "actuals_jsonb": dict(truth), "resolved_at": now}
+                for input_id, truth in truths.items()
+            ],
+        )
+
+    def give_up_inputs(self, reasons: Mapping[str, str], metas: Mapping[str, Mapping[str, Any]], now: datetime) -> int:
+        """Resolve rounds without ground truth: the input keeps why (``meta.unresolved_reason``),
+        and its PENDING predictions fail with ``reasons[input_id]``. Returns predictions failed."""
+        if not reasons:
+            return 0
+        update_rows(
+            self.session,
+            IN,
+            "id",
+            [
+                {"id": input_id, "status": RESOLVED, "resolved_at": now, "meta_jsonb": dict(metas[input_id])}
+                for input_id in reasons
+            ],
+        )
+        pending = self.session.execute(
+            select(P.c.id, P.c.input_id).where(
+                P.c.input_id.in_(list(reasons)), P.c.status == PredictionStatus.PENDING.value
+            )
+        ).all()
+        update_rows(
+            self.session,
+            P,
+            "id",
+            [
+                {"id": r.id, "status": PredictionStatus.FAILED.value, "failed_reason": reasons[r.input_id]}
+                for r in pending
+            ],
+        )
+        return len(pending)
+
+    def set_statuses(self, changes: Sequence[StatusChange]) -> None:
+        """Every prediction's new status (and reason): one set-based update."""
+        update_rows(
+            self.session,
+            P,
+            "id",
+            [{"id": c.prediction_id, "status": c.status, "failed_reason": c.failed_reason} for c in changes],
+        )

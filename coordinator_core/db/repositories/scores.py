@@ -1,0 +1,226 @@
+"""Scores, snapshots and the work owed to them (``derived_dirty``).
+
+Snapshots are derived: per model and per snapshot period, the counts and the sum of the counted
+score values of the scores whose ``scored_at`` falls in the period, plus a summary of the
+successful results (``MODEL_SCORE_AGGREGATOR``). They are rebuilt from the scores, never
+incremented, so rebuilding twice gives the same rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import BigInteger, Float, Integer, Text, and_, case, cast, func, or_, select, true
+from sqlalchemy.orm import Session
+
+from coordinator_core.db.bulk import upsert_rows
+from coordinator_core.db.tables import DerivedDirty, PredictionStatus, Score, Snapshot
+from coordinator_core.domain.scoring import ScoreRow
+from coordinator_core.domain.windows import WindowTotals
+from coordinator_core.ports import Aggregator
+
+S: Any = Score.__table__  # type: ignore[attr-defined]
+SN: Any = Snapshot.__table__  # type: ignore[attr-defined]
+DD: Any = DerivedDirty.__table__  # type: ignore[attr-defined]
+SNAPSHOT_COLUMNS = [
+    "prediction_count",
+    "scored_count",
+    "failed_count",
+    "absent_count",
+    "value_sum",
+    "result_summary_jsonb",
+    "updated_at",
+]
+
+
+class SqlScoreRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.dialect = session.get_bind().dialect.name
+
+    # -- scores -------------------------------------------------------------------------------------
+    def add(self, rows: Sequence[ScoreRow]) -> int:
+        """Insert score rows (one per prediction; an existing one is kept). Returns rows inserted."""
+        return upsert_rows(
+            self.session,
+            S,
+            [
+                {
+                    "id": r.id,
+                    "prediction_id": r.prediction_id,
+                    "model_id": r.model_id,
+                    "input_id": r.input_id,
+                    "prediction_status": r.prediction_status,
+                    "value": r.value,
+                    "success": r.success,
+                    "failed_reason": r.failed_reason,
+                    "result_jsonb": dict(r.result),
+                    "scored_at": r.scored_at,
+                }
+                for r in rows
+            ],
+            ["prediction_id"],
+        )
+
+    # -- work owed ----------------------------------------------------------------------------------
+    def mark_dirty(self, kind: str, periods: Sequence[datetime]) -> None:
+        upsert_rows(
+            self.session,
+            DD,
+            [{"kind": kind, "period_start": p} for p in sorted(set(periods))],
+            ["kind", "period_start"],
+        )
+
+    def dirty(self, kind: str) -> list[datetime]:
+        return list(
+            self.session.execute(
+                select(DD.c.period_start).where(DD.c.kind == kind).order_by(DD.c.period_start)
+            ).scalars()
+        )
+
+    def clear_dirty(self, kind: str, periods: Sequence[datetime]) -> None:
+        for offset in range(0, len(periods), 1_000):
+            self.session.execute(
+                DD.delete().where(DD.c.kind == kind, DD.c.period_start.in_(list(periods[offset : offset + 1_000])))
+            )
+
+    # -- snapshots ----------------------------------------------------------------------------------
+    def rebuild_snapshots(
+        self, periods: Sequence[datetime], period_seconds: int, aggregator: Aggregator | None, now: datetime
+    ) -> int:
+        """Rebuild every model's snapshot of each period in ``periods`` (period starts) from the
+        scores: one ``GROUP BY`` for the counts and, for the default aggregator (``None``: the mean
+        of every numeric key of the successful results), one for the summary; a custom aggregator
+        gets each model's successful results of the period in prediction order. Returns rows
+        written (an unchanged snapshot is not rewritten)."""
+        wanted = sorted(set(periods))
+        if not wanted:
+            return 0
+        bucket = self._bucket(period_seconds)
+        inside = self._ranges(wanted, period_seconds)
+        counts = self.session.execute(
+            select(
+                S.c.model_id,
+                bucket.label("bucket"),
+                func.count(),
+                func.sum(S.c.value),
+                func.sum(case((S.c.success.is_(True), 1), else_=0)),
+                func.sum(case((S.c.prediction_status == PredictionStatus.FAILED.value, 1), else_=0)),
+                func.sum(case((S.c.prediction_status == PredictionStatus.ABSENT.value, 1), else_=0)),
+            )
+            .where(inside)
+            .group_by(S.c.model_id, bucket)
+        ).all()
+        summaries = self._summaries(inside, bucket, aggregator)
+        rows = []
+        for model_id, index, count, value_sum, scored, failed, absent in counts:
+            start = datetime.fromtimestamp(int(index) * period_seconds, UTC)
+            rows.append(
+                {
+                    "id": f"SNAP_{model_id}_{start:%Y%m%dT%H%M%S}",
+                    "model_id": model_id,
+                    "period_start": start,
+                    "period_end": start + timedelta(seconds=period_seconds),
+                    "prediction_count": int(count),
+                    "scored_count": int(scored or 0),
+                    "failed_count": int(failed or 0),
+                    "absent_count": int(absent or 0),
+                    "value_sum": float(value_sum or 0.0),
+                    "result_summary_jsonb": summaries.get((model_id, int(index)), {}),
+                    "meta_jsonb": {},
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
+        return upsert_rows(self.session, SN, rows, ["model_id", "period_start"], update=SNAPSHOT_COLUMNS)
+
+    def _bucket(self, period_seconds: int) -> Any:
+        """The period index ``floor(epoch(scored_at) / period)`` as SQL."""
+        if self.dialect == "postgresql":
+            return cast(func.floor(func.extract("epoch", S.c.scored_at) / period_seconds), BigInteger)
+        return cast(func.strftime("%s", S.c.scored_at), Integer) / period_seconds
+
+    def _ranges(self, starts: list[datetime], period_seconds: int) -> Any:
+        """``scored_at`` inside one of the periods (adjacent periods merged into one range)."""
+        period = timedelta(seconds=period_seconds)
+        ranges: list[list[datetime]] = []
+        for start in starts:
+            if ranges and ranges[-1][1] == start:
+                ranges[-1][1] = start + period
+            else:
+                ranges.append([start, start + period])
+        return or_(*[and_(S.c.scored_at >= lo, S.c.scored_at < hi) for lo, hi in ranges])
+
+    def _summaries(
+        self, inside: Any, bucket: Any, aggregator: Aggregator | None
+    ) -> dict[tuple[str, int], dict[str, Any]]:
+        out: dict[tuple[str, int], dict[str, Any]] = {}
+        if aggregator is None:
+            if self.dialect == "postgresql":
+                pairs = func.jsonb_each(S.c.result_jsonb).table_valued("key", "value")
+                mean = func.avg(cast(cast(pairs.c.value, Text), Float))
+                numeric = func.jsonb_typeof(pairs.c.value) == "number"
+            else:
+                pairs = func.json_each(S.c.result_jsonb).table_valued("key", "value", "type")
+                mean = func.avg(pairs.c.value)
+                numeric = pairs.c.type.in_(["integer", "real"])
+            query = (
+                select(S.c.model_id, bucket, pairs.c.key, mean)
+                .select_from(S.join(pairs, true()))
+                .where(inside, S.c.success.is_(True), numeric)
+                .group_by(S.c.model_id, bucket, pairs.c.key)
+            )
+            for model_id, index, key, value in self.session.execute(query).all():
+                out.setdefault((model_id, int(index)), {})[key] = float(value)
+            return out
+        results: dict[tuple[str, int], list[dict[str, Any]]] = {}
+        rows = self.session.execute(
+            select(S.c.model_id, bucket, S.c.result_jsonb)
+            .where(inside, S.c.success.is_(True))
+            .order_by(S.c.prediction_id)
+        ).all()
+        for model_id, index, result in rows:
+            results.setdefault((model_id, int(index)), []).append(result)
+        return {key: aggregator(values) for key, values in results.items()}
+
+    # -- reads --------------------------------------------------------------------------------------
+    def window_totals(self, since: datetime, until: datetime) -> dict[str, WindowTotals]:
+        """Per model, over snapshots with ``since < period_end`` and ``period_start < until``."""
+        return window_totals(self.session, since, until)
+
+    def snapshot_count(self, start: datetime, end: datetime) -> int:
+        """Snapshots whose period ends in ``(start, end]``."""
+        return int(
+            self.session.execute(
+                select(func.count()).select_from(SN).where(SN.c.period_end > start, SN.c.period_end <= end)
+            ).scalar()
+            or 0
+        )
+
+    def first_snapshot_start(self) -> datetime | None:
+        return self.session.execute(select(func.min(SN.c.period_start))).scalar()
+
+
+def window_totals(session: Session, since: datetime, until: datetime) -> dict[str, WindowTotals]:
+    """Per model, over snapshots with ``since < period_end`` and ``period_start < until``: summed
+    counts and value sums (one indexed GROUP BY; shared with the read queries)."""
+    rows = session.execute(
+        select(
+            SN.c.model_id,
+            func.sum(SN.c.value_sum),
+            func.sum(SN.c.prediction_count),
+            func.sum(SN.c.scored_count),
+            func.sum(SN.c.failed_count),
+            func.sum(SN.c.absent_count),
+        )
+        .where(SN.c.period_end > since, SN.c.period_start < until)
+        .group_by(SN.c.model_id)
+    ).all()
+    return {
+        model_id: WindowTotals(
+            float(value_sum or 0.0), int(count or 0), int(scored or 0), int(failed or 0), int(absent or 0)
+        )
+        for model_id, value_sum, count, scored, failed, absent in rows
+    }

@@ -1,0 +1,80 @@
+"""The SQL unit of work: one ``Session`` and its repositories, one transaction.
+
+::
+
+    with SqlUnitOfWork(engine) as uow:
+        uow.lock("coordinator:score-and-checkpoint")
+        ...                                  # repositories: uow.rounds, uow.scores, ...
+        uow.commit()                         # without it, everything is rolled back
+
+Lock conflicts and lost connections surface as ``TransientError`` (retried by Prefect).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import TracebackType
+
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+
+from coordinator_core.db.repositories import (
+    SqlCheckpointRepository,
+    SqlConfigRepository,
+    SqlFeedRepository,
+    SqlLeaderboardRepository,
+    SqlModelRepository,
+    SqlRoundRepository,
+    SqlScoreRepository,
+)
+from coordinator_core.errors import TransientError
+
+
+class SqlUnitOfWork:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def __enter__(self) -> SqlUnitOfWork:
+        self.session = Session(self.engine, expire_on_commit=False)
+        self.feeds = SqlFeedRepository(self.session)
+        self.configs = SqlConfigRepository(self.session)
+        self.models = SqlModelRepository(self.session)
+        self.rounds = SqlRoundRepository(self.session)
+        self.scores = SqlScoreRepository(self.session)
+        self.leaderboards = SqlLeaderboardRepository(self.session)
+        self.checkpoints = SqlCheckpointRepository(self.session)
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        try:
+            self.session.rollback()  # a no-op after commit()
+        finally:
+            self.session.close()
+        if isinstance(error, OperationalError):
+            raise TransientError(f"database temporarily unavailable: {error.orig}") from error
+
+    def lock(self, name: str) -> None:
+        """Serialise writers named ``name`` across processes for the rest of the transaction:
+        ``pg_advisory_xact_lock`` on Postgres; SQLite already admits one writer at a time."""
+        if self.engine.dialect.name == "postgresql":
+            self._run(
+                lambda: self.session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:name))"), {"name": name})
+            )
+
+    def commit(self) -> None:
+        self._run(self.session.commit)
+
+    def _run(self, action: Callable[[], object]) -> None:
+        try:
+            action()
+        except OperationalError as exc:
+            raise TransientError(f"database temporarily unavailable: {exc.orig}") from exc
+
+
+def sql_unit_of_work(engine: Engine) -> Callable[[], SqlUnitOfWork]:
+    """The factory services take: each call is a new unit of work on ``engine``."""
+    return lambda: SqlUnitOfWork(engine)

@@ -1,0 +1,146 @@
+"""Scoring a batch of resolved rounds: a pure function of the predictions, their ground truths,
+the competition's scoring rule and the missing-prediction policy.
+
+For every resolved round (input):
+
+* each PENDING prediction is scored by the rule; a rule that raises or returns a bad shape fails
+  that prediction only (status FAILED, the reason kept);
+* FAILED and ABSENT predictions (including those just failed) are charged the policy's penalty,
+  computed from the round's valid scores (``MissingPolicy.penalty``); with ``exclude`` they get no
+  score row.
+
+Every score row carries ``scored_at`` (the time its score belongs to) and is keyed by its
+prediction, so writing the same batch twice changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from coordinator_core.domain.policy import MissingPolicy
+from coordinator_core.domain.statuses import PredictionStatus
+from coordinator_core.errors import ValidationError
+
+SCORED = PredictionStatus.SCORED.value
+FAILED = PredictionStatus.FAILED.value
+PENDING = PredictionStatus.PENDING.value
+
+
+@dataclass(frozen=True, slots=True)
+class PendingPrediction:
+    """A stored prediction of a round being scored (any status)."""
+
+    id: str
+    model_id: str
+    input_id: str
+    status: str
+    output: Mapping[str, Any]
+    failed_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreRow:
+    """One row of ``scores``: a scored prediction, or a penalised FAILED/ABSENT one."""
+
+    prediction_id: str
+    model_id: str
+    input_id: str
+    prediction_status: str
+    value: float
+    success: bool
+    failed_reason: str | None
+    result: Mapping[str, Any]
+    scored_at: datetime
+
+    @property
+    def id(self) -> str:
+        return f"SCR_{self.prediction_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class StatusChange:
+    """A prediction's new status (SCORED or FAILED) and, when FAILED, why."""
+
+    prediction_id: str
+    status: str
+    failed_reason: str | None = None
+
+
+@dataclass
+class ScoredBatch:
+    scores: list[ScoreRow] = field(default_factory=list)
+    changes: list[StatusChange] = field(default_factory=list)
+    statuses: Counter[str] = field(default_factory=Counter)
+
+
+ScoreRule = Callable[[Mapping[str, Any], Mapping[str, Any]], Mapping[str, Any]]
+
+
+def score_rounds(
+    rounds: Iterable[tuple[Mapping[str, Any], Sequence[PendingPrediction]]],
+    score: ScoreRule,
+    policy: MissingPolicy,
+    direction: str,
+    scored_at: datetime,
+) -> ScoredBatch:
+    """Score every ``(ground_truth, predictions)`` round; see the module docstring.
+
+    ``score(output, truth)`` returns the validated result (a mapping with a finite ``value``) or
+    raises ``ValidationError`` with the reason.
+    """
+    batch = ScoredBatch()
+    for truth, predictions in rounds:
+        values: list[float] = []
+        missing: list[tuple[PendingPrediction, str, str | None]] = []
+        for prediction in predictions:
+            if prediction.status != PENDING:
+                missing.append((prediction, prediction.status, prediction.failed_reason))
+                continue
+            try:
+                result = score(prediction.output, truth)
+            except ValidationError as exc:
+                reason = str(exc)
+                batch.changes.append(StatusChange(prediction.id, FAILED, reason))
+                missing.append((prediction, FAILED, reason))
+                continue
+            value = float(result["value"])
+            values.append(value)
+            batch.changes.append(StatusChange(prediction.id, SCORED))
+            batch.scores.append(
+                ScoreRow(
+                    prediction.id,
+                    prediction.model_id,
+                    prediction.input_id,
+                    SCORED,
+                    value,
+                    bool(result.get("success", True)),
+                    result.get("failed_reason"),
+                    result,
+                    scored_at,
+                )
+            )
+        penalty = policy.penalty(values, direction)
+        for prediction, status, reason in missing:
+            batch.statuses[status] += 1
+            if penalty is None:
+                continue
+            result = {"value": penalty, "success": False, "failed_reason": reason, "penalty": str(policy)}
+            batch.scores.append(
+                ScoreRow(
+                    prediction.id,
+                    prediction.model_id,
+                    prediction.input_id,
+                    status,
+                    penalty,
+                    False,
+                    reason,
+                    result,
+                    scored_at,
+                )
+            )
+        batch.statuses[SCORED] += len(values)
+    return batch

@@ -1,0 +1,39 @@
+"""Statuses and the moves allowed between them."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class InputStatus(StrEnum):
+    RECEIVED = "RECEIVED"
+    RESOLVED = "RESOLVED"
+
+
+class PredictionStatus(StrEnum):
+    PENDING = "PENDING"
+    SCORED = "SCORED"
+    FAILED = "FAILED"
+    ABSENT = "ABSENT"
+
+
+class CheckpointStatus(StrEnum):
+    PENDING = "PENDING"
+    SUBMITTED = "SUBMITTED"
+    CLAIMABLE = "CLAIMABLE"
+    PAID = "PAID"
+
+
+#: The one forward move out of each checkpoint status (PAID is final).
+CHECKPOINT_TRANSITIONS = {
+    CheckpointStatus.PENDING: CheckpointStatus.SUBMITTED,
+    CheckpointStatus.SUBMITTED: CheckpointStatus.CLAIMABLE,
+    CheckpointStatus.CLAIMABLE: CheckpointStatus.PAID,
+}
+
+
+def allowed_moves(status: str) -> list[str]:
+    """The statuses a checkpoint in ``status`` may move to (empty for PAID or an unknown status)."""
+    known = {s.value: s for s in CheckpointStatus}
+    target = CHECKPOINT_TRANSITIONS.get(known[status]) if status in known else None
+    return [target.value] if target is not None else []

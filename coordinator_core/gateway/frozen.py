@@ -1,0 +1,64 @@
+"""Read-only JSON values: one decoded round input shared by every in-process model.
+
+``freeze(value)`` turns dicts and lists into ``FrozenDict`` / ``FrozenList``: still ``dict`` and
+``list`` (``isinstance``, ``json.dumps``, iteration and indexing work), but any change raises
+``TypeError``, so no model can alter what another model sees. ``copy.copy``, ``copy.deepcopy``,
+``dict(x)`` and ``list(x)`` give ordinary, changeable copies.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, NoReturn
+
+MESSAGE = (
+    "the round input is shared by every model and read-only: copy it first (dict(data), list(x), copy.deepcopy(data))"
+)
+
+
+def _refuse(*_args: Any, **_kwargs: Any) -> NoReturn:
+    raise TypeError(MESSAGE)
+
+
+class FrozenDict(dict[Any, Any]):
+    __slots__ = ()
+    __setitem__ = __delitem__ = __ior__ = _refuse  # type: ignore[assignment]
+    clear = pop = popitem = setdefault = update = _refuse  # type: ignore[assignment]
+
+    def __copy__(self) -> dict[Any, Any]:
+        return dict(self)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> dict[Any, Any]:
+        return {copy.deepcopy(k, memo): copy.deepcopy(v, memo) for k, v in self.items()}
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (dict, (dict(self),))
+
+
+class FrozenList(list[Any]):
+    __slots__ = ()
+    __setitem__ = __delitem__ = __iadd__ = __imul__ = _refuse  # type: ignore[assignment]
+    append = extend = insert = remove = pop = clear = sort = reverse = _refuse  # type: ignore[assignment]
+
+    def __copy__(self) -> list[Any]:
+        return list(self)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> list[Any]:
+        return [copy.deepcopy(v, memo) for v in self]
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (list, (list(self),))
+
+
+def freeze(value: Any) -> Any:
+    """A read-only deep copy of a JSON value (dicts, lists, scalars)."""
+    if isinstance(value, dict):
+        frozen = FrozenDict()
+        for key, item in value.items():
+            dict.__setitem__(frozen, key, freeze(item))
+        return frozen
+    if isinstance(value, list | tuple):
+        out = FrozenList()
+        list.extend(out, (freeze(item) for item in value))
+        return out
+    return value

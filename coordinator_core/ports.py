@@ -1,0 +1,211 @@
+"""The seam between the services and persistence: the rows services read, and the unit of work.
+
+Services are short handlers of (unit of work, ports, parameters): they read these typed rows
+through the repositories of a ``UnitOfWork``, call the domain's pure rules, hand the results back
+and commit. ``coordinator_core.db.uow.SqlUnitOfWork`` implements it over SQLAlchemy (both
+databases); ``tests/unit/fakes.py`` implements it in memory for unit tests.
+
+A unit of work is a context manager: everything done inside is one transaction, rolled back
+unless ``commit()`` is called.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from coordinator_core.domain.ranking import Participant
+from coordinator_core.domain.scoring import PendingPrediction, ScoreRow, StatusChange
+from coordinator_core.domain.windows import WindowTotals
+from coordinator_core.feeds.base import FeedScope, SourceRecord
+from coordinator_core.gateway.base import ModelInfo
+
+
+# -- rows ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class StoredConfig:
+    id: str
+    scope_key: str
+    scope_template: Mapping[str, Any]
+    schedule: Mapping[str, Any]
+    order: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRecord:
+    """A stored feed record (final records only are read for inputs and ground truth)."""
+
+    id: int
+    ts_event: datetime
+    values: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class DueInput:
+    """A round waiting for its ground truth."""
+
+    id: str
+    scope: Mapping[str, Any]
+    received_at: datetime
+    resolvable_at: datetime
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class PriceQuery:
+    """Which records resolve one round from one source: the newest record observed at or before
+    ``entry_at`` and the newest observed at or before ``exit_at`` (observed = ``ts_event`` plus
+    ``observe_delay``)."""
+
+    key: str
+    scope: FeedScope
+    entry_at: datetime
+    exit_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PricePair:
+    entry: StoredRecord | None
+    exit: StoredRecord | None
+
+
+@dataclass(frozen=True, slots=True)
+class CheckpointRow:
+    id: str
+    period_start: datetime
+    period_end: datetime
+    status: str
+    entries: list[Any]
+    meta: Mapping[str, Any]
+    created_at: datetime
+    tx_hash: str | None
+    submitted_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """Result of a conditional write: ``done`` (changed now), ``unchanged`` (already so:
+    idempotent), ``missing`` or ``conflict`` (with the reason)."""
+
+    code: str
+    checkpoint: CheckpointRow | None = None
+    message: str = ""
+
+
+Aggregator = Callable[[list[dict[str, Any]]], dict[str, Any]]
+
+
+# -- repositories -------------------------------------------------------------------------------------
+class FeedRepository(Protocol):
+    def upsert_records(self, scope: FeedScope, records: Sequence[SourceRecord], now: datetime) -> int: ...
+
+    def advance_watermark(self, scope: FeedScope, newest: datetime | None, now: datetime, phase: str) -> None: ...
+
+    def watermark(self, scope: FeedScope) -> datetime | None: ...
+
+    def latest_records(self, scope: FeedScope, as_of: datetime, limit: int) -> list[StoredRecord]: ...
+
+    def price_pairs(self, queries: Sequence[PriceQuery]) -> dict[str, PricePair]: ...
+
+
+class ConfigRepository(Protocol):
+    def upsert(self, rows: Sequence[Mapping[str, Any]]) -> None: ...
+
+    def deactivate_unlisted(self, listed: Sequence[str], now: datetime) -> None: ...
+
+    def active(self) -> list[StoredConfig]: ...
+
+
+class ModelRepository(Protocol):
+    def sync(self, infos: Sequence[ModelInfo], now: datetime) -> None: ...
+
+    def running_ids(self) -> list[str]: ...
+
+    def record_failures(self, failures: Mapping[str, str], now: datetime) -> None: ...
+
+    def participants(self, model_ids: Sequence[str]) -> dict[str, Participant]: ...
+
+    def set_overall_scores(self, scores: Mapping[str, Mapping[str, Any]]) -> None: ...
+
+
+class RoundRepository(Protocol):
+    def existing_inputs(self, input_ids: Sequence[str]) -> set[str]: ...
+
+    def add_inputs(self, rows: Sequence[Mapping[str, Any]]) -> None: ...
+
+    def add_predictions(self, rows: Sequence[Mapping[str, Any]]) -> None: ...
+
+    def due_inputs(self, now: datetime, after: tuple[datetime, str] | None, limit: int) -> list[DueInput]: ...
+
+    def predictions_of(self, input_ids: Sequence[str]) -> list[PendingPrediction]: ...
+
+    def resolve_inputs(self, truths: Mapping[str, Mapping[str, Any]], now: datetime) -> None: ...
+
+    def give_up_inputs(
+        self, reasons: Mapping[str, str], metas: Mapping[str, Mapping[str, Any]], now: datetime
+    ) -> int: ...
+
+    def set_statuses(self, changes: Sequence[StatusChange]) -> None: ...
+
+
+class ScoreRepository(Protocol):
+    def add(self, rows: Sequence[ScoreRow]) -> int: ...
+
+    def mark_dirty(self, kind: str, periods: Sequence[datetime]) -> None: ...
+
+    def dirty(self, kind: str) -> list[datetime]: ...
+
+    def clear_dirty(self, kind: str, periods: Sequence[datetime]) -> None: ...
+
+    def rebuild_snapshots(
+        self, periods: Sequence[datetime], period_seconds: int, aggregator: Aggregator | None, now: datetime
+    ) -> int: ...
+
+    def window_totals(self, since: datetime, until: datetime) -> dict[str, WindowTotals]: ...
+
+    def snapshot_count(self, start: datetime, end: datetime) -> int: ...
+
+    def first_snapshot_start(self) -> datetime | None: ...
+
+
+class LeaderboardRepository(Protocol):
+    def add(
+        self, leaderboard_id: str, created_at: datetime, entries: list[dict[str, Any]], meta: Mapping[str, Any]
+    ) -> None: ...
+
+
+class CheckpointRepository(Protocol):
+    def last_end(self) -> datetime | None: ...
+
+    def add(self, row: Mapping[str, Any]) -> None: ...
+
+    def get(self, checkpoint_id: str) -> CheckpointRow | None: ...
+
+    def confirm(self, checkpoint_id: str, tx_hash: str, now: datetime) -> bool: ...
+
+    def move(self, checkpoint_id: str, current: str, target: str) -> bool: ...
+
+
+class UnitOfWork(Protocol):
+    feeds: FeedRepository
+    configs: ConfigRepository
+    models: ModelRepository
+    rounds: RoundRepository
+    scores: ScoreRepository
+    leaderboards: LeaderboardRepository
+    checkpoints: CheckpointRepository
+
+    def __enter__(self) -> UnitOfWork: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+    def lock(self, name: str) -> None:
+        """Serialise writers named ``name`` across processes until the transaction ends."""
+        ...
+
+    def commit(self) -> None: ...
+
+
+UnitOfWorkFactory = Callable[[], UnitOfWork]

@@ -1,0 +1,323 @@
+"""An in-memory unit of work (``coordinator_core.ports.UnitOfWork``) for unit tests of the services.
+
+The repositories keep plain Python state and follow the SQL repositories' documented semantics
+(natural keys, "observed" feed records, snapshots rebuilt from scores). A unit of work works on a
+copy of the state and publishes it only on ``commit()``, so a block left without committing (or by
+an exception) changes nothing, as a rolled-back transaction.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from coordinator_core.clock import floor_time
+from coordinator_core.domain.ranking import Participant
+from coordinator_core.domain.scoring import PendingPrediction, ScoreRow, StatusChange
+from coordinator_core.domain.statuses import CheckpointStatus, InputStatus, PredictionStatus
+from coordinator_core.domain.windows import WindowTotals
+from coordinator_core.feeds.base import FeedScope, SourceRecord, observe_delay
+from coordinator_core.gateway.base import ModelInfo
+from coordinator_core.ports import CheckpointRow, DueInput, PricePair, PriceQuery, StoredConfig, StoredRecord
+
+
+@dataclass
+class State:
+    records: dict[str, dict[datetime, dict[str, Any]]] = field(default_factory=dict)
+    watermarks: dict[str, datetime | None] = field(default_factory=dict)
+    configs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    models: dict[str, dict[str, Any]] = field(default_factory=dict)
+    inputs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    predictions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    scores: dict[str, ScoreRow] = field(default_factory=dict)
+    dirty: set[tuple[str, datetime]] = field(default_factory=set)
+    snapshots: dict[tuple[str, datetime], dict[str, Any]] = field(default_factory=dict)
+    leaderboards: dict[datetime, dict[str, Any]] = field(default_factory=dict)
+    checkpoints: dict[str, dict[str, Any]] = field(default_factory=dict)
+    locks: list[str] = field(default_factory=list)
+    commits: int = 0
+    next_id: int = 1
+
+
+class FakeFeeds:
+    def __init__(self, s: State) -> None:
+        self.s = s
+
+    def upsert_records(self, scope: FeedScope, records: Sequence[SourceRecord], now: datetime) -> int:
+        stored = self.s.records.setdefault(scope.key, {})
+        written = 0
+        for r in records:
+            old = stored.get(r.ts_event)
+            if old is not None and (old["final"] and not r.final):
+                continue
+            if old is None or (old["values"], old["final"]) != (r.values, r.final):
+                ident = old["id"] if old else self.s.next_id
+                self.s.next_id += old is None
+                stored[r.ts_event] = {"id": ident, "values": dict(r.values), "final": r.final}
+                written += 1
+        return written
+
+    def advance_watermark(self, scope: FeedScope, newest: datetime | None, now: datetime, phase: str) -> None:
+        current = self.s.watermarks.get(scope.key)
+        if scope.key not in self.s.watermarks or (newest is not None and (current is None or newest > current)):
+            self.s.watermarks[scope.key] = newest
+
+    def watermark(self, scope: FeedScope) -> datetime | None:
+        return self.s.watermarks.get(scope.key)
+
+    def _final(self, scope: FeedScope, cutoff: datetime) -> list[StoredRecord]:
+        stored = self.s.records.get(scope.key, {})
+        return [StoredRecord(v["id"], ts, v["values"]) for ts, v in sorted(stored.items()) if v["final"] and ts <= cutoff]
+
+    def latest_records(self, scope: FeedScope, as_of: datetime, limit: int) -> list[StoredRecord]:
+        return self._final(scope, as_of - observe_delay(scope))[-limit:]
+
+    def price_pairs(self, queries: Sequence[PriceQuery]) -> dict[str, PricePair]:
+        out = {}
+        for q in queries:
+            entry = self._final(q.scope, q.entry_at - observe_delay(q.scope))
+            exit_ = self._final(q.scope, q.exit_at - observe_delay(q.scope))
+            out[q.key] = PricePair(entry[-1] if entry else None, exit_[-1] if exit_ else None)
+        return out
+
+
+class FakeConfigs:
+    def __init__(self, s: State) -> None:
+        self.s = s
+
+    def upsert(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        for row in rows:
+            self.s.configs[row["scope_key"]] = dict(row)
+
+    def deactivate_unlisted(self, listed: Sequence[str], now: datetime) -> None:
+        for row in self.s.configs.values():
+            if row["id"] not in listed:
+                row["active"] = False
+
+    def active(self) -> list[StoredConfig]:
+        rows = sorted((r for r in self.s.configs.values() if r["active"]), key=lambda r: (r["order"], r["id"]))
+        return [StoredConfig(r["id"], r["scope_key"], r["scope_template_jsonb"], r["schedule_jsonb"], r["order"]) for r in rows]
+
+
+class FakeModels:
+    def __init__(self, s: State) -> None:
+        self.s = s
+
+    def sync(self, infos: Sequence[ModelInfo], now: datetime) -> None:
+        for i in infos:
+            self.s.models.setdefault(i.model_id, {"overall": {}, "failure": None})
+            self.s.models[i.model_id].update(info=i, state=i.state)
+        for model_id, row in self.s.models.items():
+            if model_id not in {i.model_id for i in infos} and row["state"] == "RUNNING":
+                row["state"] = "STOPPED"
+
+    def running_ids(self) -> list[str]:
+        return sorted(m for m, row in self.s.models.items() if row["state"] == "RUNNING")
+
+    def record_failures(self, failures: Mapping[str, str], now: datetime) -> None:
+        for model_id, code in failures.items():
+            self.s.models[model_id]["failure"] = (code, now)
+
+    def participants(self, model_ids: Sequence[str]) -> dict[str, Participant]:
+        out = {}
+        for model_id in model_ids:
+            if model_id in self.s.models:
+                i = self.s.models[model_id]["info"]
+                out[model_id] = Participant(model_id, i.name, i.player_id, i.player_name, i.wallet)
+        return out
+
+    def set_overall_scores(self, scores: Mapping[str, Mapping[str, Any]]) -> None:
+        for model_id, value in scores.items():
+            self.s.models[model_id]["overall"] = dict(value)
+
+
+class FakeRounds:
+    def __init__(self, s: State) -> None:
+        self.s = s
+
+    def existing_inputs(self, input_ids: Sequence[str]) -> set[str]:
+        return {i for i in input_ids if i in self.s.inputs}
+
+    def add_inputs(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        for row in rows:
+            self.s.inputs.setdefault(row["id"], dict(row))
+
+    def add_predictions(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        for row in rows:
+            self.s.predictions.setdefault(row["id"], dict(row))
+
+    def due_inputs(self, now: datetime, after: tuple[datetime, str] | None, limit: int) -> list[DueInput]:
+        due = sorted(
+            (r for r in self.s.inputs.values() if r["status"] == InputStatus.RECEIVED.value and r["resolvable_at"] <= now),
+            key=lambda r: (r["resolvable_at"], r["id"]),
+        )
+        if after is not None:
+            due = [r for r in due if (r["resolvable_at"], r["id"]) > after]
+        return [DueInput(r["id"], r["scope_jsonb"], r["received_at"], r["resolvable_at"], r["meta_jsonb"]) for r in due[:limit]]
+
+    def predictions_of(self, input_ids: Sequence[str]) -> list[PendingPrediction]:
+        rows = sorted((p for p in self.s.predictions.values() if p["input_id"] in set(input_ids)), key=lambda p: (p["input_id"], p["id"]))
+        return [
+            PendingPrediction(p["id"], p["model_id"], p["input_id"], p["status"], p["inference_output_jsonb"], p["failed_reason"])
+            for p in rows
+        ]
+
+    def resolve_inputs(self, truths: Mapping[str, Mapping[str, Any]], now: datetime) -> None:
+        for input_id, truth in truths.items():
+            self.s.inputs[input_id].update(status=InputStatus.RESOLVED.value, actuals_jsonb=dict(truth), resolved_at=now)
+
+    def give_up_inputs(self, reasons: Mapping[str, str], metas: Mapping[str, Mapping[str, Any]], now: datetime) -> int:
+        failed = 0
+        for input_id, reason in reasons.items():
+            self.s.inputs[input_id].update(status=InputStatus.RESOLVED.value, resolved_at=now, meta_jsonb=dict(metas[input_id]))
+            for p in self.s.predictions.values():
+                if p["input_id"] == input_id and p["status"] == PredictionStatus.PENDING.value:
+                    p.update(status=PredictionStatus.FAILED.value, failed_reason=reason)
+                    failed += 1
+        return failed
+
+    def set_statuses(self, changes: Sequence[StatusChange]) -> None:
+        for c in changes:
+            self.s.predictions[c.prediction_id].update(status=c.status, failed_reason=c.failed_reason)
+
+
+class FakeScores:
+    def __init__(self, s: State) -> None:
+        self.s = s
+
+    def add(self, rows: Sequence[ScoreRow]) -> int:
+        new = [r for r in rows if r.prediction_id not in self.s.scores]
+        for r in new:
+            self.s.scores[r.prediction_id] = r
+        return len(new)
+
+    def mark_dirty(self, kind: str, periods: Sequence[datetime]) -> None:
+        self.s.dirty.update((kind, p) for p in periods)
+
+    def dirty(self, kind: str) -> list[datetime]:
+        return sorted(p for k, p in self.s.dirty if k == kind)
+
+    def clear_dirty(self, kind: str, periods: Sequence[datetime]) -> None:
+        self.s.dirty.difference_update((kind, p) for p in periods)
+
+    def rebuild_snapshots(self, periods: Sequence[datetime], period_seconds: int, aggregator: Any, now: datetime) -> int:
+        from coordinator_core.contract import default_aggregate_snapshot
+
+        written = 0
+        for start in periods:
+            end = start + timedelta(seconds=period_seconds)
+            groups: dict[str, list[ScoreRow]] = {}
+            for row in sorted(self.s.scores.values(), key=lambda r: r.prediction_id):
+                if start <= row.scored_at < end:
+                    groups.setdefault(row.model_id, []).append(row)
+            for model_id, rows in groups.items():
+                results = [dict(r.result) for r in rows if r.success]
+                self.s.snapshots[(model_id, start)] = {
+                    "period_end": end,
+                    "totals": WindowTotals(
+                        sum(r.value for r in rows),
+                        len(rows),
+                        sum(r.success for r in rows),
+                        sum(r.prediction_status == PredictionStatus.FAILED.value for r in rows),
+                        sum(r.prediction_status == PredictionStatus.ABSENT.value for r in rows),
+                    ),
+                    "summary": (aggregator or default_aggregate_snapshot)(results),
+                }
+                written += 1
+        return written
+
+    def window_totals(self, since: datetime, until: datetime) -> dict[str, WindowTotals]:
+        out: dict[str, list[WindowTotals]] = {}
+        for (model_id, start), snap in self.s.snapshots.items():
+            if snap["period_end"] > since and start < until:
+                out.setdefault(model_id, []).append(snap["totals"])
+        return {model_id: WindowTotals.total(parts) for model_id, parts in out.items()}
+
+    def snapshot_count(self, start: datetime, end: datetime) -> int:
+        return sum(1 for snap in self.s.snapshots.values() if start < snap["period_end"] <= end)
+
+    def first_snapshot_start(self) -> datetime | None:
+        return min((start for _, start in self.s.snapshots), default=None)
+
+
+class FakeLeaderboards:
+    def __init__(self, s: State) -> None:
+        self.s = s
+
+    def add(self, leaderboard_id: str, created_at: datetime, entries: list[dict[str, Any]], meta: Mapping[str, Any]) -> None:
+        self.s.leaderboards[created_at] = {"id": leaderboard_id, "entries": entries, "meta": dict(meta)}
+
+
+class FakeCheckpoints:
+    def __init__(self, s: State) -> None:
+        self.s = s
+
+    def last_end(self) -> datetime | None:
+        return max((c["period_end"] for c in self.s.checkpoints.values()), default=None)
+
+    def add(self, row: Mapping[str, Any]) -> None:
+        if all(c["period_end"] != row["period_end"] for c in self.s.checkpoints.values()):
+            self.s.checkpoints[row["id"]] = dict(row)
+
+    def get(self, checkpoint_id: str) -> CheckpointRow | None:
+        c = self.s.checkpoints.get(checkpoint_id)
+        if c is None:
+            return None
+        return CheckpointRow(
+            c["id"], c["period_start"], c["period_end"], c["status"], c["entries_jsonb"], c["meta_jsonb"], c["created_at"],
+            c["tx_hash"], c["submitted_at"],
+        )
+
+    def confirm(self, checkpoint_id: str, tx_hash: str, now: datetime) -> bool:
+        c = self.s.checkpoints.get(checkpoint_id)
+        if c is None or c["status"] != CheckpointStatus.PENDING.value or c["tx_hash"] is not None:
+            return False
+        c.update(status=CheckpointStatus.SUBMITTED.value, tx_hash=tx_hash, submitted_at=now)
+        return True
+
+    def move(self, checkpoint_id: str, current: str, target: str) -> bool:
+        c = self.s.checkpoints.get(checkpoint_id)
+        if c is None or c["status"] != current:
+            return False
+        c["status"] = target
+        return True
+
+
+class FakeUnitOfWork:
+    def __init__(self, state: State) -> None:
+        self.state = state
+
+    def __enter__(self) -> FakeUnitOfWork:
+        self.work = copy.deepcopy(self.state)
+        s = self.work
+        self.feeds, self.configs, self.models = FakeFeeds(s), FakeConfigs(s), FakeModels(s)
+        self.rounds, self.scores = FakeRounds(s), FakeScores(s)
+        self.leaderboards, self.checkpoints = FakeLeaderboards(s), FakeCheckpoints(s)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.work = None  # type: ignore[assignment]
+
+    def lock(self, name: str) -> None:
+        self.work.locks.append(name)
+
+    def commit(self) -> None:
+        self.work.commits += 1
+        self.state.__dict__.update(copy.deepcopy(self.work).__dict__)
+
+
+def fake_uow(state: State | None = None) -> tuple[State, Any]:
+    """``(state, factory)``: the state every committed unit of work of ``factory`` shares."""
+    state = state or State()
+    return state, lambda: FakeUnitOfWork(state)
+
+
+def utc(*args: int) -> datetime:
+    return datetime(*args, tzinfo=UTC)
+
+
+def hour_floor(value: datetime) -> datetime:
+    return floor_time(value, 3600)

@@ -1,0 +1,62 @@
+"""The bounded worker pool of the in-process gateway and the read-only shared input."""
+
+from __future__ import annotations
+
+import copy
+import json
+import threading
+import time
+
+import pytest
+
+from coordinator_core.gateway.frozen import FrozenDict, freeze
+from coordinator_core.gateway.pool import WorkerPool
+
+
+def test_every_call_runs_on_the_bounded_pool_and_no_thread_per_call() -> None:
+    pool = WorkerPool(4)
+    before = threading.active_count()
+    calls = pool.run_all({f"m{i}": (lambda i=i: i * 2) for i in range(500)}, timeout=5.0)
+    assert {k: c.value for k, c in calls.items()} == {f"m{i}": i * 2 for i in range(500)}
+    assert threading.active_count() - before <= 4
+    pool.close()
+
+
+def test_a_deadline_runs_from_the_calls_own_start_not_from_the_queue() -> None:
+    pool = WorkerPool(1)  # one worker: the calls run one after the other
+    calls = pool.run_all({f"m{i}": (lambda: time.sleep(0.15) or "ok") for i in range(4)}, timeout=0.5)
+    assert all(not c.timed_out and c.value == "ok" for c in calls.values())  # 0.6 s in all, 0.15 s each
+    pool.close()
+
+
+def test_a_hung_call_times_out_its_worker_is_replaced_and_errors_are_kept() -> None:
+    pool = WorkerPool(2)
+    release = threading.Event()
+
+    def boom() -> None:
+        raise RuntimeError("kaboom")
+
+    started = time.perf_counter()
+    calls = pool.run_all({"hang": release.wait, "boom": boom, "fast": lambda: 1}, timeout=0.3)
+    assert calls["hang"].timed_out and not calls["hang"].done.is_set()
+    assert isinstance(calls["boom"].error, RuntimeError) and calls["fast"].value == 1
+    assert time.perf_counter() - started < 2.0
+    again = pool.run_all({f"m{i}": (lambda: 2) for i in range(10)}, timeout=1.0)  # still two free workers
+    assert all(c.value == 2 for c in again.values())
+    release.set()
+    assert calls["hang"].done.wait(2.0)
+    pool.close()
+
+
+def test_the_shared_input_is_read_only_but_copies_are_free() -> None:
+    data = freeze(json.loads('{"subject": "BTC", "candles": [{"close": 1.0}, {"close": 2.0}]}'))
+    assert isinstance(data, dict) and isinstance(data["candles"], list)
+    assert json.loads(json.dumps(data)) == {"subject": "BTC", "candles": [{"close": 1.0}, {"close": 2.0}]}
+    for change in (lambda: data.update(x=1), lambda: data["candles"].append(3), lambda: data["candles"][0].pop("close"),
+                   lambda: data.__setitem__("subject", "ETH")):
+        with pytest.raises(TypeError, match="read-only"):
+            change()
+    mutable = copy.deepcopy(data)
+    mutable["candles"].append({"close": 3.0})
+    assert type(mutable) is dict and len(data["candles"]) == 2
+    assert not isinstance(dict(data), FrozenDict)

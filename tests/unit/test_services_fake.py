@@ -1,0 +1,169 @@
+"""The services as short handlers over a unit of work, on the in-memory fake (no database):
+predict → score → derived tables → checkpoint, the rollback of an uncommitted unit of work, work
+owed across a killed run, and the checkpoint state machine's domain errors."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from coordinator_core.config import load_settings
+from coordinator_core.contract import CrunchContract
+from coordinator_core.domain.statuses import CheckpointStatus, PredictionStatus
+from coordinator_core.errors import Conflict, NotFound
+from coordinator_core.feeds.base import FeedScope, SourceRecord
+from coordinator_core.gateway.base import CallResult, CallStatus, ModelInfo
+from coordinator_core.services import checkpoint, configs, predict, score
+from tests.unit.fakes import FakeScores, State, fake_uow, utc
+
+HOUR = timedelta(hours=1)
+T = utc(2019, 9, 2, 12)  # a Monday, noon
+SCOPE = FeedScope("replay", "BTC", "candle", "1h")
+MODELS = ("good", "boom", "junk")
+
+
+def settings(**overrides: Any) -> Any:
+    base = {"database_url": "sqlite:///:memory:", "crunch_contract": None, "feed_source": "replay",
+            "checkpoint_interval_seconds": 86_400, "missing_prediction_policy": "worst_in_round"}
+    return load_settings(**{**base, **overrides})
+
+
+class FakeGateway:
+    """good answers +0.1 %, boom raises, junk answers garbage."""
+
+    load_errors: dict[str, str] = {}
+
+    def models(self) -> list[ModelInfo]:
+        return [ModelInfo(m, m, f"player-{m}", m.title()) for m in MODELS]
+
+    def tick(self, data: dict[str, Any]) -> dict[str, CallResult]:
+        return {m: CallResult(CallStatus.SUCCESS) for m in MODELS}
+
+    def predict(self, subject: str, horizon_seconds: int, step_seconds: int) -> dict[str, CallResult]:
+        return {
+            "good": CallResult(CallStatus.SUCCESS, {"value": 0.001}),
+            "boom": CallResult(CallStatus.FAILED, detail="RuntimeError: boom"),
+            "junk": CallResult(CallStatus.SUCCESS, {"value": "high"}),
+        }
+
+    def close(self) -> None:
+        pass
+
+
+def closes(hours: int) -> dict[Any, float]:
+    """Hourly candles (open time → close), rising 0.5 % an hour, from T - 10 h."""
+    return {T + (k - 10) * HOUR: 100.0 * 1.005**k for k in range(hours)}
+
+
+def feed(state: State, candles: dict[Any, float]) -> None:
+    _, uow = fake_uow(state)
+    with uow() as work:
+        work.feeds.upsert_records(SCOPE, [SourceRecord(ts, {"close": price}) for ts, price in candles.items()], T)
+        work.commit()
+
+
+def competition() -> tuple[State, Any, Any, CrunchContract]:
+    state, uow = fake_uow()
+    feed(state, closes(40))
+    cfg, contract = settings(), CrunchContract()
+    configs.seed_configs(uow, contract, cfg, T)
+    result = predict.predict_round(uow, FakeGateway(), contract, cfg, T)
+    assert len(result.inputs) == 2 and result.statuses == {"PENDING": 2, "FAILED": 4}
+    return state, uow, cfg, contract
+
+
+def test_a_round_is_predicted_scored_and_ranked_through_the_unit_of_work() -> None:
+    state, uow, cfg, contract = competition()
+    result = score.score_predictions(uow, contract, cfg, T + HOUR)
+    assert result.resolved == 1 and result.waiting == 0  # the 4 h round is not due yet
+    one_hour = [p for p in state.predictions.values() if p["scope_key"] == "BTC-3600"]
+    statuses = {p["model_id"]: p["status"] for p in one_hour}
+    assert statuses == {"good": "SCORED", "boom": "FAILED", "junk": "FAILED"}
+    # entry = the close observed at T (candle opened T - 1 h), exit = observed at T + 1 h
+    entry, exit_ = closes(40)[T - HOUR], closes(40)[T]
+    realised = (exit_ - entry) / entry
+    good = state.scores[next(p["id"] for p in one_hour if p["model_id"] == "good")]
+    assert good.value == pytest.approx(-abs(0.001 - realised) * 10_000)
+    penalties = [state.scores[p["id"]] for p in one_hour if p["model_id"] != "good"]
+    assert all(r.value == good.value and not r.success and r.prediction_status == "FAILED" for r in penalties)
+    assert state.dirty == set()  # the work owed was done in the same run
+    board = state.leaderboards[T + HOUR]
+    assert [e["model_id"] for e in board["entries"]] == ["good", "boom", "junk"]  # ties: more scored first, then id
+    assert state.models["good"]["overall"]["rank"] == 1
+    assert state.locks.count(score.SCORE_LOCK) >= 2
+
+
+def test_a_unit_of_work_left_without_commit_changes_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    state, uow, cfg, contract = competition()
+    before = {k: dict(v) for k, v in state.predictions.items()}
+
+    def broken(self: FakeScores, rows: Any) -> int:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(FakeScores, "add", broken)
+    with pytest.raises(RuntimeError, match="disk full"):
+        score.score_predictions(uow, contract, cfg, T + HOUR)
+    assert state.predictions == before and not state.scores and not state.leaderboards
+    assert all(i["status"] == "RECEIVED" for i in state.inputs.values())
+
+
+def test_work_owed_by_a_killed_run_is_done_by_the_next_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    clean_state, clean_uow, cfg, contract = competition()
+    score.score_predictions(clean_uow, contract, cfg, T + HOUR)
+
+    state, uow, _, _ = competition()
+    real = score.refresh_derived
+
+    def killed(*args: Any, **kwargs: Any) -> None:
+        raise KeyboardInterrupt("killed after the last batch")
+
+    monkeypatch.setattr(score, "refresh_derived", killed)
+    with pytest.raises(KeyboardInterrupt):
+        score.score_predictions(uow, contract, cfg, T + HOUR)
+    assert state.scores and not state.snapshots and {k for k, _ in state.dirty} == {"snapshot", "leaderboard"}
+    monkeypatch.setattr(score, "refresh_derived", real)
+    score.score_predictions(uow, contract, cfg, T + HOUR)  # nothing due any more: only the owed work
+    assert state.snapshots == clean_state.snapshots
+    assert state.leaderboards == clean_state.leaderboards and state.dirty == set()
+
+
+def test_checkpoint_built_confirmed_and_advanced_with_domain_errors() -> None:
+    state, uow, cfg, contract = competition()
+    score.score_predictions(uow, contract, cfg, T + HOUR)
+    assert checkpoint.build_checkpoints(uow, contract, cfg, T + HOUR) == []  # the day is not over
+    written = checkpoint.build_checkpoints(uow, contract, cfg, utc(2019, 9, 3))
+    assert written == ["CKP_20190903_000000"]
+    emission = state.checkpoints[written[0]]["entries_jsonb"][0]
+    assert sum(r["reward_pct"] for r in emission["cruncher_rewards"]) == 1_000_000_000
+    assert [r["model_id"] for r in emission["model_rewards"]] == ["good"]  # only models with a scored prediction
+    assert checkpoint.build_checkpoints(uow, contract, cfg, utc(2019, 9, 3)) == []  # idempotent
+
+    with pytest.raises(NotFound):
+        checkpoint.confirm_checkpoint(uow, "CKP_nope", "0xabc", T)
+    with pytest.raises(Conflict, match="needs a recorded tx_hash"):
+        checkpoint.advance_checkpoint(uow, written[0], CheckpointStatus.SUBMITTED.value)
+    row = checkpoint.confirm_checkpoint(uow, written[0], "0xabc", T)
+    assert row.status == "SUBMITTED" and row.tx_hash == "0xabc"
+    assert checkpoint.confirm_checkpoint(uow, written[0], "0xabc", T).tx_hash == "0xabc"  # same hash: unchanged
+    with pytest.raises(Conflict, match="another tx_hash"):
+        checkpoint.confirm_checkpoint(uow, written[0], "0xdef", T)
+    with pytest.raises(Conflict, match="Allowed: \\['CLAIMABLE'\\]"):
+        checkpoint.advance_checkpoint(uow, written[0], CheckpointStatus.PAID.value)
+    assert checkpoint.advance_checkpoint(uow, written[0], "CLAIMABLE").status == "CLAIMABLE"
+    assert checkpoint.advance_checkpoint(uow, written[0], "CLAIMABLE").status == "CLAIMABLE"  # already so
+
+
+def test_give_up_fails_the_pending_predictions_of_an_unresolvable_round() -> None:
+    state, uow = fake_uow()
+    feed(state, {ts: p for ts, p in closes(40).items() if ts < T})  # nothing after the round
+    cfg, contract = settings(resolve_give_up_seconds=3600), CrunchContract()
+    configs.seed_configs(uow, contract, cfg, T)
+    predict.predict_round(uow, FakeGateway(), contract, cfg, T)
+    assert score.score_predictions(uow, contract, cfg, T + HOUR).waiting == 1
+    result = score.score_predictions(uow, contract, cfg, T + 2 * HOUR)
+    assert result.gave_up == 1 and result.statuses["FAILED"] == 1
+    good = next(p for p in state.predictions.values() if p["model_id"] == "good" and p["scope_key"] == "BTC-3600")
+    assert good["status"] == PredictionStatus.FAILED.value and "ground truth unavailable" in good["failed_reason"]
+    assert T + 2 * HOUR in state.leaderboards  # the give-up changed the leaderboard's inputs
