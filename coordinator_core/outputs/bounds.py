@@ -31,7 +31,8 @@ class Bounds:
 
     * ``max_depth`` 32: a ``predict_all`` answer of three nested mixtures is 10 levels deep;
     * ``max_items`` 1,000,000 values (containers, scalars and keys): 1,000 Synth sample paths of
-      289 points are 289,000; a 24 h ``predict_all`` with 25 components per density ≈ 60,000;
+      289 points are 289,000; a 24 h ``predict_all`` with 25 components per density ≈ 60,000
+      (the games allow 3 today);
     * ``max_string_length`` 10,000 characters per string or key;
     * ``max_int_bits`` 1,024 (a larger int does not convert to a float).
     """

@@ -28,12 +28,14 @@ Rules (each refusal is a ``ValidationError`` whose reason starts with the field'
 * ``mixture``: a non-empty ``components`` list of ``{"density", "weight"}``; weights finite and
   ≥ 0 (the games take ``abs(weight)``: a negative weight would silently change the mixture),
   summing to 1 within ``WEIGHT_SUM_TOLERANCE`` = 1e-4 (``predict_all`` rounds each weight to 6
-  significant digits: 25 components drift at most 25 × 5e-7 = 1.25e-5).
+  significant digits, an error of at most 5e-7 per weight: the tolerance covers up to 200
+  components, while 0.33 × 3 = 0.99 is refused).
 * nesting: at most ``MAX_NESTING`` = 3 mixture levels (``densitypdf.density_pdf`` raises
   ``RecursionError`` beyond: its ``max_depth=3``).
 * components: at most ``max_components`` leaves, counted as the games count them
   (``count_distribution_components``: a non-mixture is 1, a mixture the sum of its components,
-  nested mixtures fully expanded) — Crunch-Synth 3, Condor 25 (their ``MAX_DISTRIBUTION_COMPONENTS``).
+  nested mixtures fully expanded) — 3 for both games today (their ``MAX_DISTRIBUTION_COMPONENTS``,
+  "may be increased in the future": the limit is a parameter).
 * ``step`` (top level only): a positive integer; equal to ``expected_step`` when given.
 
 Normalised form: a new dict (the input is never mutated), keys in the order ``step`` (if any),
@@ -76,7 +78,7 @@ __all__ = [
 # MAX_DISTRIBUTION_COMPONENTS of crunch_synth 0.15.0 and condorgame 0.5.3 (constants.py); the
 # integration tests check these against the installed packages.
 CRUNCH_SYNTH_MAX_COMPONENTS = 3
-CONDOR_MAX_COMPONENTS = 25
+CONDOR_MAX_COMPONENTS = 3
 MAX_NESTING = 3
 WEIGHT_SUM_TOLERANCE = 1e-4
 DENSITY_TYPES = ("builtin", "scipy", "mixture")
