@@ -17,7 +17,7 @@ def serve_local(
         typer.Option(
             "--models-dir",
             help="one folder per model: <model_id>/main.py "
-            "(+ model.json with name, player_id, player_name, wallet, hotkey)",
+            "(+ model.json with name, player_id, player_name, wallet, hotkey, python)",
             exists=True,
             file_okay=False,
             resolve_path=True,
@@ -38,26 +38,30 @@ def serve_local(
             help="stop a model the coordinator reports as failing, as the real orchestrator does",
         ),
     ] = True,
+    python: Annotated[
+        Path | None,
+        typer.Option(
+            "--python",
+            help="interpreter of the nodes whose model.json names none (there: "
+            '"python": ".venv-condor/bin/python", relative to the project); default: this one',
+            resolve_path=False,
+        ),
+    ] = None,
 ) -> None:
     """Docker-free stand-in for the model orchestrator: one real model node (crunch-model-runner,
     a process of its own) per model folder, announced over the orchestrator's websocket protocol on
     ws://HOST:PORT/<crunch_id>. Run the coordinator with MODEL_GATEWAY=model_runner
-    MODEL_RUNNER_NODE_HOST=HOST MODEL_RUNNER_NODE_PORT=PORT. Ctrl-C stops everything it started."""
-    import importlib.util
-
-    from coordinator_core.errors import ConfigurationError
+    MODEL_RUNNER_NODE_HOST=HOST MODEL_RUNNER_NODE_PORT=PORT. A folder's model.json may name the
+    interpreter its node runs under ("python"), e.g. the Condor Game's trackers under
+    .venv-condor/bin/python. Ctrl-C stops everything it started."""
     from coordinator_core.gateway.orchestrator import serve_local as run
 
-    if importlib.util.find_spec("model_runner") is None:
-        raise ConfigurationError(
-            "crunch-model-runner is not installed in this environment: "
-            "uv pip install --no-deps crunch-model-runner==0.4.2 (see the README)"
-        )
     if crunch_id is None:
         from coordinator_cli.main import _settings
 
         crunch_id = _settings().crunch_id
-    # the nodes run on this interpreter, where tracker.TrackerBase is installed with the project
+    # by default the nodes run on this interpreter, where tracker.TrackerBase is installed with the
+    # project; every interpreter is checked for crunch-model-runner before a node starts
     run(
         models_dir,
         port=port,
@@ -67,6 +71,7 @@ def serve_local(
         log_dir=log_dir,
         stop_reported=stop_reported,
         echo=typer.echo,
+        python=str(python.expanduser().absolute()) if python else None,
     )
 
 

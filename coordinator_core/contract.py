@@ -102,7 +102,8 @@ class ScheduledPredictionConfig(BaseModel):
 
 
 ArgumentType = Literal["JSON", "STRING", "INT", "DOUBLE"]
-CALL_VALUES = {"tick": ("data",), "predict": ("subject", "horizon_seconds", "step_seconds")}
+# "steps" (a JSON list of step seconds) lets a contract call predict_all(subject, horizon, steps), the games' API
+CALL_VALUES = {"tick": ("data",), "predict": ("subject", "horizon_seconds", "step_seconds", "steps")}
 
 
 class CallArgument(BaseModel):

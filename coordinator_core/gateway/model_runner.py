@@ -346,10 +346,20 @@ class ModelRunnerGateway:
             return {}
         return self._call_all(self.calls.tick, {"data": data}, cooldown=self.tick_cooldown)
 
-    def predict(self, subject: str, horizon_seconds: int, step_seconds: int) -> dict[str, CallResult]:
-        return self._call_all(
-            self.calls.predict, {"subject": subject, "horizon_seconds": horizon_seconds, "step_seconds": step_seconds}
-        )
+    def predict(
+        self, subject: str, horizon_seconds: int, step_seconds: int, steps: list[int] | None = None
+    ) -> dict[str, CallResult]:
+        """``steps`` (step seconds) is the ``steps`` value of the contract's predict call: the games'
+        ``predict_all(asset, horizon, steps)``; a contract that passes it needs it here."""
+        values: dict[str, Any] = {"subject": subject, "horizon_seconds": horizon_seconds, "step_seconds": step_seconds}
+        if any(argument.value == "steps" for argument in self.calls.predict.arguments):
+            if steps is None or any(isinstance(step, bool) or not isinstance(step, int) for step in steps):
+                raise ConfigurationError(
+                    f"contract calls: {self.calls.predict.name} takes 'steps', a list of integer step seconds; "
+                    f"got {steps!r:.80}"
+                )
+            values["steps"] = list(steps)
+        return self._call_all(self.calls.predict, values)
 
     def close(self) -> None:
         if self._closed:

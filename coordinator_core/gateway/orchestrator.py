@@ -12,12 +12,21 @@ exactly what the coordinator sees of it:
   and ``report_failure`` from the coordinator (recorded; by default the model is then STOPPED,
   as the real orchestrator does);
 * ``LocalCluster`` — both together over a models directory (``<dir>/<model_id>/main.py`` plus an
-  optional ``model.json`` with ``name``, ``player_id``, ``player_name``, ``wallet``, ``hotkey``),
-  used by ``coordinator models serve-local``, the tests and the benchmark.
+  optional ``model.json`` with ``name``, ``player_id``, ``player_name``, ``wallet``, ``hotkey`` and
+  ``python``), used by ``coordinator models serve-local``, the tests and the benchmark.
 
 The node needs ``crunch-model-runner`` 0.4.2 with ``click`` and ``pyarrow`` in the interpreter it
 runs with (``--no-deps``: it pins ``protobuf<6`` but runs on the client's protobuf), and the
 participants' base class importable (``pythonpath``).
+
+Each folder's node may run under an interpreter of its own: ``"python"`` in its ``model.json``
+(e.g. ``".venv-condor/bin/python"`` for the Condor Game, whose package needs Python >= 3.12). A
+relative path is resolved against the project directory: the nearest ancestor of the folder that
+holds a ``pyproject.toml`` (else the working directory), or ``project_dir`` when given. The path is
+not resolved through symlinks (a venv's ``bin/python`` is a symlink; following it would leave the
+venv). Folders without the key use the cluster's ``python`` (default: this interpreter). The node
+and the coordinator only share the wire protocol, so their Python and protobuf versions may differ
+(the Condor env runs the node on protobuf 5.29, the coordinator's client on protobuf 7).
 """
 
 from __future__ import annotations
@@ -40,6 +49,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from coordinator_core.errors import ConfigurationError
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +84,63 @@ def read_identity(folder: Path) -> dict[str, Any]:
     if meta.get("hotkey"):
         infos["cruncher_hotkey"] = str(meta["hotkey"])
     return infos
+
+
+def find_project_dir(start: Path) -> Path:
+    """The nearest ancestor of ``start`` (itself included) holding a ``pyproject.toml``, else the working directory."""
+    start = Path(start).absolute()
+    for folder in (start, *start.parents):
+        if (folder / "pyproject.toml").is_file():
+            return folder
+    return Path.cwd()
+
+
+def node_python(folder: Path, default: str = sys.executable, project_dir: Path | None = None) -> str:
+    """The interpreter of ``folder``'s node: ``model.json``'s ``"python"`` (relative paths against the
+    project directory), else ``default``. ``ConfigurationError`` naming the file if it is not an executable."""
+    meta_path = Path(folder) / "model.json"
+    meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    value = meta.get("python") if isinstance(meta, dict) else None
+    if value is None:
+        return default
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigurationError(f'{meta_path}: "python" must be the path of an interpreter, got {value!r:.80}')
+    path = Path(value).expanduser()
+    if not path.is_absolute():
+        path = (Path(project_dir) if project_dir else find_project_dir(Path(folder))).absolute() / path
+    if not (path.is_file() and os.access(path, os.X_OK)):
+        raise ConfigurationError(
+            f'{meta_path}: "python" {value!r} is {path}, which is not an executable interpreter'
+            " (for .venv-condor/bin/python run make env)"
+        )
+    return str(path)
+
+
+def check_node_python(python: str) -> None:
+    """``ConfigurationError`` unless ``python`` runs and can import the node package (``model_runner``)."""
+    if python == sys.executable:
+        import importlib.util
+
+        if importlib.util.find_spec("model_runner") is None:
+            raise ConfigurationError(
+                "crunch-model-runner is not installed in this environment: "
+                "uv pip install --no-deps crunch-model-runner==0.4.2 (see the README)"
+            )
+        return
+    probe = "import importlib.util, sys; sys.exit(0 if importlib.util.find_spec('model_runner') else 3)"
+    try:
+        done = subprocess.run([python, "-c", probe], capture_output=True, timeout=60, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise ConfigurationError(f"model node interpreter {python} does not run: {exc}") from exc
+    if done.returncode == 3:
+        raise ConfigurationError(
+            f"model node interpreter {python} has no crunch-model-runner: "
+            f"uv pip install --python {python} crunch-model-runner==0.4.2"
+        )
+    if done.returncode != 0:
+        raise ConfigurationError(
+            f"model node interpreter {python} failed ({done.returncode}): {done.stderr.decode(errors='replace')[-300:]}"
+        )
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
@@ -388,11 +456,13 @@ class LocalCluster:
         python: str = sys.executable,
         stop_reported: bool = True,
         stop_reported_nodes: bool = False,
+        project_dir: Path | None = None,
     ) -> None:
         self.models_dir = Path(models_dir) if models_dir else None
         self.pythonpath = list(pythonpath)
         self.log_dir = Path(log_dir or tempfile.mkdtemp(prefix="model-nodes-"))
-        self.python = python
+        self.python = python  # for folders whose model.json names no "python"
+        self.project_dir = Path(project_dir) if project_dir else None
         self.stop_reported_nodes = stop_reported_nodes
         self.orchestrator = LocalOrchestrator(crunch_id=crunch_id, host=host, port=port, stop_reported=stop_reported)
         self.nodes: dict[str, ModelNode] = {}
@@ -418,7 +488,7 @@ class LocalCluster:
                 f.name,
                 f,
                 host=self.orchestrator.host,
-                python=self.python,
+                python=self.python_for(f),
                 pythonpath=self.pythonpath,
                 log_dir=self.log_dir,
             )
@@ -437,6 +507,10 @@ class LocalCluster:
             for node in nodes:
                 self.announce(node.model_id)
         return nodes
+
+    def python_for(self, folder: Path) -> str:
+        """The interpreter ``folder``'s node runs under (``model.json`` ``"python"``, else ``self.python``)."""
+        return node_python(folder, self.python, self.project_dir)
 
     def announce(self, model_id: str, *, new_deployment: bool = False) -> str:
         node = self.nodes[model_id]
@@ -471,8 +545,13 @@ def serve_local(
     log_dir: Path | None = None,
     stop_reported: bool = True,
     echo: Callable[[str], None] = print,
+    python: str | None = None,
+    project_dir: Path | None = None,
 ) -> None:
-    """Run a ``LocalCluster`` until SIGINT/SIGTERM, then stop every node it started."""
+    """Run a ``LocalCluster`` until SIGINT/SIGTERM, then stop every node it started.
+
+    ``python``: the interpreter of folders whose ``model.json`` names none (default: this one).
+    Every interpreter is checked for the node package before any node starts."""
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     cluster = LocalCluster(
@@ -484,11 +563,15 @@ def serve_local(
         log_dir=log_dir,
         stop_reported=stop_reported,
         stop_reported_nodes=stop_reported,
+        python=python or sys.executable,
+        project_dir=project_dir,
     )
     try:
         folders = cluster.model_folders(models_dir)
         if not folders:
             raise FileNotFoundError(f"{models_dir}: no model folder (<name>/main.py)")
+        for interpreter in sorted({cluster.python_for(f) for f in folders}):
+            check_node_python(interpreter)
         echo(f"starting {len(folders)} model node(s) from {models_dir} (logs in {cluster.log_dir}) ...")
         started = time.perf_counter()
         cluster.start(folders)
@@ -496,6 +579,7 @@ def serve_local(
             echo(
                 f"  {node.model_id:<24} {node.address:<22} {node.infos.get('model_name')} "
                 f"({node.infos.get('cruncher_name')}) deployment {cluster.deployments[node.model_id]}"
+                + ("" if node.python == sys.executable else f" python {node.python}")
             )
         echo(
             f"orchestrator on {cluster.orchestrator.url} ready in {time.perf_counter() - started:.1f} s "
