@@ -212,7 +212,7 @@ def main(argv: list[str] | None = None) -> None:
                 port=orchestrator.port,
                 crunch_id=CRUNCH_ID,
                 base_classname="tracker.TrackerBase",
-                **settings,
+                **settings,  # type: ignore[arg-type]
             )
 
         print("lifecycle")

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from types import TracebackType
 from typing import Any, Protocol
 
 from coordinator_core.domain.ranking import Participant
@@ -107,6 +108,12 @@ class FeedRepository(Protocol):
 
     def latest_records(self, scope: FeedScope, as_of: datetime, limit: int) -> list[StoredRecord]: ...
 
+    def stored_times(self, scope: FeedScope, start: datetime, end: datetime) -> set[datetime]: ...
+
+    def prune(self, cutoff: datetime, batch: int) -> int: ...
+
+    def count(self) -> int: ...
+
     def price_pairs(self, queries: Sequence[PriceQuery]) -> dict[str, PricePair]: ...
 
 
@@ -189,17 +196,32 @@ class CheckpointRepository(Protocol):
 
 
 class UnitOfWork(Protocol):
-    feeds: FeedRepository
-    configs: ConfigRepository
-    models: ModelRepository
-    rounds: RoundRepository
-    scores: ScoreRepository
-    leaderboards: LeaderboardRepository
-    checkpoints: CheckpointRepository
+    @property
+    def feeds(self) -> FeedRepository: ...
+
+    @property
+    def configs(self) -> ConfigRepository: ...
+
+    @property
+    def models(self) -> ModelRepository: ...
+
+    @property
+    def rounds(self) -> RoundRepository: ...
+
+    @property
+    def scores(self) -> ScoreRepository: ...
+
+    @property
+    def leaderboards(self) -> LeaderboardRepository: ...
+
+    @property
+    def checkpoints(self) -> CheckpointRepository: ...
 
     def __enter__(self) -> UnitOfWork: ...
 
-    def __exit__(self, *exc: object) -> None: ...
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None: ...
 
     def lock(self, name: str) -> None:
         """Serialise writers named ``name`` across processes until the transaction ends."""

@@ -22,8 +22,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, case, func, literal_column, null, or_, select
+from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
-from sqlmodel import Session
 
 from coordinator_core.db.repositories.scores import window_totals
 from coordinator_core.db.tables import (
@@ -40,8 +40,10 @@ from coordinator_core.db.tables import (
 )
 from coordinator_core.domain.windows import window_score
 
-P = Prediction.__table__.c  # type: ignore[attr-defined]
-S = Score.__table__.c  # type: ignore[attr-defined]
+PREDICTIONS: Any = Prediction.__table__  # type: ignore[attr-defined]
+SCORES: Any = Score.__table__  # type: ignore[attr-defined]
+P = PREDICTIONS.c
+S = SCORES.c
 SN = Snapshot.__table__.c  # type: ignore[attr-defined]
 CK = Checkpoint.__table__.c  # type: ignore[attr-defined]
 LB = Leaderboard.__table__.c  # type: ignore[attr-defined]
@@ -272,7 +274,7 @@ def scope_totals(
         ]
     query = (
         select(*columns)
-        .select_from(Score.__table__.join(Prediction.__table__, P.id == S.prediction_id))
+        .select_from(SCORES.join(PREDICTIONS, P.id == S.prediction_id))
         .where(S.model_id.in_(list(model_ids)), S.scored_at >= low, S.scored_at < high)
         .group_by(S.model_id, P.scope_key)
     )
@@ -341,9 +343,7 @@ def predictions_page(
     end: datetime | None = None,
 ) -> Page:
     """Predictions with their score (if any), ordered by ``(performed_at, id)``."""
-    query = select(*PREDICTION_COLUMNS).select_from(
-        Prediction.__table__.outerjoin(Score.__table__, S.prediction_id == P.id)
-    )
+    query = select(*PREDICTION_COLUMNS).select_from(PREDICTIONS.outerjoin(SCORES, S.prediction_id == P.id))
     if model_ids:
         query = (
             query.where(P.model_id == model_ids[0])

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import cast
+from uuid import UUID
 
 import polars as pl
 from prefect import flow, get_run_logger
@@ -43,7 +45,9 @@ def backtest(start: datetime | None = None, end: datetime | None = None, days: i
         raise ValueError(f"backtest: end {end.isoformat()} must be after start {start.isoformat()}")
     seed_configs(start)
     windows = service.chunks(start, end, service.step_seconds(runtime))
-    progress = create_progress_artifact(progress=0.0, key="backtest-progress", description="Backtest progress")
+    progress = cast(
+        UUID, create_progress_artifact(progress=0.0, key="backtest-progress", description="Backtest progress")
+    )
     totals: dict[str, int] = {}
     for index, (chunk_start, chunk_end) in enumerate(windows, start=1):
         chunk = backtest_chunk(chunk_start, chunk_end)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
+from uuid import UUID
 
 from prefect import task
 
@@ -81,7 +82,7 @@ def backfill_range(
 
     rt = get_runtime()
     scope = FeedScope(source, subject, kind, granularity)
-    artifact = create_progress_artifact(progress=0.0, description=f"Backfill {scope.key} {start} → {end}")
+    artifact = cast(UUID, create_progress_artifact(progress=0.0, description=f"Backfill {scope.key} {start} → {end}"))
     span = max((end - start).total_seconds(), 1.0)
 
     def progress(cursor: datetime, _result: Any) -> None:

@@ -7,7 +7,8 @@ from typing import Any
 
 from sqlalchemy import event, make_url
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, create_engine
+from sqlalchemy.orm import Session as OrmSession
+from sqlmodel import create_engine
 
 _ENGINES: dict[str, Engine] = {}
 _LOCK = threading.Lock()
@@ -51,7 +52,7 @@ def get_engine(url: str) -> Engine:
 
 
 def upsert_statement(
-    session: Session,
+    session: OrmSession,
     table: Any,
     conflict: list[str],
     update: list[str] | None = None,
@@ -72,11 +73,9 @@ def upsert_statement(
 
 
 def _insert(dialect: str) -> Any:
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
 
 
 def on_conflict(

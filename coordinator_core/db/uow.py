@@ -33,6 +33,15 @@ from coordinator_core.errors import TransientError
 
 
 class SqlUnitOfWork:
+    session: Session
+    feeds: SqlFeedRepository
+    configs: SqlConfigRepository
+    models: SqlModelRepository
+    rounds: SqlRoundRepository
+    scores: SqlScoreRepository
+    leaderboards: SqlLeaderboardRepository
+    checkpoints: SqlCheckpointRepository
+
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 

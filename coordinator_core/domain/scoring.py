@@ -77,7 +77,7 @@ class ScoredBatch:
     statuses: Counter[str] = field(default_factory=Counter)
 
 
-ScoreRule = Callable[[Mapping[str, Any], Mapping[str, Any]], Mapping[str, Any]]
+ScoreRule = Callable[[Any, Any], Mapping[str, Any]]
 
 
 def score_rounds(
@@ -96,6 +96,7 @@ def score_rounds(
     for truth, predictions in rounds:
         values: list[float] = []
         missing: list[tuple[PendingPrediction, str, str | None]] = []
+        reason: str | None
         for prediction in predictions:
             if prediction.status != PENDING:
                 missing.append((prediction, prediction.status, prediction.failed_reason))

@@ -207,8 +207,8 @@ def decode_tv_history(body: Any, symbol: str) -> list[tuple[int, float, float, f
             raise FeedUnavailable(
                 f"{BENCHMARKS}: bar {i} of {symbol} is malformed (t={t!r}, ohlc={[columns[k][i] for k in 'ohlc']})"
             )
-        o, h, low, c = prices  # type: ignore[misc]
-        if min(o, h, low, c) <= 0:  # type: ignore[type-var]
+        o, h, low, c = (float(p) for p in prices if p is not None)
+        if min(o, h, low, c) <= 0:
             raise FeedUnavailable(f"{BENCHMARKS}: bar t={t} of {symbol} has a non-positive price")
         v = _number(volume[i]) if isinstance(volume, list) else None
         bars[t] = (t, o, h, low, c, v or 0.0)  # type: ignore[assignment]
@@ -428,7 +428,12 @@ class PythSource:
         ``to`` as inclusive or (as the UDF spec says) exclusive; extra bars are filtered out.
         """
         symbol = benchmarks_symbol(subject)
-        params = [("symbol", symbol), ("resolution", resolution), ("from", str(first_open)), ("to", str(last_open + 1))]
+        params: list[tuple[str, str | int | float | bool | None]] = [
+            ("symbol", symbol),
+            ("resolution", resolution),
+            ("from", str(first_open)),
+            ("to", str(last_open + 1)),
+        ]
 
         def call() -> list[tuple[int, float, float, float, float, float]]:
             return decode_tv_history(
@@ -446,7 +451,7 @@ class PythSource:
         client: httpx.Client,
         host: str,
         path: str,
-        params: list[tuple[str, str]],
+        params: list[tuple[str, str | int | float | bool | None]],
         feed_id: str | None,
         subject: str,
     ) -> Any:

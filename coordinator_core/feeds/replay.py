@@ -47,7 +47,7 @@ def load_dataset(path: Path) -> pl.DataFrame:
     ).to_series()
     bad = ts.is_null()
     if bad.any():
-        row = int(bad.arg_max()) + 2  # header is line 1
+        row = int(bad.arg_max() or 0) + 2  # header is line 1
         raise DataError(
             f"REPLAY_PATH: {path} line {row}: ts {ts_text[row - 2]!r} is neither epoch milliseconds nor ISO-8601 UTC"
         )
@@ -56,7 +56,7 @@ def load_dataset(path: Path) -> pl.DataFrame:
         values = frame[column].str.strip_chars().cast(pl.Float64, strict=False)
         values = values.set(~values.is_finite().fill_null(False), None)  # nan / inf are not prices
         if values.is_null().any():
-            row = int(values.is_null().arg_max()) + 2
+            row = int(values.is_null().arg_max() or 0) + 2
             raise DataError(f"REPLAY_PATH: {path} line {row}: {column} {frame[column][row - 2]!r} is not a number")
         prices[column] = values
     data = pl.DataFrame({"ts": ts, **prices}).sort("ts").unique(subset="ts", keep="last", maintain_order=True)

@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import ValidationError as PydanticValidationError
 
 from coordinator_core.config import Settings
-from coordinator_core.contract import CrunchContract, ScheduledPredictionConfig
+from coordinator_core.contract import CrunchContract, Schedule, ScheduledPredictionConfig
 from coordinator_core.errors import ConfigurationError
 from coordinator_core.ports import UnitOfWorkFactory
 
@@ -70,7 +70,7 @@ def default_configs(contract: CrunchContract, settings: Settings) -> list[Schedu
                         "horizon_seconds": horizon * multiple,
                         "step_seconds": step * multiple,
                     },
-                    schedule={"prediction_interval_seconds": horizon, "resolve_after_seconds": horizon * multiple},
+                    schedule=Schedule(prediction_interval_seconds=horizon, resolve_after_seconds=horizon * multiple),
                     order=order * 10 + multiple,
                 )
             )
@@ -118,7 +118,7 @@ def effective_scope(contract: CrunchContract, config: ScheduledPredictionConfig 
 def seed_configs(uow: UnitOfWorkFactory, contract: CrunchContract, settings: Settings, now: datetime) -> list[str]:
     """Upsert the desired configs; deactivate the ones no longer listed. Returns active ids."""
     configs = desired_configs(contract, settings)
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "id": config_id(c.scope_key),
             "scope_key": c.scope_key,

@@ -70,7 +70,9 @@ class FakeFeeds:
 
     def _final(self, scope: FeedScope, cutoff: datetime) -> list[StoredRecord]:
         stored = self.s.records.get(scope.key, {})
-        return [StoredRecord(v["id"], ts, v["values"]) for ts, v in sorted(stored.items()) if v["final"] and ts <= cutoff]
+        return [
+            StoredRecord(v["id"], ts, v["values"]) for ts, v in sorted(stored.items()) if v["final"] and ts <= cutoff
+        ]
 
     def latest_records(self, scope: FeedScope, as_of: datetime, limit: int) -> list[StoredRecord]:
         return self._final(scope, as_of - observe_delay(scope))[-limit:]
@@ -99,7 +101,10 @@ class FakeConfigs:
 
     def active(self) -> list[StoredConfig]:
         rows = sorted((r for r in self.s.configs.values() if r["active"]), key=lambda r: (r["order"], r["id"]))
-        return [StoredConfig(r["id"], r["scope_key"], r["scope_template_jsonb"], r["schedule_jsonb"], r["order"]) for r in rows]
+        return [
+            StoredConfig(r["id"], r["scope_key"], r["scope_template_jsonb"], r["schedule_jsonb"], r["order"])
+            for r in rows
+        ]
 
 
 class FakeModels:
@@ -151,28 +156,44 @@ class FakeRounds:
 
     def due_inputs(self, now: datetime, after: tuple[datetime, str] | None, limit: int) -> list[DueInput]:
         due = sorted(
-            (r for r in self.s.inputs.values() if r["status"] == InputStatus.RECEIVED.value and r["resolvable_at"] <= now),
+            (
+                r
+                for r in self.s.inputs.values()
+                if r["status"] == InputStatus.RECEIVED.value and r["resolvable_at"] <= now
+            ),
             key=lambda r: (r["resolvable_at"], r["id"]),
         )
         if after is not None:
             due = [r for r in due if (r["resolvable_at"], r["id"]) > after]
-        return [DueInput(r["id"], r["scope_jsonb"], r["received_at"], r["resolvable_at"], r["meta_jsonb"]) for r in due[:limit]]
+        return [
+            DueInput(r["id"], r["scope_jsonb"], r["received_at"], r["resolvable_at"], r["meta_jsonb"])
+            for r in due[:limit]
+        ]
 
     def predictions_of(self, input_ids: Sequence[str]) -> list[PendingPrediction]:
-        rows = sorted((p for p in self.s.predictions.values() if p["input_id"] in set(input_ids)), key=lambda p: (p["input_id"], p["id"]))
+        rows = sorted(
+            (p for p in self.s.predictions.values() if p["input_id"] in set(input_ids)),
+            key=lambda p: (p["input_id"], p["id"]),
+        )
         return [
-            PendingPrediction(p["id"], p["model_id"], p["input_id"], p["status"], p["inference_output_jsonb"], p["failed_reason"])
+            PendingPrediction(
+                p["id"], p["model_id"], p["input_id"], p["status"], p["inference_output_jsonb"], p["failed_reason"]
+            )
             for p in rows
         ]
 
     def resolve_inputs(self, truths: Mapping[str, Mapping[str, Any]], now: datetime) -> None:
         for input_id, truth in truths.items():
-            self.s.inputs[input_id].update(status=InputStatus.RESOLVED.value, actuals_jsonb=dict(truth), resolved_at=now)
+            self.s.inputs[input_id].update(
+                status=InputStatus.RESOLVED.value, actuals_jsonb=dict(truth), resolved_at=now
+            )
 
     def give_up_inputs(self, reasons: Mapping[str, str], metas: Mapping[str, Mapping[str, Any]], now: datetime) -> int:
         failed = 0
         for input_id, reason in reasons.items():
-            self.s.inputs[input_id].update(status=InputStatus.RESOLVED.value, resolved_at=now, meta_jsonb=dict(metas[input_id]))
+            self.s.inputs[input_id].update(
+                status=InputStatus.RESOLVED.value, resolved_at=now, meta_jsonb=dict(metas[input_id])
+            )
             for p in self.s.predictions.values():
                 if p["input_id"] == input_id and p["status"] == PredictionStatus.PENDING.value:
                     p.update(status=PredictionStatus.FAILED.value, failed_reason=reason)
@@ -203,7 +224,9 @@ class FakeScores:
     def clear_dirty(self, kind: str, periods: Sequence[datetime]) -> None:
         self.s.dirty.difference_update((kind, p) for p in periods)
 
-    def rebuild_snapshots(self, periods: Sequence[datetime], period_seconds: int, aggregator: Any, now: datetime) -> int:
+    def rebuild_snapshots(
+        self, periods: Sequence[datetime], period_seconds: int, aggregator: Any, now: datetime
+    ) -> int:
         from coordinator_core.contract import default_aggregate_snapshot
 
         written = 0
@@ -247,7 +270,9 @@ class FakeLeaderboards:
     def __init__(self, s: State) -> None:
         self.s = s
 
-    def add(self, leaderboard_id: str, created_at: datetime, entries: list[dict[str, Any]], meta: Mapping[str, Any]) -> None:
+    def add(
+        self, leaderboard_id: str, created_at: datetime, entries: list[dict[str, Any]], meta: Mapping[str, Any]
+    ) -> None:
         self.s.leaderboards[created_at] = {"id": leaderboard_id, "entries": entries, "meta": dict(meta)}
 
 
@@ -267,8 +292,15 @@ class FakeCheckpoints:
         if c is None:
             return None
         return CheckpointRow(
-            c["id"], c["period_start"], c["period_end"], c["status"], c["entries_jsonb"], c["meta_jsonb"], c["created_at"],
-            c["tx_hash"], c["submitted_at"],
+            c["id"],
+            c["period_start"],
+            c["period_end"],
+            c["status"],
+            c["entries_jsonb"],
+            c["meta_jsonb"],
+            c["created_at"],
+            c["tx_hash"],
+            c["submitted_at"],
         )
 
     def confirm(self, checkpoint_id: str, tx_hash: str, now: datetime) -> bool:

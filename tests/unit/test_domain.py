@@ -86,7 +86,9 @@ def test_one_ranking_builder_for_leaderboard_and_checkpoint() -> None:
     assert entry["metrics"] == {"short": -0.5, "long": -0.5} and entry["wallet"] == "w-b"
     assert entry["score"]["ranking"] == {"key": "short", "value": -0.5, "direction": "desc"}
     assert entry["scored_count"] == 1 and entry["failed_count"] == 1  # the counts window's totals
-    paid = build_ranking({"long": windows["long"]}, "long", participants("a", "b", "c"), "long", "desc", require_scored=True)
+    paid = build_ranking(
+        {"long": windows["long"]}, "long", participants("a", "b", "c"), "long", "desc", require_scored=True
+    )
     assert [e.model_id for e in paid] == ["b", "a"]  # c has no scored prediction: never paid
     unknown = build_ranking({"k": {"zz": WindowTotals(1.0, 1, 1)}}, "k", {}, "k", "desc")
     assert unknown[0].participant == Participant.unknown("zz") and unknown[0].participant.player_id == "zz"

@@ -52,8 +52,12 @@ def test_the_shared_input_is_read_only_but_copies_are_free() -> None:
     data = freeze(json.loads('{"subject": "BTC", "candles": [{"close": 1.0}, {"close": 2.0}]}'))
     assert isinstance(data, dict) and isinstance(data["candles"], list)
     assert json.loads(json.dumps(data)) == {"subject": "BTC", "candles": [{"close": 1.0}, {"close": 2.0}]}
-    for change in (lambda: data.update(x=1), lambda: data["candles"].append(3), lambda: data["candles"][0].pop("close"),
-                   lambda: data.__setitem__("subject", "ETH")):
+    for change in (
+        lambda: data.update(x=1),
+        lambda: data["candles"].append(3),
+        lambda: data["candles"][0].pop("close"),
+        lambda: data.__setitem__("subject", "ETH"),
+    ):
         with pytest.raises(TypeError, match="read-only"):
             change()
     mutable = copy.deepcopy(data)

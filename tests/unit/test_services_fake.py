@@ -25,8 +25,13 @@ MODELS = ("good", "boom", "junk")
 
 
 def settings(**overrides: Any) -> Any:
-    base = {"database_url": "sqlite:///:memory:", "crunch_contract": None, "feed_source": "replay",
-            "checkpoint_interval_seconds": 86_400, "missing_prediction_policy": "worst_in_round"}
+    base = {
+        "database_url": "sqlite:///:memory:",
+        "crunch_contract": None,
+        "feed_source": "replay",
+        "checkpoint_interval_seconds": 86_400,
+        "missing_prediction_policy": "worst_in_round",
+    }
     return load_settings(**{**base, **overrides})
 
 

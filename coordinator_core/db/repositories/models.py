@@ -34,7 +34,7 @@ class SqlModelRepository:
 
     def sync(self, infos: Sequence[ModelInfo], now: datetime) -> None:
         """Insert new models, refresh known ones, mark models the gateway no longer reports STOPPED."""
-        rows = [
+        rows: list[dict[str, Any]] = [
             {
                 "id": i.model_id,
                 "name": i.name,
