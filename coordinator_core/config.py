@@ -144,7 +144,7 @@ def validate_database_url(url: str) -> str:
         if not folder.exists():
             raise ValueError(
                 f"the folder {folder} of the SQLite file {file.name} does not exist{where}; "
-                f"create it (mkdir -p {folder}) or point DATABASE_URL into an existing folder"
+                f"create it (mkdir -p {folder}) or point the URL into an existing folder"
             )
         if not folder.is_dir():
             raise ValueError(f"{folder} is not a folder{where}, so the SQLite file {file.name} cannot live in it")

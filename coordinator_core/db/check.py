@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.engine import URL, Connection
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
 from coordinator_core.config import sqlite_path, validate_database_url
@@ -210,7 +210,5 @@ def _check_schema(connection: Connection, url: str, require_schema: bool, variab
 def _known(scripts: Any, revision: str) -> bool:
     try:
         return scripts.get_revision(revision) is not None
-    except SQLAlchemyError:
-        return False
-    except Exception:  # alembic's own ResolutionError / CommandError
+    except Exception:  # alembic's ResolutionError / CommandError for a revision it has no script of
         return False
