@@ -39,9 +39,9 @@ demo: env  ## backtest 14 days of the shipped BTC data with the example models, 
 serve: env  ## live local mode: Prefect UI on 127.0.0.1:4200, every flow on its schedule, API on :8000
 	.venv/bin/coordinator serve
 
-deploy: env  ## prefect deploy --all from this clone (needs PREFECT_API_URL and the 'coordinator' work pool)
+deploy: env  ## prefect deploy --all from this clone (needs PREFECT_API_URL and the 'coordinator' work pool); runs execute in COORDINATOR_HOME, default this clone
 	@test -n "$$PREFECT_API_URL" || { echo "set PREFECT_API_URL (e.g. http://127.0.0.1:4200/api) first" >&2; exit 1; }
-	COORDINATOR_HOME=$(CURDIR) .venv/bin/prefect --no-prompt deploy --all
+	.venv/bin/prefect --no-prompt deploy --all
 
 worker: env  ## a process worker for the 'coordinator' work pool
 	.venv/bin/prefect worker start --pool coordinator

@@ -1,6 +1,9 @@
 """The ``coordinator`` command: demo, database, backtest and one command per flow.
 
 Prefect is imported lazily, so ``coordinator db upgrade`` and configuration errors are instant.
+Every command first checks what it needs (``_ready``): the settings, the paths it reads and the
+database (one connection); a mistake exits with status 2 and a message naming the variable.
+Variables that look like settings but are none get a warning (once, at start).
 """
 
 from __future__ import annotations
@@ -9,7 +12,7 @@ import logging
 import sys
 import time
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 from rich.console import Console
@@ -55,6 +58,30 @@ def _settings() -> Any:
     return get_runtime().settings
 
 
+def _ready(
+    database: Literal["schema", "connect", "none"] = "schema",
+    paths: frozenset[str] = frozenset(),
+    read_database: bool = False,
+) -> Any:
+    """The settings, once the command's needs are checked: the ``paths`` (see
+    ``coordinator_core.preflight.check_paths``), then ``DATABASE_URL`` with one connection:
+    ``"schema"`` = migrated to the newest revision, ``"connect"`` = reachable (the command creates
+    the schema itself). Raises ``ConfigurationError`` (exit 2) naming the variable to fix."""
+    from coordinator_core.db.check import check_database
+    from coordinator_core.preflight import check_paths
+
+    settings = _settings()
+    check_paths(settings, needs=paths)
+    if database != "none":
+        check_database(settings.database_url, require_schema=database == "schema")
+    if read_database and settings.read_database_url:
+        check_database(settings.read_database_url, require_schema=True, variable="READ_DATABASE_URL")
+    return settings
+
+
+ALL_PATHS = frozenset({"models", "configs", "replay"})
+
+
 def frame_table(frame: Any, title: str) -> Table:
     table = Table(title=title, title_justify="left")
     for column in frame.columns:
@@ -75,7 +102,7 @@ def db_upgrade() -> None:
     """Create or migrate the schema of DATABASE_URL to the newest revision."""
     from coordinator_core.db.migrate import current, upgrade
 
-    url = _settings().database_url
+    url = _ready("connect").database_url
     upgrade(url)
     console.print(f"database {url} at revision {current(url)}")
 
@@ -85,14 +112,14 @@ def db_current() -> None:
     """Show the schema revision of DATABASE_URL."""
     from coordinator_core.db.migrate import current
 
-    console.print(current(_settings().database_url) or "empty (run: coordinator db upgrade)")
+    console.print(current(_ready("connect").database_url) or "empty (run: coordinator db upgrade)")
 
 
 def _run_backtest(start: datetime | None, end: datetime | None, days: int) -> None:
     from coordinator_core.db.migrate import upgrade
     from coordinator_core.reports import checkpoints
 
-    settings = _settings()
+    settings = _ready("connect", ALL_PATHS)
     upgrade(settings.database_url)
     console.print(
         f"[bold]Backtest[/bold] on {settings.database_url} with {settings.feed_source} "
@@ -153,6 +180,7 @@ def backtest(
 @app.command()
 def ingest(as_of: AsOf = None) -> None:
     """Run the ingest-feed flow once."""
+    _ready("schema", frozenset({"replay"}))
     from flows.ingest_feed import ingest_feed
 
     console.print(ingest_feed(as_of=_time(as_of, "--as-of")))
@@ -161,6 +189,7 @@ def ingest(as_of: AsOf = None) -> None:
 @app.command()
 def predict(as_of: AsOf = None) -> None:
     """Run the predict-round flow once (the rounds due at that time)."""
+    _ready("schema", frozenset({"models", "configs"}))
     from flows.predict_round import predict_round
 
     console.print(predict_round(as_of=_time(as_of, "--as-of")))
@@ -169,6 +198,7 @@ def predict(as_of: AsOf = None) -> None:
 @app.command()
 def score(as_of: AsOf = None) -> None:
     """Run the score-predictions flow once and print the leaderboard."""
+    _ready("schema")
     from flows.score_predictions import score_predictions
 
     console.print(frame_table(score_predictions(as_of=_time(as_of, "--as-of")), "Leaderboard"))
@@ -177,6 +207,7 @@ def score(as_of: AsOf = None) -> None:
 @app.command()
 def checkpoint(as_of: AsOf = None) -> None:
     """Run the build-checkpoint flow once (builds every checkpoint due)."""
+    _ready("schema")
     from flows.build_checkpoint import build_checkpoint
 
     console.print(build_checkpoint(as_of=_time(as_of, "--as-of")))
@@ -201,8 +232,8 @@ def backfill(
     from coordinator_core.services.ingest import feed_scopes
     from tasks.context import get_runtime
 
+    settings = _ready("connect", frozenset({"replay"}) if source in (None, "replay") else frozenset())
     runtime = get_runtime()
-    settings = runtime.settings
     now = SystemClock().now()
     first, last = _time(start, "--start"), _time(end, "--end") or now
     assert first is not None
@@ -267,6 +298,7 @@ def feeds_gaps(
     from coordinator_core.services.ingest import feed_scopes
     from tasks.context import get_runtime
 
+    _ready("schema")
     runtime = get_runtime()
     last = _time(end, "--end") or SystemClock().now()
     first = _time(start, "--start") or last - timedelta(days=1)
@@ -286,6 +318,7 @@ def feeds_gaps(
 @app.command()
 def leaderboard() -> None:
     """Print the latest leaderboard from the database (no Prefect)."""
+    _ready("schema")
     from coordinator_core.reports import latest_leaderboard
 
     board, frame = latest_leaderboard(_runtime_engine())
@@ -327,7 +360,7 @@ def serve(
     os.environ.setdefault("PREFECT_RUNNER_POLL_FREQUENCY", "5")  # pick up scheduled runs sooner (default 10 s)
     api_url = f"http://127.0.0.1:{ui_port}/api"
     os.environ["PREFECT_API_URL"] = api_url
-    settings = _settings()
+    settings = _ready("connect", ALL_PATHS)
     from coordinator_core.db.migrate import upgrade
 
     upgrade(settings.database_url)
@@ -389,13 +422,16 @@ def api() -> None:
 
     from api.app import create_app
 
-    settings = _settings()
+    settings = _ready("schema", read_database=True)
     uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port)
 
 
 def main() -> None:
     apply_defaults()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from coordinator_core.preflight import warn_unknown_variables
+
+    warn_unknown_variables()
     try:
         app()
     except CoordinatorError as exc:

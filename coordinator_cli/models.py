@@ -80,9 +80,10 @@ def list_models() -> None:
     """The models the configured gateway (MODEL_GATEWAY) reports, and whether each can be called."""
     from rich.table import Table
 
-    from coordinator_cli.main import console
+    from coordinator_cli.main import _ready, console
     from tasks.context import get_runtime
 
+    _ready("none", frozenset({"models"}))
     runtime = get_runtime()
     try:
         gateway = runtime.gateway

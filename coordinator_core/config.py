@@ -8,10 +8,11 @@ otherwise (documented in ``.local.env.example``): the feed defaults to the shipp
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from coordinator_core.errors import ConfigurationError
@@ -41,6 +42,122 @@ GRANULARITY_SECONDS = {
 
 FEED_SOURCES = ("replay", "synthetic", "binance", "pyth")
 
+# Settings whose empty value is documented as meaningful (``VAR=`` means the default: none, off or
+# built-in; ``.local.env.example`` writes each of them empty). Every other setting refuses an empty
+# value, so that ``FEED_SUBJECTS=`` fails instead of quietly meaning ``BTC``.
+EMPTY_MEANS_DEFAULT = frozenset(
+    {
+        "crunch_pubkey",
+        "compute_provider_pubkey",
+        "data_provider_pubkey",
+        "crunch_contract",
+        "feed_max_staleness_seconds",
+        "replay_path",
+        "pyth_api_key",
+        "scheduled_prediction_configs_path",
+        "model_runner_secure_cert_dir",
+        "model_runner_gateway_key_path",
+        "inference_input_builder",
+        "inference_output_validator",
+        "model_score_aggregator",
+        "leaderboard_ranker",
+        "api_public_keys",
+        "api_read_keys",
+        "api_admin_keys",
+        "api_cors_origins",
+        "read_database_url",
+    }
+)
+
+DATABASE_URL_EXAMPLES = "sqlite:///./coordinator.db (a file) or postgresql+psycopg2://USER@HOST:5432/DBNAME"
+_CREDENTIALS = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
+
+
+def hide_password(text: str) -> str:
+    """``text`` with the password of any ``scheme://user:password@host`` replaced by ``***``."""
+    return _CREDENTIALS.sub(r"\1***@", text)
+
+
+def sqlite_path(url: str) -> str | None:
+    """The file of a ``sqlite:///`` URL (``None`` for an in-memory database)."""
+    from sqlalchemy import make_url
+
+    database = make_url(url).database
+    return None if database in (None, "", ":memory:") else database
+
+
+def validate_database_url(url: str) -> str:
+    """``url`` if the coordinator can use it, else ``ValueError`` saying what to write instead.
+
+    Accepted: ``sqlite:///PATH`` (its folder must exist), ``sqlite://`` (in memory, for tests) and
+    ``postgresql[+psycopg2]://…``.
+    """
+    from sqlalchemy import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    scheme, sep, rest = url.strip().partition("://")
+    shown = hide_password(url)
+    if not sep or not scheme:
+        hint = f"sqlite:///{url.strip()}" if url.strip().endswith((".db", ".sqlite", ".sqlite3")) else None
+        raise ValueError(
+            f"{shown!r} is not a database URL; write {f'{hint} for that file' if hint else DATABASE_URL_EXAMPLES}"
+        )
+    dialect, _, driver = scheme.lower().partition("+")
+    if dialect == "postgres":
+        raise ValueError(
+            f"the postgres:// alias is not understood by SQLAlchemy; write {hide_password('postgresql+psycopg2://' + rest)}"
+        )
+    if dialect == "postgresql":
+        if driver not in ("", "psycopg2"):
+            why = {
+                "asyncpg": "asyncpg is the Prefect server's driver (PREFECT_SERVER_DATABASE_CONNECTION_URL); "
+                "the coordinator connects synchronously through psycopg2",
+                "psycopg": "psycopg 3 is not installed; the coordinator uses psycopg2",
+            }.get(driver, f"the driver {driver!r} is not installed; the coordinator uses psycopg2")
+            raise ValueError(f"{why}: write {hide_password('postgresql+psycopg2://' + rest)}")
+        try:
+            make_url(url)
+        except (ArgumentError, ValueError) as exc:
+            raise ValueError(
+                f"cannot parse {shown!r} ({exc}); write e.g. postgresql+psycopg2://USER@HOST:5432/DBNAME"
+            ) from None
+        return url
+    if dialect == "sqlite":
+        if driver not in ("", "pysqlite"):
+            raise ValueError(f"the SQLite driver {driver!r} is not supported; write sqlite:///PATH")
+        try:
+            parsed = make_url(url)
+        except (ArgumentError, ValueError) as exc:
+            raise ValueError(f"cannot parse {shown!r} ({exc}); write sqlite:///./coordinator.db") from None
+        if parsed.host:  # sqlite://coordinator.db: SQLAlchemy would open an in-memory database
+            raise ValueError(
+                f"{shown!r} has two slashes, which SQLAlchemy reads as an in-memory database; write "
+                f"sqlite:///{parsed.host}{parsed.database and '/' + parsed.database or ''} (three slashes before a "
+                "relative path, four before an absolute one: sqlite:////var/lib/coordinator.db)"
+            )
+        path = sqlite_path(url)
+        if path is None:
+            return url  # in memory: every connection sees its own empty database (tests only)
+        file = Path(path)
+        folder = file.parent
+        where = "" if folder.is_absolute() else f" (relative to the working directory {Path.cwd()})"
+        if not folder.exists():
+            raise ValueError(
+                f"the folder {folder} of the SQLite file {file.name} does not exist{where}; "
+                f"create it (mkdir -p {folder}) or point the URL into an existing folder"
+            )
+        if not folder.is_dir():
+            raise ValueError(f"{folder} is not a folder{where}, so the SQLite file {file.name} cannot live in it")
+        if file.is_dir():
+            raise ValueError(
+                f"{file} is a folder{where}; name a file inside it, e.g. sqlite:///{file / 'coordinator.db'}"
+            )
+        return url
+    supported = "the coordinator runs on SQLite or Postgres only"
+    if dialect in ("mysql", "mariadb", "mssql", "oracle", "cockroachdb", "duckdb"):
+        raise ValueError(f"{dialect} is not supported: {supported}; write {DATABASE_URL_EXAMPLES}")
+    raise ValueError(f"unknown database kind {scheme!r} in {shown!r} ({supported}); write {DATABASE_URL_EXAMPLES}")
+
 
 def granularity_seconds(granularity: str) -> int:
     try:
@@ -54,8 +171,10 @@ def granularity_seconds(granularity: str) -> int:
 class Settings(BaseSettings):
     """Every variable the coordinator reads. Field ``foo_bar`` is env var ``FOO_BAR``."""
 
+    # Empty values reach the validators (env_ignore_empty=False): ``_empty`` turns them into the
+    # default for the settings of ``EMPTY_MEANS_DEFAULT`` and refuses them for every other one.
     model_config = SettingsConfigDict(
-        env_file=(".env", ".local.env"), extra="ignore", frozen=True, env_ignore_empty=True
+        env_file=(".env", ".local.env"), extra="ignore", frozen=True, env_ignore_empty=False
     )
 
     # competition identity
@@ -142,6 +261,38 @@ class Settings(BaseSettings):
     api_admin_keys: str | None = Field(None, description="comma-separated keys for admin actions")
     api_cors_origins: str = Field("", description="comma-separated allowed origins; empty = no CORS")
     read_database_url: str | None = Field(None, description="read-only replica for the report API")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _empty(cls, value: Any, info: ValidationInfo) -> Any:
+        """An empty value: the default where the example file documents it so, else an error."""
+        if not isinstance(value, str) or value.strip():
+            return value
+        name = info.field_name or ""
+        default = cls.model_fields[name].get_default()
+        if name in EMPTY_MEANS_DEFAULT:
+            return default  # (not PydanticUseDefault: pydantic-settings validates the defaults too)
+        raise ValueError(
+            f"empty, and an empty {name.upper()} means nothing: unset it (or delete its line in .local.env) "
+            f"to get the default {default!r}, or give a value"
+        )
+
+    @field_validator("database_url", "read_database_url")
+    @classmethod
+    def _database_url(cls, value: str | None) -> str | None:
+        return None if value is None else validate_database_url(value)
+
+    @field_validator("replay_path")
+    @classmethod
+    def _replay_template(cls, value: str) -> str:
+        try:
+            value.format(subject="BTC", subject_lower="btc")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(
+                f"{value!r} is not a path template ({type(exc).__name__}: {exc}); "
+                "the only placeholders are {subject} and {subject_lower}"
+            ) from None
+        return value
 
     @field_validator("feed_source")
     @classmethod
@@ -296,6 +447,8 @@ def load_settings(**overrides: object) -> Settings:
                 problems.append(error["msg"].removeprefix("Value error, "))
                 continue
             shown = os.environ.get(name)
-            got = f" (got {shown!r})" if shown is not None else ""
+            if shown is None and isinstance(error.get("input"), str):
+                shown = error["input"]  # from an env file, or given in code
+            got = f" (got {hide_password(shown)!r})" if shown is not None else ""
             problems.append(f"{name}: {error['msg']}{got}")
         raise ConfigurationError("invalid configuration: " + "; ".join(problems)) from None

@@ -83,22 +83,91 @@ class Aggregation(BaseModel):
         return self
 
 
+# Keys of other engines (or plausible slips) and what this one reads instead; None = not read at all.
+SCHEDULE_RENAMES: dict[str, str | None] = {
+    "every_seconds": "prediction_interval_seconds",
+    "interval_seconds": "prediction_interval_seconds",
+    "prediction_interval": "prediction_interval_seconds",
+    "resolve_horizon_seconds": "resolve_after_seconds",
+    "resolve_after": "resolve_after_seconds",
+}
+CONFIG_RENAMES: dict[str, str | None] = {
+    "scope": "scope_template",
+    "template": "scope_template",
+    "enabled": "active",
+    "metadata": "meta",
+    "id": None,
+}
+_NOT_READ = {"id": "ids derive from scope_key here, so it would be ignored: remove it"}
+
+
+def unknown_keys(
+    data: dict[str, Any], known: Any, renames: dict[str, str | None], where: str = "", otherwise: str = ""
+) -> list[str]:
+    """One message per key of ``data`` that is not in ``known``, saying what to write instead
+    (``otherwise`` is added to the hint of a key that is no known rename)."""
+    import difflib
+
+    problems = []
+    for key in data:
+        if key in known:
+            continue
+        if key in renames:
+            target = renames[key]
+            hint = f"use {target!r} instead" if target else _NOT_READ.get(key, "it is not read: remove it")
+        else:
+            close = difflib.get_close_matches(str(key), list(known), n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]!r}?" if close else f"the keys are {', '.join(known)}"
+            hint += otherwise
+        problems.append(f"{where}unknown key {key!r} ({hint})")
+    return problems
+
+
 class Schedule(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    """When a config's rounds run. Unknown keys are refused (``every_seconds`` is not read here)."""
+
+    model_config = ConfigDict(extra="forbid")
     prediction_interval_seconds: int = Field(60, ge=1)
     resolve_after_seconds: int | None = Field(None, ge=0)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _known_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            problems = unknown_keys(data, cls.model_fields, SCHEDULE_RENAMES, "schedule: ")
+            if problems:
+                raise ValueError("; ".join(problems))
+        return data
+
 
 class ScheduledPredictionConfig(BaseModel):
-    """One entry of ``scheduled_prediction_configs.json`` (the spec's format)."""
+    """One entry of ``scheduled_prediction_configs.json`` (the spec's format).
 
-    model_config = ConfigDict(extra="allow")
+    Unknown keys are refused, at the top level and in ``schedule``, with a message naming the key,
+    the config's ``scope_key`` and what to write instead; ``meta`` holds free-form data.
+    """
+
+    model_config = ConfigDict(extra="forbid")
     scope_key: str = Field(min_length=1)
     scope_template: dict[str, Any] = Field(default_factory=dict)
     schedule: Schedule = Field(default_factory=Schedule)
     active: bool = True
     order: int = 0
-    meta: dict[str, Any] = Field(default_factory=dict)
+    meta: dict[str, Any] = Field(default_factory=dict, description="free-form data, stored as given")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_keys(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        problems = unknown_keys(data, cls.model_fields, CONFIG_RENAMES, otherwise="; free-form data goes under 'meta'")
+        if isinstance(data.get("schedule"), dict):
+            problems += unknown_keys(data["schedule"], Schedule.model_fields, SCHEDULE_RENAMES, "schedule: ")
+        if problems:
+            scope_key = data.get("scope_key")
+            label = f"config {scope_key!r}" if isinstance(scope_key, str) and scope_key else "config without scope_key"
+            raise ValueError(f"{label}: {'; '.join(problems)}")
+        return data
 
 
 ArgumentType = Literal["JSON", "STRING", "INT", "DOUBLE"]

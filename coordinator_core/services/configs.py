@@ -36,24 +36,37 @@ def config_id(scope_key: str) -> str:
 
 
 def load_config_file(path: str) -> list[ScheduledPredictionConfig]:
+    """The configs of a JSON file; any problem raises ``ConfigurationError`` naming the variable,
+    the file, the entry (index and ``scope_key``) and what to change."""
     file = Path(path)
+    shown = path if file.is_absolute() else f"{path} (in {Path.cwd()})"
+    variable = "SCHEDULED_PREDICTION_CONFIGS_PATH"
     try:
         data = json.loads(file.read_text())
     except FileNotFoundError:
-        raise ConfigurationError(f"SCHEDULED_PREDICTION_CONFIGS_PATH: {path} does not exist") from None
+        raise ConfigurationError(f"{variable}: {shown} does not exist") from None
+    except IsADirectoryError:
+        raise ConfigurationError(f"{variable}: {shown} is a folder; name the JSON file of configs") from None
+    except (PermissionError, UnicodeDecodeError) as exc:
+        raise ConfigurationError(f"{variable}: cannot read {shown} ({exc})") from None
     except json.JSONDecodeError as exc:
-        raise ConfigurationError(f"SCHEDULED_PREDICTION_CONFIGS_PATH: {path} is not valid JSON: {exc}") from None
+        raise ConfigurationError(f"{variable}: {shown} is not valid JSON: {exc}") from None
     if not isinstance(data, list):
-        raise ConfigurationError(f"SCHEDULED_PREDICTION_CONFIGS_PATH: {path} must hold a JSON array of configs")
+        raise ConfigurationError(f"{variable}: {shown} must hold a JSON array of configs")
     configs = []
     for index, item in enumerate(data):
         try:
             configs.append(ScheduledPredictionConfig.model_validate(item))
         except PydanticValidationError as exc:
-            first = exc.errors()[0]
-            raise ConfigurationError(
-                f"SCHEDULED_PREDICTION_CONFIGS_PATH: {path} entry {index}: {'.'.join(map(str, first['loc']))}: {first['msg']}"
-            ) from None
+            problems = []
+            for error in exc.errors():
+                where = ".".join(map(str, error["loc"]))
+                message = error["msg"].removeprefix("Value error, ")
+                problems.append(f"{where}: {message}" if where else message)
+            text = "; ".join(problems)
+            key = item.get("scope_key") if isinstance(item, dict) else None
+            named = f" (scope_key {key!r})" if isinstance(key, str) and repr(key) not in text else ""
+            raise ConfigurationError(f"{variable}: {shown} entry {index}{named}: {text}") from None
     return configs
 
 

@@ -1,7 +1,8 @@
 """The real deployment path, end to end: a Prefect server on the Postgres at 127.0.0.1:5432 (its
-own database), a process work pool, ``prefect deploy --all`` from this clone, a worker started in
-another directory, and a run of every scheduled deployment through ``run_deployment``; each run
-must complete and leave its rows in the coordinator's database."""
+own database), a process work pool, ``prefect deploy --all`` from this clone without
+``COORDINATOR_HOME``, a worker started in another directory, and a run of every scheduled
+deployment through ``run_deployment``; each run must complete and leave its rows in the
+coordinator's database."""
 
 from __future__ import annotations
 
@@ -46,7 +47,9 @@ def prefect_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str
     port = free_port()
     database = home / "coordinator.db"
     upgrade(f"sqlite:///{database}")
-    env = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_")}
+    # no COORDINATOR_HOME anywhere: a bare `prefect deploy --all` from the clone must make runs
+    # execute in the clone, even on a worker started in another directory
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_") and k != "COORDINATOR_HOME"}
     env.update(
         {
             "PREFECT_HOME": str(home),
@@ -56,7 +59,6 @@ def prefect_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str
             "DO_NOT_TRACK": "1",
             "PREFECT_WORKER_QUERY_SECONDS": "1",
             "PREFECT_WORKER_PREFETCH_SECONDS": "1",
-            "COORDINATOR_HOME": str(PROJECT_DIR),
             "DATABASE_URL": f"sqlite:///{database}",
             "MODELS_DIR": str(PROJECT_DIR / "examples" / "models"),
         }
@@ -92,7 +94,7 @@ def prefect_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        yield {**env, "COORDINATOR_DB": str(database)}
+        yield {**env, "TEST_COORDINATOR_DB": str(database)}
     finally:
         for process in (worker, server):
             if process is not None:
@@ -120,7 +122,7 @@ def run_deployment(env: dict[str, str], name: str, **parameters: str) -> dict[st
 
 
 def count(env: dict[str, str], table: str) -> int:
-    with get_engine(f"sqlite:///{env['COORDINATOR_DB']}").connect() as connection:
+    with get_engine(f"sqlite:///{env['TEST_COORDINATOR_DB']}").connect() as connection:
         return connection.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
 
 
