@@ -25,7 +25,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
@@ -34,6 +34,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from api.deps import ApiContext
 from api.pagination import NEXT_CURSOR_HEADER
+from api.params import check_request_text
 from api.routers import (
     checkpoints,
     emissions,
@@ -75,7 +76,12 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
         clock=clock or _system_clock,
         api_version=API_VERSION,
     )
-    app = FastAPI(title="Coordinator report API", version=API_VERSION, description=__doc__)
+    app = FastAPI(
+        title="Coordinator report API",
+        version=API_VERSION,
+        description=__doc__,
+        dependencies=[Depends(check_request_text)],
+    )
     app.state.context = context
     app.state.settings = settings
     if settings.cors_origins:
