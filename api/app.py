@@ -26,11 +26,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
 
 from api.deps import ApiContext
 from api.pagination import NEXT_CURSOR_HEADER
@@ -46,17 +51,41 @@ from api.routers import (
     report_schema,
     snapshots,
 )
-from api.schemas import check_windows
+from api.schemas import Health, check_windows, problem
 from coordinator_core.config import Settings, load_settings
 from coordinator_core.contract import load_contract
 from coordinator_core.db.engine import get_engine
 from coordinator_core.errors import TransientError
 
 API_VERSION = "0.1.0"
+UNAVAILABLE = {
+    503: problem(
+        "the database is unreachable, or no connection is free (then with Retry-After)",
+        **{"Retry-After": "seconds to wait before retrying (when overloaded)"},
+    )
+}
 
 
 def _system_clock() -> datetime:
     return datetime.now(UTC)
+
+
+def _encodable(value: Any) -> Any:
+    """``value`` with every string made encodable as UTF-8 (a lone surrogate, which JSON escapes
+    such as ``\\ud800`` let into a request body, becomes the text ``\\ud800``)."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, list | tuple):
+        return [_encodable(v) for v in value]
+    if isinstance(value, dict):
+        return {_encodable(k): _encodable(v) for k, v in value.items()}
+    return value
+
+
+def validation_error_response(exc: RequestValidationError) -> JSONResponse:
+    """FastAPI's 422 body (``{"detail": [errors]}``), which can always be encoded: the ``input``
+    echoed back may hold text that UTF-8 cannot (the default handler then fails with a 500)."""
+    return JSONResponse({"detail": _encodable(jsonable_encoder(exc.errors()))}, status_code=422)
 
 
 def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime] | None = None) -> FastAPI:
@@ -81,6 +110,7 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
         version=API_VERSION,
         description=__doc__,
         dependencies=[Depends(check_request_text)],
+        responses=UNAVAILABLE,
     )
     app.state.context = context
     app.state.settings = settings
@@ -94,6 +124,22 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
             expose_headers=[NEXT_CURSOR_HEADER, "Link"],
             max_age=600,
         )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 400:  # FastAPI's only 400: a body it cannot parse (e.g. bytes that are not UTF-8)
+            error = {
+                "type": "json_invalid",
+                "loc": ("body",),
+                "msg": "the body is not JSON text in UTF-8: send a JSON object with Content-Type: application/json",
+                "input": None,
+            }
+            return validation_error_response(RequestValidationError([error]))
+        return await http_exception_handler(request, exc)
+
+    @app.exception_handler(RequestValidationError)
+    def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        return validation_error_response(exc)
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(TransientError)
@@ -119,7 +165,12 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
     app.include_router(checkpoints.router)
     app.include_router(emissions.router)
 
-    @app.get("/healthz", tags=["health"])
+    @app.get(
+        "/healthz",
+        tags=["health"],
+        response_model=Health,
+        responses={503: {"model": Health, "description": "the database cannot be reached"}},
+    )
     def healthz() -> Any:
         """Liveness and reachability of the database the API reads."""
         try:

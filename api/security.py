@@ -33,6 +33,7 @@ from typing import Annotated, Any
 from fastapi import Depends, HTTPException, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
+from api.schemas import problem
 from coordinator_core.config import Settings
 
 API_KEY_HEADER = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key (or use Authorization: Bearer)")
@@ -101,9 +102,12 @@ def require(tier: Tier) -> Callable[..., Coroutine[Any, Any, None]]:
     return dependency
 
 
-AUTH_RESPONSES: dict[int | str, dict[str, str]] = {
-    401: {"description": "missing or unknown API key (when the route's tier needs one)"},
-    403: {"description": "the key's tier does not open this route; admin routes: also when no admin key is configured"},
+AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: problem(
+        "missing or unknown API key (when the route's tier needs one)",
+        **{"WWW-Authenticate": "Bearer: send the key as X-API-Key or Authorization: Bearer"},
+    ),
+    403: problem("the key's tier does not open this route; admin routes: also when no admin key is configured"),
 }
 
 PUBLIC = [Depends(require(Tier.PUBLIC))]
