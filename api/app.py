@@ -44,6 +44,7 @@ from api.routers import (
     checkpoints,
     emissions,
     feeds,
+    history,
     info,
     leaderboard,
     models,
@@ -158,6 +159,7 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
     app.include_router(info.router)
     app.include_router(report_schema.router)
     app.include_router(leaderboard.build_router(windows))
+    app.include_router(history.build_router(windows))
     app.include_router(models.build_router(windows))
     app.include_router(predictions.router)
     app.include_router(feeds.router)

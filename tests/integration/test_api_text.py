@@ -43,6 +43,7 @@ CURSOR_ROUTES = [
     ("/reports/checkpoints", "checkpoints", [TS + SURROGATE]),
     (f"/reports/checkpoints/{CHECKPOINT_ID}/prizes", "prizes", [CHECKPOINT_ID + SURROGATE, 1]),
     ("/reports/checkpoints/latest/prizes", "prizes", [SURROGATE, 1]),
+    ("/reports/leaderboard/history", "scores-history", [SURROGATE]),
 ]
 
 # percent-encoded raw values that are not acceptable text
