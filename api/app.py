@@ -2,8 +2,10 @@
 
 Routes (one router per resource under ``api/routers``), by tier (see ``api.security``):
 
-* open: ``/healthz`` (checks the database), ``/docs``, ``/openapi.json``;
-* public: ``/info``, ``/reports/schema`` (+ two parts), ``/reports/leaderboard``,
+* open: ``/healthz`` (checks the database), ``/openapi.json``, ``/docs``, ``/redoc``, the
+  leaderboard page ``/board`` (``/`` redirects there) and their assets under ``/static``, all served
+  locally (``api.docs``);
+* public: ``/info``, ``/reports/schema`` (+ two parts), ``/reports/leaderboard`` (+ ``history``),
   ``/reports/models`` (+ ``global``, ``params``, ``{id}/status``), ``/reports/snapshots``,
   ``/reports/checkpoints`` (+ ``latest``, ``latest/prizes``, ``{id}``, ``{id}/payload``,
   ``{id}/emission``, ``{id}/emission/cli-format``, ``{id}/prizes``), ``/reports/emissions/latest``;
@@ -13,7 +15,9 @@ Routes (one router per resource under ``api/routers``), by tier (see ``api.secur
 
 Lists are keyset-paginated (``limit``, ``cursor``; the next cursor comes in the ``X-Next-Cursor``
 header, see ``api.pagination``). Timestamps are ISO-8601 UTC; query timestamps without an offset
-are read as UTC. Bad input is a 4xx, never a 5xx; an unreachable or exhausted database is a 503.
+are read as UTC. Bad input is a 4xx, never a 5xx: a parameter whose raw text is not valid UTF-8 or
+holds a NUL is a 422 naming it (``api.params.check_request_text``); an unreachable or exhausted
+database is a 503. Every status a route can answer is in the OpenAPI schema.
 
 On Postgres, the leaderboard, checkpoint documents and window totals are cached in memory per row
 version (``xmin``), see ``api.cache``: the latest leaderboard is re-checked at most once a second.
@@ -38,6 +42,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from api.deps import ApiContext
+from api.docs import add_pages
 from api.pagination import NEXT_CURSOR_HEADER
 from api.params import check_request_text
 from api.routers import (
@@ -112,6 +117,8 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
         description=__doc__,
         dependencies=[Depends(check_request_text)],
         responses=UNAVAILABLE,
+        docs_url=None,  # /docs and /redoc come from add_pages, with assets served locally
+        redoc_url=None,
     )
     app.state.context = context
     app.state.settings = settings
@@ -155,6 +162,7 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
             headers={"Retry-After": "1"},
         )
 
+    add_pages(app)
     windows = context.windows
     app.include_router(info.router)
     app.include_router(report_schema.router)

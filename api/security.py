@@ -7,15 +7,15 @@ key.
 =========  ===========================================================  ==========================
 tier       routes                                                       who may call
 =========  ===========================================================  ==========================
-public     leaderboard, models (+ global, params, {id}/status),         anyone when no public key
-           snapshots, checkpoints (GET), emissions, schema, /info       is set; else any key of
-                                                                        any tier
+public     leaderboard (+ history), models (+ global, params,           anyone when no public key
+           {id}/status), snapshots, checkpoints (GET), emissions,       is set; else any key of
+           schema, /info                                                any tier
 private    predictions, feeds, feeds/tail, models/{id}/predictions      a read or admin key when
                                                                         read or admin keys are set;
                                                                         else as public
 admin      POST checkpoints/{id}/confirm, PATCH checkpoints/{id}/status an admin key; with no admin
                                                                         key configured: nobody (403)
-open       /healthz, /docs, /redoc, /openapi.json                       anyone
+open       /healthz, /docs, /redoc, /openapi.json, /board, /static      anyone
 =========  ===========================================================  ==========================
 
 A missing or unknown key is 401 (with ``WWW-Authenticate: Bearer``); a valid key of a lower tier
