@@ -128,7 +128,7 @@ def _shown(raw: bytes) -> str:
     return raw[:80].decode("utf-8", "backslashreplace")
 
 
-_declared: dict[int, tuple[frozenset[str], tuple[tuple[int, frozenset[str]], ...]]] = {}
+_CACHE = "_coordinator_text_params"  # kept on the route object itself (routes are not hashable)
 _PATH_PARAM = re.compile(r"{([^}:]+)(?::[^}]*)?}")
 
 
@@ -142,7 +142,9 @@ def _query_names(dependant: Dependant) -> set[str]:
 def _route_text_params(route: Any) -> tuple[frozenset[str], tuple[tuple[int, frozenset[str]], ...]]:
     """The route's query parameter names, and per path segment (counted from the end) the
     path parameters it holds; computed once per route."""
-    known = _declared.get(id(route))
+    if route is None:  # no route matched: FastAPI answers 404 or 405
+        return frozenset(), ()
+    known = getattr(route, _CACHE, None)
     if known is None:
         dependant = getattr(route, "dependant", None)
         query = frozenset(_query_names(dependant)) if dependant is not None else frozenset()
@@ -152,7 +154,8 @@ def _route_text_params(route: Any) -> tuple[frozenset[str], tuple[tuple[int, fro
             for i, segment in enumerate(segments)
             if (names := _PATH_PARAM.findall(segment))
         )
-        known = _declared[id(route)] = (query, path)
+        known = (query, path)
+        setattr(route, _CACHE, known)
     return known
 
 
