@@ -6,7 +6,8 @@ List routes keep the anchor's shape (a JSON array, or the anchor's object for
 back as ``?cursor=`` (with the same filters) to get the next page. No header means the last page.
 The cursor is the sort key of the last row returned (base64url JSON, tagged with the route), so
 pages are stable under concurrent inserts: every row present for the whole walk is returned
-exactly once. A cursor from another route, or a damaged one, is a 422.
+exactly once. A cursor from another route, or a damaged one (not base64url, not our JSON, a key
+of the wrong shape, text with a NUL or a lone surrogate), is a 422 naming ``cursor``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -21,7 +23,7 @@ from typing import Any
 from fastapi import Request, Response
 from pydantic import TypeAdapter
 
-from api.params import invalid
+from api.params import invalid, text_problem
 from coordinator_core.clock import parse_utc
 
 NEXT_CURSOR_HEADER = "X-Next-Cursor"
@@ -36,6 +38,7 @@ PAGINATION_HEADERS = {
     },
 }
 PAGINATED = {200: {"headers": PAGINATION_HEADERS}}
+BASE64URL = re.compile(r"[A-Za-z0-9_-]*={0,2}")
 
 
 def encode_cursor(route: str, key: Sequence[Any]) -> str:
@@ -49,7 +52,9 @@ def decode_cursor(route: str, cursor: str | None, types: Sequence[type]) -> tupl
     if cursor is None or cursor == "":
         return None
     try:
-        padded = cursor + "=" * (-len(cursor) % 4)
+        if not BASE64URL.fullmatch(cursor):
+            raise ValueError("not base64url text (A-Z a-z 0-9 - _): pass X-Next-Cursor back unchanged")
+        padded = cursor.rstrip("=") + "=" * (-len(cursor.rstrip("=")) % 4)
         data = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
         if not isinstance(data, dict) or data.get("r") != route:
             raise ValueError("the cursor belongs to another route")
@@ -67,11 +72,14 @@ def decode_cursor(route: str, cursor: str | None, types: Sequence[type]) -> tupl
                     raise ValueError("bad integer")
                 key.append(value)
             else:
-                if not isinstance(value, str) or "\x00" in value:
+                if not isinstance(value, str):
                     raise ValueError("bad text")
+                problem = text_problem(value)
+                if problem:
+                    raise ValueError(f"its key {problem}")
                 key.append(value)
         return tuple(key)
-    except (ValueError, KeyError, TypeError, UnicodeError, binascii.Error, OverflowError) as exc:
+    except (ValueError, KeyError, TypeError, UnicodeError, binascii.Error, OverflowError, RecursionError) as exc:
         raise invalid("cursor", f"invalid cursor: {exc}", cursor[:80]) from None
 
 

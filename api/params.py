@@ -5,14 +5,21 @@
 * Text: no NUL character (Postgres refuses it) and bounded length, so a hostile value is a 422.
 * Model ids: ``model_id`` (repeatable) and the anchor's ``projectIds`` (repeatable and/or
   comma-separated) are merged.
+* Raw text (``check_request_text``, a dependency of every route): each declared query and path
+  parameter must be valid UTF-8 once percent-decoded (no overlong form, no encoded surrogate, no
+  stray byte) and hold no NUL; otherwise a 422 naming the parameter. Starlette itself would
+  replace such bytes with U+FFFD and pass the damaged text on.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
+from urllib.parse import unquote_to_bytes
 
-from fastapi import Path, Query
+from fastapi import Path, Query, Request
+from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from pydantic import AfterValidator, BeforeValidator, StringConstraints
 
@@ -91,6 +98,93 @@ ProjectIds = Annotated[
 def invalid(name: str, message: str, value: Any = None, location: str = "query") -> RequestValidationError:
     """A 422 shaped like FastAPI's own validation errors (``{"detail": [{"loc", "msg", ...}]}``)."""
     return RequestValidationError([{"type": "value_error", "loc": (location, name), "msg": message, "input": value}])
+
+
+def text_problem(value: str) -> str | None:
+    """Why ``value`` is not acceptable text (``None`` when it is): a NUL or a lone surrogate
+    (which no UTF-8 text can hold: it comes from a JSON escape such as ``\\ud800``)."""
+    if "\x00" in value:
+        return "contains a NUL character"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return f"contains a lone surrogate ({ord(exc.object[exc.start]):#06x} at position {exc.start})"
+    return None
+
+
+def _bytes_problem(raw: bytes) -> str | None:
+    """Why percent-decoded ``raw`` is not acceptable text (``None`` when it is)."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return (
+            f"is not valid UTF-8 (byte {raw[exc.start]:#04x} at position {exc.start}: {exc.reason}); "
+            "send text percent-encoded as UTF-8"
+        )
+    return text_problem(text)
+
+
+def _shown(raw: bytes) -> str:
+    return raw[:80].decode("utf-8", "backslashreplace")
+
+
+_CACHE = "_coordinator_text_params"  # kept on the route object itself (routes are not hashable)
+_PATH_PARAM = re.compile(r"{([^}:]+)(?::[^}]*)?}")
+
+
+def _query_names(dependant: Dependant) -> set[str]:
+    names = {field.alias for field in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names
+
+
+def _route_text_params(route: Any) -> tuple[frozenset[str], tuple[tuple[int, frozenset[str]], ...]]:
+    """The route's query parameter names, and per path segment (counted from the end) the
+    path parameters it holds; computed once per route."""
+    if route is None:  # no route matched: FastAPI answers 404 or 405
+        return frozenset(), ()
+    known = getattr(route, _CACHE, None)
+    if known is None:
+        dependant = getattr(route, "dependant", None)
+        query = frozenset(_query_names(dependant)) if dependant is not None else frozenset()
+        segments = getattr(route, "path", "").split("/")
+        path = tuple(
+            (len(segments) - i, frozenset(names))
+            for i, segment in enumerate(segments)
+            if (names := _PATH_PARAM.findall(segment))
+        )
+        known = (query, path)
+        setattr(route, _CACHE, known)
+    return known
+
+
+async def check_request_text(request: Request) -> None:
+    """422 naming the first declared query or path parameter whose raw text is not valid UTF-8
+    or holds a NUL (see the module docstring)."""
+    scope = request.scope
+    query_names, path_segments = _route_text_params(scope.get("route"))
+    if query_names and scope.get("query_string"):
+        for part in scope["query_string"].split(b"&"):
+            raw_name, _, raw_value = part.partition(b"=")
+            name = unquote_to_bytes(raw_name.replace(b"+", b" ")).decode("utf-8", "replace")
+            if name not in query_names:
+                continue
+            value = unquote_to_bytes(raw_value.replace(b"+", b" "))
+            problem = _bytes_problem(value)
+            if problem:
+                raise invalid(name, f"query parameter {name!r} {problem}", _shown(value))
+    if path_segments:
+        raw_path = scope.get("raw_path") or scope.get("path", "").encode("utf-8", "surrogatepass")
+        raw_segments = raw_path.split(b"?", 1)[0].split(b"/")
+        for from_end, names in path_segments:
+            if from_end > len(raw_segments):
+                continue
+            value = unquote_to_bytes(raw_segments[-from_end])
+            problem = _bytes_problem(value)
+            if problem:
+                name = sorted(names)[0]
+                raise invalid(name, f"path parameter {name!r} {problem}", _shown(value), "path")
 
 
 def model_filter(model_id: list[str] | None, project_ids: list[str] | None) -> list[str]:

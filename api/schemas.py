@@ -52,6 +52,25 @@ class Out(BaseModel):
     model_config = ConfigDict(from_attributes=False)
 
 
+class Problem(Out):
+    """The body of every error but a 422 (which lists its errors: ``HTTPValidationError``)."""
+
+    detail: str = Field(description="what went wrong, and what to fix when it is the request")
+
+
+class Health(Out):
+    status: str = Field(description="ok, or error when the database cannot be reached")
+    database: str
+
+
+def problem(description: str, **headers: str) -> dict[str, Any]:
+    """An entry of a route's ``responses``: ``description``, the ``Problem`` body and the headers named."""
+    entry: dict[str, Any] = {"model": Problem, "description": description}
+    if headers:
+        entry["headers"] = {name: {"description": text, "schema": {"type": "string"}} for name, text in headers.items()}
+    return entry
+
+
 class ScoreRanking(Out):
     key: str
     value: float | None

@@ -7,15 +7,15 @@ key.
 =========  ===========================================================  ==========================
 tier       routes                                                       who may call
 =========  ===========================================================  ==========================
-public     leaderboard, models (+ global, params, {id}/status),         anyone when no public key
-           snapshots, checkpoints (GET), emissions, schema, /info       is set; else any key of
-                                                                        any tier
+public     leaderboard (+ history), models (+ global, params,           anyone when no public key
+           {id}/status), snapshots, checkpoints (GET), emissions,       is set; else any key of
+           schema, /info                                                any tier
 private    predictions, feeds, feeds/tail, models/{id}/predictions      a read or admin key when
                                                                         read or admin keys are set;
                                                                         else as public
 admin      POST checkpoints/{id}/confirm, PATCH checkpoints/{id}/status an admin key; with no admin
                                                                         key configured: nobody (403)
-open       /healthz, /docs, /redoc, /openapi.json                       anyone
+open       /healthz, /docs, /redoc, /openapi.json, /board, /static      anyone
 =========  ===========================================================  ==========================
 
 A missing or unknown key is 401 (with ``WWW-Authenticate: Bearer``); a valid key of a lower tier
@@ -33,6 +33,7 @@ from typing import Annotated, Any
 from fastapi import Depends, HTTPException, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
+from api.schemas import problem
 from coordinator_core.config import Settings
 
 API_KEY_HEADER = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key (or use Authorization: Bearer)")
@@ -101,9 +102,12 @@ def require(tier: Tier) -> Callable[..., Coroutine[Any, Any, None]]:
     return dependency
 
 
-AUTH_RESPONSES: dict[int | str, dict[str, str]] = {
-    401: {"description": "missing or unknown API key (when the route's tier needs one)"},
-    403: {"description": "the key's tier does not open this route; admin routes: also when no admin key is configured"},
+AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: problem(
+        "missing or unknown API key (when the route's tier needs one)",
+        **{"WWW-Authenticate": "Bearer: send the key as X-API-Key or Authorization: Bearer"},
+    ),
+    403: problem("the key's tier does not open this route; admin routes: also when no admin key is configured"),
 }
 
 PUBLIC = [Depends(require(Tier.PUBLIC))]

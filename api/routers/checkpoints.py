@@ -33,6 +33,7 @@ from api.schemas import (
     LatestPrizes,
     Prize,
     StatusBody,
+    problem,
 )
 from api.security import ADMIN, AUTH_RESPONSES, PUBLIC
 from coordinator_core import emission as money
@@ -43,7 +44,8 @@ from coordinator_core.services import checkpoint as checkpoint_service
 router = APIRouter(responses=AUTH_RESPONSES, prefix="/reports/checkpoints", tags=["checkpoints"])
 
 TotalPrize = Annotated[int, Query(ge=0, le=2**63 - 1, description="amount to split, in the smallest unit")]
-NOT_FOUND = {404: {"description": "checkpoint not found"}}
+NOT_FOUND = {404: problem("checkpoint not found, or it has no emission")}
+NO_CHECKPOINT = {404: problem("no checkpoint yet, or the latest has no emission")}
 
 
 def found(row: dict[str, Any] | None, checkpoint_id: str) -> dict[str, Any]:
@@ -105,9 +107,7 @@ def checkpoints(
     return [convert.checkpoint(row) for row in page.rows]
 
 
-@router.get(
-    "/latest", response_model=CheckpointOut, responses={404: {"description": "no checkpoint yet"}}, dependencies=PUBLIC
-)
+@router.get("/latest", response_model=CheckpointOut, responses={404: problem("no checkpoint yet")}, dependencies=PUBLIC)
 def latest(session: SessionDep) -> dict[str, Any]:
     """The checkpoint with the newest ``period_end``."""
     row = queries.latest_checkpoint(session)
@@ -119,7 +119,7 @@ def latest(session: SessionDep) -> dict[str, Any]:
 @router.get(
     "/latest/prizes",
     response_model=LatestPrizes,
-    responses={**PAGINATED, 404: {"description": "no checkpoint yet"}},
+    responses={**PAGINATED, **NO_CHECKPOINT},
     dependencies=PUBLIC,
 )
 def latest_prizes(
@@ -231,7 +231,10 @@ def prizes(
 
 
 # -- admin actions ---------------------------------------------------------------------------------
-CONFLICT = {409: {"description": "the checkpoint is not in a state that allows this"}, **NOT_FOUND}
+CONFLICT = {
+    409: problem("the checkpoint is not in a state that allows this (the detail names the allowed move)"),
+    404: problem("checkpoint not found"),
+}
 
 
 @router.post("/{checkpoint_id}/confirm", response_model=CheckpointOut, responses=CONFLICT, dependencies=ADMIN)

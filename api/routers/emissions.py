@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException
 
 from api.deps import SessionDep
-from api.routers.checkpoints import emission_of
+from api.routers.checkpoints import NO_CHECKPOINT, emission_of
 from api.schemas import LatestEmission
 from api.security import AUTH_RESPONSES, PUBLIC
 from coordinator_core import queries
@@ -15,9 +15,7 @@ from coordinator_core import queries
 router = APIRouter(responses=AUTH_RESPONSES, tags=["checkpoints"], dependencies=PUBLIC)
 
 
-@router.get(
-    "/reports/emissions/latest", response_model=LatestEmission, responses={404: {"description": "no checkpoint yet"}}
-)
+@router.get("/reports/emissions/latest", response_model=LatestEmission, responses=NO_CHECKPOINT)
 def latest_emission(session: SessionDep) -> dict[str, Any]:
     """The raw emission of the checkpoint with the newest ``period_end``."""
     row = queries.latest_checkpoint(session)

@@ -42,6 +42,7 @@ from api.schemas import (
     ModelScoresBase,
     ModelStatus,
     PredictionOut,
+    problem,
     score_key,
     with_windows,
 )
@@ -51,6 +52,7 @@ from coordinator_core.db.tables import PredictionStatus
 
 DEFAULT_PERIOD = timedelta(days=7)
 STATUS_SAMPLE = 100
+MODEL_NOT_FOUND = {404: problem("model not found")}
 PERIOD = "\x00period"  # key of the (start, end] range next to the window names (never a window name)
 
 
@@ -246,7 +248,9 @@ def build_router(windows: dict[str, int]) -> APIRouter:
             set_next(request, response, "models-params", page[-1])
         return out
 
-    @router.get("/reports/models/{model_id}/status", response_model=ModelStatus, dependencies=PUBLIC)
+    @router.get(
+        "/reports/models/{model_id}/status", response_model=ModelStatus, responses=MODEL_NOT_FOUND, dependencies=PUBLIC
+    )
     def model_status(model_id: ModelIdPath, session: SessionDep, ctx: ContextDep, as_of: AsOf = None) -> dict[str, Any]:
         """One model: its newest round and prediction (status, failed_reason, exec_time_ms), latency
         and statuses of its newest predictions, rank in the latest leaderboard and provisional
@@ -308,7 +312,7 @@ def build_router(windows: dict[str, int]) -> APIRouter:
     @router.get(
         "/reports/models/{model_id}/predictions",
         response_model=list[PredictionOut],
-        responses=PAGINATED,
+        responses={**PAGINATED, **MODEL_NOT_FOUND},
         dependencies=PRIVATE,
     )
     def model_predictions(

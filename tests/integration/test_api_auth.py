@@ -26,6 +26,7 @@ TIERS = {
     ("GET", "/reports/schema/leaderboard-columns"): "public",
     ("GET", "/reports/schema/metrics-widgets"): "public",
     ("GET", "/reports/leaderboard"): "public",
+    ("GET", "/reports/leaderboard/history"): "public",
     ("GET", "/reports/models"): "public",
     ("GET", "/reports/models/global"): "public",
     ("GET", "/reports/models/params"): "public",
