@@ -92,37 +92,122 @@ def fill(url: str, pending: int, scored_history: int = 0) -> None:
     total = history_rounds + rounds
     connection = psycopg2.connect(_dsn(url))
     cursor = connection.cursor()
-    scope = json.dumps({"source": "synthetic", "sources": ["synthetic"], "subject": "BTC", "kind": "candle",
-                        "granularity": "1m", "horizon_seconds": 60, "step_seconds": 60, "scope_key": "BTC-60"})
+    scope = json.dumps(
+        {
+            "source": "synthetic",
+            "sources": ["synthetic"],
+            "subject": "BTC",
+            "kind": "candle",
+            "granularity": "1m",
+            "horizon_seconds": 60,
+            "step_seconds": 60,
+            "scope_key": "BTC-60",
+        }
+    )
     cursor.execute(
-        "INSERT INTO scheduled_prediction_configs (id, scope_key, scope_template_jsonb, schedule_jsonb, active, \"order\", "
+        'INSERT INTO scheduled_prediction_configs (id, scope_key, scope_template_jsonb, schedule_jsonb, active, "order", '
         "meta_jsonb, updated_at) VALUES ('CFG_BTC-60', 'BTC-60', '{}', '{\"prediction_interval_seconds\": 60}', true, 0, '{}', %s)",
         (START,),
     )
-    _copy(cursor, "models", ["id", "name", "deployment_identifier", "player_id", "player_name", "state", "first_seen_at",
-                             "last_seen_at", "overall_score_jsonb", "scores_by_scope_jsonb", "meta_jsonb", "created_at",
-                             "updated_at"],
-          ((f"m{i:04d}", f"m{i:04d}", "bench", f"p{i:04d}", f"P{i}", "RUNNING", START, START, "{}", "[]", "{}", START, START)
-           for i in range(MODELS)))
+    _copy(
+        cursor,
+        "models",
+        [
+            "id",
+            "name",
+            "deployment_identifier",
+            "player_id",
+            "player_name",
+            "state",
+            "first_seen_at",
+            "last_seen_at",
+            "overall_score_jsonb",
+            "scores_by_scope_jsonb",
+            "meta_jsonb",
+            "created_at",
+            "updated_at",
+        ],
+        (
+            (
+                f"m{i:04d}",
+                f"m{i:04d}",
+                "bench",
+                f"p{i:04d}",
+                f"P{i}",
+                "RUNNING",
+                START,
+                START,
+                "{}",
+                "[]",
+                "{}",
+                START,
+                START,
+            )
+            for i in range(MODELS)
+        ),
+    )
     price = 60_000.0
     candles = []
     for k in range(-2, total + 3):  # candle opened at START + (k-1) min closes at START + k min
         price *= 1.0 + 0.0004 * ((k * 7919) % 13 - 6) / 6
-        candles.append(("synthetic", "BTC", "candle", "1m", START + (k - 1) * MINUTE, START, "true",
-                        json.dumps({"open": price, "high": price, "low": price, "close": price, "volume": 1.0}), "{}"))
-    _copy(cursor, "feed_records", ["source", "subject", "kind", "granularity", "ts_event", "ts_ingested", "final",
-                                   "values_jsonb", "meta_jsonb"], candles)
+        candles.append(
+            (
+                "synthetic",
+                "BTC",
+                "candle",
+                "1m",
+                START + (k - 1) * MINUTE,
+                START,
+                "true",
+                json.dumps({"open": price, "high": price, "low": price, "close": price, "volume": 1.0}),
+                "{}",
+            )
+        )
+    _copy(
+        cursor,
+        "feed_records",
+        ["source", "subject", "kind", "granularity", "ts_event", "ts_ingested", "final", "values_jsonb", "meta_jsonb"],
+        candles,
+    )
 
     def inputs() -> Any:
         for r in range(total):
             at = START + r * MINUTE
             status = "RESOLVED" if r < history_rounds else "RECEIVED"
-            yield (f"INP_{r:07d}", "CFG_BTC-60", "BTC-60", status, at, at, at + MINUTE,
-                   (at + MINUTE) if status == "RESOLVED" else None, "{}", "{}" if status == "RESOLVED" else None, scope, "{}")
+            yield (
+                f"INP_{r:07d}",
+                "CFG_BTC-60",
+                "BTC-60",
+                status,
+                at,
+                at,
+                at + MINUTE,
+                (at + MINUTE) if status == "RESOLVED" else None,
+                "{}",
+                "{}" if status == "RESOLVED" else None,
+                scope,
+                "{}",
+            )
 
-    _copy(cursor, "inputs", ["id", "prediction_config_id", "scope_key", "status", "round_at", "received_at",
-                             "resolvable_at", "resolved_at", "raw_data_jsonb", "actuals_jsonb", "scope_jsonb", "meta_jsonb"],
-          inputs())
+    _copy(
+        cursor,
+        "inputs",
+        [
+            "id",
+            "prediction_config_id",
+            "scope_key",
+            "status",
+            "round_at",
+            "received_at",
+            "resolvable_at",
+            "resolved_at",
+            "raw_data_jsonb",
+            "actuals_jsonb",
+            "scope_jsonb",
+            "meta_jsonb",
+        ],
+        inputs(),
+    )
 
     def predictions() -> Any:
         for r in range(total):
@@ -130,12 +215,44 @@ def fill(url: str, pending: int, scored_history: int = 0) -> None:
             for m in range(MODELS):
                 value = ((r * 31 + m * 17) % 200 - 100) / 100_000
                 status = "SCORED" if r < history_rounds else "PENDING"
-                yield (f"PRE_m{m:04d}_{r:07d}", f"INP_{r:07d}", f"m{m:04d}", "CFG_BTC-60", "BTC-60", scope, status, "SUCCESS",
-                       None, 0.1, json.dumps({"value": value}), "{}", at, at + MINUTE)
+                yield (
+                    f"PRE_m{m:04d}_{r:07d}",
+                    f"INP_{r:07d}",
+                    f"m{m:04d}",
+                    "CFG_BTC-60",
+                    "BTC-60",
+                    scope,
+                    status,
+                    "SUCCESS",
+                    None,
+                    0.1,
+                    json.dumps({"value": value}),
+                    "{}",
+                    at,
+                    at + MINUTE,
+                )
 
-    _copy(cursor, "predictions", ["id", "input_id", "model_id", "prediction_config_id", "scope_key", "scope_jsonb", "status",
-                                  "runner_status", "failed_reason", "exec_time_ms", "inference_output_jsonb", "meta_jsonb",
-                                  "performed_at", "resolvable_at"], predictions())
+    _copy(
+        cursor,
+        "predictions",
+        [
+            "id",
+            "input_id",
+            "model_id",
+            "prediction_config_id",
+            "scope_key",
+            "scope_jsonb",
+            "status",
+            "runner_status",
+            "failed_reason",
+            "exec_time_ms",
+            "inference_output_jsonb",
+            "meta_jsonb",
+            "performed_at",
+            "resolvable_at",
+        ],
+        predictions(),
+    )
     if history_rounds:
         cursor.execute(
             "INSERT INTO scores (id, prediction_id, model_id, input_id, prediction_status, value, success, result_jsonb, scored_at) "
@@ -152,6 +269,9 @@ def fill(url: str, pending: int, scored_history: int = 0) -> None:
     connection.commit()
     cursor.execute("ANALYZE")
     connection.close()
+    from coordinator_core.db.engine import get_engine
+
+    get_engine(url).dispose()  # no pooled connection left: the database can serve as a template
 
 
 def due_time(pending: int, history: int = 0) -> datetime:
@@ -163,8 +283,9 @@ def run_ours(url: str, now: datetime) -> dict[str, Any]:
     from coordinator_core.bootstrap import build_runtime
     from coordinator_core.services.score import score_predictions
 
-    runtime = build_runtime(database_url=url, feed_source="synthetic", feed_granularity="1m", score_batch_size=500,
-                            crunch_contract=None)
+    runtime = build_runtime(
+        database_url=url, feed_source="synthetic", feed_granularity="1m", score_batch_size=500, crunch_contract=None
+    )
     started = time.perf_counter()
     result = score_predictions(runtime.uow, runtime.contract, runtime.settings, now)
     seconds = time.perf_counter() - started
@@ -189,7 +310,8 @@ def run_floor(url: str, now: datetime) -> dict[str, Any]:
     returns = {i: (float(x) - float(e)) / float(e) for i, e, x in cursor.fetchall()}
     cursor.execute(
         "SELECT id, model_id, input_id, inference_output_jsonb FROM predictions p WHERE status = 'PENDING' "
-        "AND resolvable_at <= %s", (now,)
+        "AND resolvable_at <= %s",
+        (now,),
     )
     buffer = io.StringIO()
     stamp = now.isoformat()
@@ -198,11 +320,16 @@ def run_floor(url: str, now: datetime) -> dict[str, Any]:
         result = json.dumps({"value": value, "success": True, "failed_reason": None})
         buffer.write(f"SCR_{pid}\t{pid}\t{model_id}\t{input_id}\tSCORED\t{value!r}\tt\t{result}\t{stamp}\n")
     buffer.seek(0)
-    cursor.copy_expert("COPY scores (id, prediction_id, model_id, input_id, prediction_status, value, success, result_jsonb, "
-                       "scored_at) FROM STDIN", buffer)
+    cursor.copy_expert(
+        "COPY scores (id, prediction_id, model_id, input_id, prediction_status, value, success, result_jsonb, "
+        "scored_at) FROM STDIN",
+        buffer,
+    )
     cursor.execute("UPDATE predictions SET status = 'SCORED' WHERE status = 'PENDING' AND resolvable_at <= %s", (now,))
-    cursor.execute("UPDATE inputs SET status = 'RESOLVED', resolved_at = %s WHERE status = 'RECEIVED' AND resolvable_at <= %s",
-                   (now, now))
+    cursor.execute(
+        "UPDATE inputs SET status = 'RESOLVED', resolved_at = %s WHERE status = 'RECEIVED' AND resolvable_at <= %s",
+        (now, now),
+    )
     cursor.execute(
         "INSERT INTO snapshots (id, model_id, period_start, period_end, prediction_count, scored_count, failed_count, "
         "absent_count, value_sum, result_summary_jsonb, meta_jsonb, created_at, updated_at) "
@@ -220,16 +347,29 @@ def run_floor(url: str, now: datetime) -> dict[str, Any]:
     return {"seconds": seconds}
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident memory (``VmHWM``: reset by exec, unlike ``ru_maxrss``, which a
+    child inherits from the parent it was forked from)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def child(kind: str, url: str, now: str) -> None:
     when = datetime.fromisoformat(now)
     out = run_ours(url, when) if kind == "ours" else run_floor(url, when)
-    out["max_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out["max_rss_mb"] = peak_rss_mb()
     print(json.dumps(out))
 
 
 def in_process(kind: str, url: str, now: datetime) -> dict[str, Any]:
-    result = subprocess.run([sys.executable, "-m", "benchmarks.core_bench", "--child", kind, url, now.isoformat()],
-                            capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks.core_bench", "--child", kind, url, now.isoformat()],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if result.returncode:
         raise RuntimeError(result.stderr[-3000:])
     return json.loads(result.stdout.strip().splitlines()[-1])
@@ -251,9 +391,11 @@ def bench_score_cycle(sizes: list[int]) -> None:
                 drop_database(floor_db)
         finally:
             drop_database(ours_db)
-        print(f"  score cycle, {pending:>9,} pending: ours {ours['seconds']:7.2f} s ({ours['scored']:,} scored, "
-              f"max RSS {ours['max_rss_mb']:,.0f} MB) | floor {floor['seconds']:7.2f} s (max RSS {floor['max_rss_mb']:,.0f} MB)"
-              f" | ratio {ours['seconds'] / floor['seconds']:.2f}x   [data {filled:.0f} s]")
+        print(
+            f"  score cycle, {pending:>9,} pending: ours {ours['seconds']:7.2f} s ({ours['scored']:,} scored, "
+            f"max RSS {ours['max_rss_mb']:,.0f} MB) | floor {floor['seconds']:7.2f} s (max RSS {floor['max_rss_mb']:,.0f} MB)"
+            f" | ratio {ours['seconds'] / floor['seconds']:.2f}x   [data {filled:.0f} s]"
+        )
 
 
 def bench_flat() -> None:
@@ -261,13 +403,17 @@ def bench_flat() -> None:
     for history in (0, 100_000):
         url = create_database()
         try:
-            fill(url, 20 * 1 if False else MODELS // 5, scored_history=history)  # 20 new predictions: a fifth of a round
+            fill(
+                url, 20 * 1 if False else MODELS // 5, scored_history=history
+            )  # 20 new predictions: a fifth of a round
             figures[history] = in_process("ours", url, due_time(MODELS // 5, history))
         finally:
             drop_database(url)
     a, b = figures[0], figures[100_000]
-    print(f"  20 new predictions: {a['seconds'] * 1000:.1f} ms with no history, {b['seconds'] * 1000:.1f} ms with 100,000 "
-          f"scored ({b['seconds'] / a['seconds']:.2f}x)")
+    print(
+        f"  20 new predictions: {a['seconds'] * 1000:.1f} ms with no history, {b['seconds'] * 1000:.1f} ms with 100,000 "
+        f"scored ({b['seconds'] / a['seconds']:.2f}x)"
+    )
 
 
 # -- rounds --------------------------------------------------------------------------------------------------
@@ -301,17 +447,36 @@ def bench_rounds(models: int, rounds: int, label: str) -> None:
 
         upgrade(url)
         folder = model_folders(models)
+        configs = folder / "configs.json"  # one round per hour: horizon 1 h
+        configs.write_text(
+            json.dumps(
+                [
+                    {
+                        "scope_key": "BTC-3600",
+                        "scope_template": {"subject": "BTC", "horizon_seconds": 3600, "step_seconds": 900},
+                        "schedule": {"prediction_interval_seconds": 3600},
+                    }
+                ]
+            )
+        )
         loaded = time.perf_counter()
-        rt = build_runtime(database_url=url, models_dir=str(folder), feed_source="synthetic", feed_granularity="1m",
-                           crunch_contract=None, scheduled_prediction_configs_path=None, local_model_timeout_seconds=30.0)
+        rt = build_runtime(
+            database_url=url,
+            models_dir=str(folder),
+            feed_source="synthetic",
+            feed_granularity="1m",
+            crunch_contract=None,
+            scheduled_prediction_configs_path=str(configs),
+            local_model_timeout_seconds=30.0,
+        )
         gateway = rt.gateway
         loaded = time.perf_counter() - loaded
         now = datetime(2026, 11, 2, tzinfo=UTC)
         seed_configs(rt.uow, rt.contract, rt.settings, now)
-        ingest(rt.uow, rt.sources, rt.settings, now + rounds * 3600 * timedelta(seconds=1))
-        times, own = [], []
+        times = []
         for k in range(rounds):
             at = now + k * timedelta(hours=1)
+            ingest(rt.uow, rt.sources, rt.settings, at)  # the round's data, not timed
             started = time.perf_counter()
             result = predict_round(rt.uow, gateway, rt.contract, rt.settings, at)
             times.append(time.perf_counter() - started)
@@ -320,9 +485,10 @@ def bench_rounds(models: int, rounds: int, label: str) -> None:
         times.sort()
         p50 = statistics.median(times)
         p99 = times[min(len(times) - 1, int(round(0.99 * (len(times) - 1))))]
-        print(f"  {label}: {models:,} models × {rounds} rounds (2 configs each), models loaded in {loaded:.1f} s; "
-              f"round p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms (models' own time ≈ 0: each returns a constant)")
-        del own
+        print(
+            f"  {label}: {models:,} models × {rounds} rounds (one config), models loaded in {loaded:.1f} s; "
+            f"round p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms (models' own time ≈ 0: each returns a constant)"
+        )
     finally:
         drop_database(url)
 
@@ -332,11 +498,15 @@ def main() -> None:
         child(sys.argv[2], sys.argv[3], sys.argv[4])
         return
     quick = "--quick" in sys.argv
+    only = next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--only=")), "score,flat,rounds")
     print(f"Postgres (databases of this run's own, on the server of {make_url(ADMIN_URL).render_as_string()}):")
-    bench_score_cycle([20_000, 100_000] if quick else [20_000, 100_000, 1_000_000])
-    bench_flat()
-    bench_rounds(16, 200, "data → persisted predictions")
-    bench_rounds(5_000, 7 if quick else 11, "a round of 5,000 in-process models")
+    if "score" in only:
+        bench_score_cycle([20_000, 100_000] if quick else [20_000, 100_000, 1_000_000])
+    if "flat" in only:
+        bench_flat()
+    if "rounds" in only:
+        bench_rounds(16, 200, "data → persisted predictions")
+        bench_rounds(5_000, 7 if quick else 11, "a round of 5,000 in-process models")
 
 
 if __name__ == "__main__":

@@ -312,6 +312,10 @@ class CrunchContract(BaseModel):
             raise ValidationError(
                 f'invalid output: expected an object like {{"value": 0.001}}, got {type(raw).__name__} {raw!r:.80}'
             )
+        if self.output_type is InferenceOutput:
+            fast = _plain_value(raw)
+            if fast is not None:
+                return fast
         try:
             return self.output_type.model_validate(raw, strict=True).model_dump()
         except PydanticValidationError as exc:
@@ -324,12 +328,45 @@ class CrunchContract(BaseModel):
             result = self.scoring_function(prediction, ground_truth)
         except Exception as exc:
             raise ValidationError(f"scoring function raised {type(exc).__name__}: {exc}") from exc
+        if self.score_type is ScoreResult:
+            fast = _plain_score(result)
+            if fast is not None:
+                return fast
         try:
             return self.score_type.model_validate(result, strict=True).model_dump()
         except PydanticValidationError as exc:
             raise ValidationError(
                 f"scoring function returned an invalid score {result!r:.120}: {exc.errors()[0]['msg']}"
             ) from None
+
+
+def _finite_number(value: Any) -> bool:
+    return type(value) in (float, int) and math.isfinite(value)
+
+
+def _plain_value(raw: Any) -> dict[str, Any] | None:
+    """``InferenceOutput``'s strict validation for the common case ``{"value": <finite number>}``,
+    without pydantic (hot path of a round); ``None`` sends anything else to pydantic."""
+    if type(raw) is dict and len(raw) == 1 and _finite_number(raw.get("value")):
+        return {"value": float(raw["value"])}
+    return None
+
+
+def _plain_score(result: Any) -> dict[str, Any] | None:
+    """``ScoreResult``'s strict validation and dump (fields first, then extra keys as given) for a
+    plain dict, without pydantic (hot path of scoring); ``None`` sends anything else to pydantic,
+    which gives the reason."""
+    if type(result) is not dict or not _finite_number(result.get("value")):
+        return None
+    success = result.get("success", True)
+    reason = result.get("failed_reason")
+    if type(success) is not bool or (reason is not None and type(reason) is not str):
+        return None
+    out: dict[str, Any] = {"value": float(result["value"]), "success": success, "failed_reason": reason}
+    for key, item in result.items():
+        if key not in out:
+            out[key] = item
+    return out
 
 
 def resolve_object(path: str, variable: str) -> Any:

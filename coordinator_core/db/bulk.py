@@ -23,20 +23,22 @@ import io
 import json
 import math
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, bindparam, column, select, table, text
-from sqlalchemy.orm import Session
+from sqlalchemy import JSON, Boolean, Float, String, bindparam, column, select, table, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.types import TypeDecorator
 
 from coordinator_core.db.engine import on_conflict, upsert_statement
+from coordinator_core.db.types import UTCDateTime
 
 COPY_THRESHOLD = 200
 
 
 def upsert_rows(
-    session: Session,
+    session: Connection,
     target: Any,
     rows: Sequence[Mapping[str, Any]],
     conflict: list[str],
@@ -62,7 +64,7 @@ def upsert_rows(
     return len(session.execute(stmt, [dict(r) for r in rows]).all())  # batched by insertmanyvalues
 
 
-def update_rows(session: Session, target: Any, key: str, rows: Sequence[Mapping[str, Any]]) -> int:
+def update_rows(session: Connection, target: Any, key: str, rows: Sequence[Mapping[str, Any]]) -> int:
     """Set, for each row, its columns on the ``target`` row whose ``key`` column equals the row's
     ``key`` value. Every row must have the same columns. Returns the number of rows updated."""
     if not rows:
@@ -85,11 +87,11 @@ def update_rows(session: Session, target: Any, key: str, rows: Sequence[Mapping[
 
 
 # -- internals ----------------------------------------------------------------------------------------
-def _postgres(session: Session) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
+def _postgres(session: Connection) -> bool:
+    return session.dialect.name == "postgresql"
 
 
-def _stage(session: Session, name: str, columns: list[str]) -> str:
+def _stage(session: Connection, name: str, columns: list[str]) -> str:
     """A temporary table with ``columns`` of table ``name`` (types only), empty (one round trip)."""
     stage = f"stage_{name}_{zlib.crc32(','.join(columns).encode()):08x}"
     quoted = ", ".join(f'"{c}"' for c in columns)
@@ -102,27 +104,69 @@ def _stage(session: Session, name: str, columns: list[str]) -> str:
     return stage
 
 
-def _copy(session: Session, stage: str, target: Any, columns: list[str], rows: Sequence[Mapping[str, Any]]) -> None:
-    json_columns = {c for c in columns if isinstance(target.c[c].type, JSON)}
+def _copy(session: Connection, stage: str, target: Any, columns: list[str], rows: Sequence[Mapping[str, Any]]) -> None:
+    encoders = [
+        (c, _memo(_encoder(target.c[c].type, c)) if _shared(target.c[c].type) else _encoder(target.c[c].type, c))
+        for c in columns
+    ]
     buffer = io.StringIO()
     write = buffer.write
     for row in rows:
-        write(",".join(_field(row[c], c in json_columns, c) for c in columns))
+        write(",".join([encode(row[c]) for c, encode in encoders]))
         write("\n")
     buffer.seek(0)
-    cursor = session.connection().connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    cursor = session.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     quoted = ", ".join(f'"{c}"' for c in columns)
     cursor.copy_expert(f"COPY {stage} ({quoted}) FROM STDIN WITH (FORMAT csv)", buffer)
+
+
+def _shared(kind: Any) -> bool:
+    """Columns whose values are often one object shared by many rows (a round's scope, its time)."""
+    return isinstance(kind, JSON | UTCDateTime)
+
+
+def _memo(encode: Callable[[Any], str]) -> Callable[[Any], str]:
+    """``encode`` remembered per object identity, for one COPY (every row stays alive during it, so
+    an identity is never reused)."""
+    cache: dict[int, str] = {}
+
+    def encoded(value: Any) -> str:
+        key = id(value)
+        text_value = cache.get(key)
+        if text_value is None:
+            text_value = cache[key] = encode(value)
+        return text_value
+
+    return encoded
 
 
 def _quote(text_value: str) -> str:
     return '"' + text_value.replace('"', '""') + '"'
 
 
+def _encoder(kind: Any, name: str) -> Callable[[Any], str]:
+    """The CSV encoding of one column's values (NULL is an empty unquoted field; texts are quoted),
+    chosen once per column from its type; values of an unexpected type go through ``_field``."""
+    if isinstance(kind, TypeDecorator) and not isinstance(kind, UTCDateTime):
+        kind = kind.impl  # e.g. SQLModel's AutoString is a String
+    if isinstance(kind, JSON):
+        dumps = json.dumps
+        return lambda v: _quote(dumps(v))  # like SQLAlchemy's JSON type: None is stored as JSON null
+    if isinstance(kind, String):
+        return lambda v: "" if v is None else (_quote(v) if type(v) is str else _field(v, False, name))
+    if isinstance(kind, Float):
+        return lambda v: repr(v) if type(v) is float and math.isfinite(v) else _field(v, False, name)
+    if isinstance(kind, Boolean):
+        return lambda v: "t" if v is True else ("f" if v is False else _field(v, False, name))
+    if isinstance(kind, UTCDateTime):
+        return lambda v: v.isoformat() if type(v) is datetime and v.tzinfo is UTC else _field(v, False, name)
+    return lambda v: _field(v, False, name)
+
+
 def _field(value: Any, is_json: bool, name: str) -> str:
-    """One CSV field: NULL is an empty unquoted field; every text is quoted."""
+    """One CSV field of any type."""
     if is_json:
-        return _quote(json.dumps(value))  # like SQLAlchemy's JSON type: None is stored as JSON null
+        return _quote(json.dumps(value))
     if value is None:
         return ""
     if isinstance(value, bool):

@@ -6,8 +6,7 @@ import threading
 from typing import Any
 
 from sqlalchemy import event, make_url
-from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session as OrmSession
+from sqlalchemy.engine import Connection, Engine
 from sqlmodel import create_engine
 
 _ENGINES: dict[str, Engine] = {}
@@ -52,7 +51,7 @@ def get_engine(url: str) -> Engine:
 
 
 def upsert_statement(
-    session: OrmSession,
+    session: Connection,
     table: Any,
     conflict: list[str],
     update: list[str] | None = None,
@@ -64,7 +63,7 @@ def upsert_statement(
     (``session.execute(stmt, rows)``): one cached statement, sent as multi-row batches. ``refresh``
     columns are rewritten along with a change but never count as one. ``guard="final_wins"``: a row
     whose ``final`` is true is never overwritten by a non-final one."""
-    dialect = session.get_bind().dialect.name
+    dialect = session.dialect.name
     key = (dialect, table.name, tuple(conflict), tuple(update or ()), refresh, guard)
     cached = _UPSERTS.get(key)
     if cached is None:

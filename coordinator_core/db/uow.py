@@ -1,4 +1,4 @@
-"""The SQL unit of work: one ``Session`` and its repositories, one transaction.
+"""The SQL unit of work: one connection, one transaction, and the repositories over it.
 
 ::
 
@@ -16,9 +16,8 @@ from collections.abc import Callable
 from types import TracebackType
 
 from sqlalchemy import text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session
 
 from coordinator_core.db.repositories import (
     SqlCheckpointRepository,
@@ -33,7 +32,7 @@ from coordinator_core.errors import TransientError
 
 
 class SqlUnitOfWork:
-    session: Session
+    connection: Connection
     feeds: SqlFeedRepository
     configs: SqlConfigRepository
     models: SqlModelRepository
@@ -46,23 +45,26 @@ class SqlUnitOfWork:
         self.engine = engine
 
     def __enter__(self) -> SqlUnitOfWork:
-        self.session = Session(self.engine, expire_on_commit=False)
-        self.feeds = SqlFeedRepository(self.session)
-        self.configs = SqlConfigRepository(self.session)
-        self.models = SqlModelRepository(self.session)
-        self.rounds = SqlRoundRepository(self.session)
-        self.scores = SqlScoreRepository(self.session)
-        self.leaderboards = SqlLeaderboardRepository(self.session)
-        self.checkpoints = SqlCheckpointRepository(self.session)
+        self.connection = self.engine.connect()
+        self.transaction = self.connection.begin()
+        db = self.connection
+        self.feeds = SqlFeedRepository(db)
+        self.configs = SqlConfigRepository(db)
+        self.models = SqlModelRepository(db)
+        self.rounds = SqlRoundRepository(db)
+        self.scores = SqlScoreRepository(db)
+        self.leaderboards = SqlLeaderboardRepository(db)
+        self.checkpoints = SqlCheckpointRepository(db)
         return self
 
     def __exit__(
         self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
     ) -> None:
         try:
-            self.session.rollback()  # a no-op after commit()
+            if self.transaction.is_active:  # not committed: roll back
+                self.transaction.rollback()
         finally:
-            self.session.close()
+            self.connection.close()
         if isinstance(error, OperationalError):
             raise TransientError(f"database temporarily unavailable: {error.orig}") from error
 
@@ -71,11 +73,11 @@ class SqlUnitOfWork:
         ``pg_advisory_xact_lock`` on Postgres; SQLite already admits one writer at a time."""
         if self.engine.dialect.name == "postgresql":
             self._run(
-                lambda: self.session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:name))"), {"name": name})
+                lambda: self.connection.execute(text("SELECT pg_advisory_xact_lock(hashtext(:name))"), {"name": name})
             )
 
     def commit(self) -> None:
-        self._run(self.session.commit)
+        self._run(self.transaction.commit)
 
     def _run(self, action: Callable[[], object]) -> None:
         try:

@@ -50,15 +50,14 @@ class FrozenList(list[Any]):
         return (list, (list(self),))
 
 
+_SCALARS = (str, int, float, bool, type(None))
+
+
 def freeze(value: Any) -> Any:
     """A read-only deep copy of a JSON value (dicts, lists, scalars)."""
-    if isinstance(value, dict):
-        frozen = FrozenDict()
-        for key, item in value.items():
-            dict.__setitem__(frozen, key, freeze(item))
-        return frozen
-    if isinstance(value, list | tuple):
-        out = FrozenList()
-        list.extend(out, (freeze(item) for item in value))
-        return out
+    kind = type(value)
+    if kind is dict or isinstance(value, dict):
+        return FrozenDict((k, v if type(v) in _SCALARS else freeze(v)) for k, v in value.items())
+    if kind is list or kind is tuple or isinstance(value, list | tuple):
+        return FrozenList(v if type(v) in _SCALARS else freeze(v) for v in value)
     return value

@@ -142,7 +142,7 @@ class LocalGateway:
         functions = {}
         for model_id, instance in self._instances.items():
             previous = self._busy.get(model_id)
-            if previous is not None and not previous.done.is_set():
+            if previous is not None and not previous.done:
                 results[model_id] = CallResult(
                     CallStatus.TIMEOUT, detail="still busy with a previous call that timed out"
                 )

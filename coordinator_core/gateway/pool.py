@@ -9,13 +9,33 @@ returns. No thread is started per call.
 
 from __future__ import annotations
 
-import heapq
 import queue
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
+
+
+class _Batch:
+    """The calls of one ``run_all``: the last one to finish wakes the waiter (once, not per call)."""
+
+    def __init__(self, count: int) -> None:
+        self.left = count
+        self.lock = threading.Lock()
+        self.all_done = threading.Event()
+        if count == 0:
+            self.all_done.set()
+
+    def count(self, call: Call) -> None:
+        """``call`` no longer holds up the waiter (it returned, or was abandoned); counted once."""
+        with self.lock:
+            if call.counted:
+                return
+            call.counted = True
+            self.left -= 1
+            if self.left == 0:
+                self.all_done.set()
 
 
 @dataclass(eq=False)
@@ -24,12 +44,18 @@ class Call:
 
     fn: Callable[[], Any]
     key: str
+    batch: _Batch | None = None
     started: float | None = None
     finished: float | None = None
     value: Any = None
     error: BaseException | None = None
     timed_out: bool = False
-    done: threading.Event = field(default_factory=threading.Event)
+    counted: bool = False
+
+    @property
+    def done(self) -> bool:
+        """The function has returned (or raised), in time or late."""
+        return self.finished is not None
 
 
 class _Worker(threading.Thread):
@@ -37,6 +63,7 @@ class _Worker(threading.Thread):
         super().__init__(name=f"{pool.name}-{index}", daemon=True)
         self.pool = pool
         self.retired = False
+        self.current: Call | None = None
 
     def run(self) -> None:
         while not self.retired:
@@ -44,26 +71,26 @@ class _Worker(threading.Thread):
             if call is None:
                 return
             call.started = time.perf_counter()
-            self.pool.events.put(("start", call, self))
+            self.current = call
             try:
                 call.value = call.fn()
             except BaseException as exc:  # reported to the waiter, never lost
                 call.error = exc
             call.finished = time.perf_counter()
-            call.done.set()
-            self.pool.events.put(("end", call, self))
+            self.current = None
+            if call.batch is not None:
+                call.batch.count(call)
 
 
 class WorkerPool:
     """``run_all({key: fn}, timeout)`` runs every function on the pool and returns, per key, its
     ``Call``: finished, or ``timed_out`` when it did not finish within ``timeout`` seconds of its
-    own start (``done`` is set if and when it returns later). One ``run_all`` at a time."""
+    own start (its ``done`` turns true if and when it returns later). One ``run_all`` at a time."""
 
     def __init__(self, size: int, name: str = "model") -> None:
         self.size = size
         self.name = name
         self.tasks: queue.SimpleQueue[Call | None] = queue.SimpleQueue()
-        self.events: queue.SimpleQueue[tuple[str, Call, _Worker]] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._workers: list[_Worker] = []
         self._started = 0
@@ -78,42 +105,32 @@ class WorkerPool:
         with self._lock:
             while len(self._workers) < self.size:
                 self._spawn()
-            calls = {key: Call(fn, key) for key, fn in functions.items()}
+            batch = _Batch(len(functions))
+            calls = {key: Call(fn, key, batch) for key, fn in functions.items()}
             for call in calls.values():
                 self.tasks.put(call)
-            out: dict[str, Call] = {}
-            deadlines: list[tuple[float, int, Call, _Worker]] = []
-            pending = set(calls)
-            sequence = 0
-            while pending:
-                wait = None
-                while deadlines and (deadlines[0][2].key not in pending):
-                    heapq.heappop(deadlines)
-                if deadlines:
-                    wait = max(0.0, deadlines[0][0] - time.perf_counter())
-                try:
-                    kind, call, worker = self.events.get(timeout=wait)
-                except queue.Empty:
-                    _, _, call, worker = heapq.heappop(deadlines)
-                    if call.key in pending and not call.done.is_set():
-                        call.timed_out = True  # abandon its worker, start another
-                        out[call.key] = call
-                        pending.discard(call.key)
+            abandoned: set[str] = set()
+            watch = min(0.05, timeout / 4)  # how often running calls are checked against their deadline
+            while not batch.all_done.wait(watch):
+                now = time.perf_counter()
+                for worker in list(self._workers):  # at most ``size`` calls run at once
+                    running = worker.current
+                    if (
+                        running is not None
+                        and running.batch is batch
+                        and running.started is not None
+                        and now - running.started > timeout
+                        and not running.done
+                    ):
+                        running.timed_out = True  # abandon its worker, start another
+                        abandoned.add(running.key)
                         self._retire(worker)
-                    continue
-                if call.key not in pending or calls.get(call.key) is not call:
-                    continue  # a late event of an earlier, abandoned call
-                if kind == "start":
-                    sequence += 1
-                    heapq.heappush(deadlines, ((call.started or 0.0) + timeout, sequence, call, worker))
-                elif call.finished is not None and call.started is not None and call.finished - call.started <= timeout:
-                    out[call.key] = call
-                    pending.discard(call.key)
-                else:
-                    call.timed_out = True
-                    out[call.key] = call
-                    pending.discard(call.key)
-            return out
+                        batch.count(running)  # the waiter stops waiting for it
+            for call in calls.values():
+                if call.key not in abandoned:
+                    assert call.started is not None and call.finished is not None
+                    call.timed_out = call.finished - call.started > timeout
+            return calls
 
     def _retire(self, worker: _Worker) -> None:
         worker.retired = True

@@ -41,10 +41,14 @@ class _Due:
     config: StoredConfig
     scope: dict[str, Any]
     round_at: datetime
+    key: str = ""  # safe_key(scope_key)_roundtime, the suffix of every id of the round
+
+    def __post_init__(self) -> None:
+        self.key = f"{safe_key(self.config.scope_key)}_{self.round_at:%Y%m%dT%H%M%S}"
 
     @property
     def input_id(self) -> str:
-        return f"INP_{safe_key(self.config.scope_key)}_{self.round_at:%Y%m%dT%H%M%S}"
+        return f"INP_{self.key}"
 
 
 MAX_TEXT = 2_000
@@ -108,7 +112,7 @@ def _prediction_row(
     if tick is not None and tick.status is not CallStatus.SUCCESS:
         meta["tick"] = {"status": tick.status.value, "detail": clean_text(tick.detail)}
     return {
-        "id": f"{prefix}_{model_id}_{safe_key(due.config.scope_key)}_{due.round_at:%Y%m%dT%H%M%S}",
+        "id": f"{prefix}_{model_id}_{due.key}",
         "input_id": due.input_id,
         "model_id": model_id,
         "prediction_config_id": due.config.id,
@@ -154,8 +158,10 @@ def due_rounds(work: UnitOfWork, contract: CrunchContract, now: datetime) -> lis
 def predict_round(
     uow: UnitOfWorkFactory, gateway: ModelGateway, contract: CrunchContract, settings: Settings, now: datetime
 ) -> RoundResult:
-    """Run every round due at ``now``: build inputs, call the models (outside any transaction),
-    persist one prediction per (round, model) in one transaction."""
+    """Run every round due at ``now``: build inputs (reads only), call the models (outside any
+    transaction), then sync the registry with what the gateway reports and persist one prediction
+    per (round, model), in one transaction. A model the registry holds as RUNNING after the sync
+    (the gateway's RUNNING models) that gave no answer is ABSENT."""
     result = RoundResult()
     with uow() as work:
         due = due_rounds(work, contract, now)
@@ -182,9 +188,11 @@ def predict_round(
             inputs[subject] = contract.build_input(
                 subject, [as_candle(r) for r in records], int(now.timestamp()), settings.feed_granularity
             )
-        work.models.sync(gateway.models(), now)
-        work.commit()
+    infos = gateway.models()
     if not inputs:
+        with uow() as work:
+            work.models.sync(infos, now)
+            work.commit()
         return result
 
     answers: list[tuple[_Due, dict[str, CallResult], dict[str, CallResult]]] = []
@@ -201,7 +209,8 @@ def predict_round(
 
     load_errors = gateway.load_errors
     with uow() as work:
-        running = work.models.running_ids()
+        work.models.sync(infos, now)
+        running = [i.model_id for i in infos if i.state == "RUNNING"]  # the registry after the sync
         input_rows, prediction_rows = [], []
         failures: dict[str, str] = {}
         for item, ticks, predictions in answers:

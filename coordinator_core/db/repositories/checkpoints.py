@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.engine import Connection
 
 from coordinator_core.db.bulk import upsert_rows
 from coordinator_core.db.tables import Checkpoint, CheckpointStatus
@@ -28,18 +28,18 @@ COLUMNS = (
 
 
 class SqlCheckpointRepository:
-    def __init__(self, session: Session) -> None:
-        self.session = session
+    def __init__(self, db: Connection) -> None:
+        self.db = db
 
     def last_end(self) -> datetime | None:
-        return self.session.execute(select(func.max(CK.c.period_end))).scalar()
+        return self.db.execute(select(func.max(CK.c.period_end))).scalar()
 
     def add(self, row: Mapping[str, Any]) -> None:
         """One checkpoint per ``period_end``; an existing one is never replaced."""
-        upsert_rows(self.session, CK, [row], ["period_end"])
+        upsert_rows(self.db, CK, [row], ["period_end"])
 
     def get(self, checkpoint_id: str) -> CheckpointRow | None:
-        row = self.session.execute(select(*COLUMNS).where(CK.c.id == checkpoint_id)).first()
+        row = self.db.execute(select(*COLUMNS).where(CK.c.id == checkpoint_id)).first()
         if row is None:
             return None
         return CheckpointRow(
@@ -57,7 +57,7 @@ class SqlCheckpointRepository:
     def confirm(self, checkpoint_id: str, tx_hash: str, now: datetime) -> bool:
         """PENDING → SUBMITTED with ``tx_hash``: one conditional UPDATE (``status = PENDING AND
         tx_hash IS NULL``), so of two concurrent confirms only one changes the row."""
-        result = self.session.execute(
+        result = self.db.execute(
             CK.update()
             .where(CK.c.id == checkpoint_id, CK.c.status == CheckpointStatus.PENDING.value, CK.c.tx_hash.is_(None))
             .values(status=CheckpointStatus.SUBMITTED.value, tx_hash=tx_hash, submitted_at=now)
@@ -66,7 +66,7 @@ class SqlCheckpointRepository:
 
     def move(self, checkpoint_id: str, current: str, target: str) -> bool:
         """``current`` → ``target`` only if the status is still ``current`` (one conditional UPDATE)."""
-        result = self.session.execute(
+        result = self.db.execute(
             CK.update().where(CK.c.id == checkpoint_id, CK.c.status == current).values(status=target)
         )
         return result.rowcount == 1  # type: ignore[attr-defined]

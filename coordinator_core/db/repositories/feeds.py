@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, select, text
-from sqlalchemy.orm import Session
+from sqlalchemy.engine import Connection
 
 from coordinator_core.db.bulk import upsert_rows
 from coordinator_core.db.tables import FeedIngestionState, FeedRecord
@@ -24,11 +24,24 @@ FR: Any = FeedRecord.__table__  # type: ignore[attr-defined]
 FS: Any = FeedIngestionState.__table__  # type: ignore[attr-defined]
 KEY = ["source", "subject", "kind", "granularity", "ts_event"]
 PAGE = 2_000  # price queries per statement
+LATEST = (  # built once: a round reads it for every subject
+    select(FR.c.id, FR.c.ts_event, FR.c.values_jsonb)
+    .where(
+        FR.c.source == bindparam("source"),
+        FR.c.subject == bindparam("subject"),
+        FR.c.kind == bindparam("kind"),
+        FR.c.granularity == bindparam("granularity"),
+        FR.c.final.is_(True),
+        FR.c.ts_event <= bindparam("cutoff", type_=UTCDateTime()),
+    )
+    .order_by(FR.c.ts_event.desc())
+    .limit(bindparam("limit"))
+)
 
 
 class SqlFeedRepository:
-    def __init__(self, session: Session) -> None:
-        self.session = session
+    def __init__(self, db: Connection) -> None:
+        self.db = db
 
     # -- writes -------------------------------------------------------------------------------------
     def upsert_records(self, scope: FeedScope, records: Sequence[SourceRecord], now: datetime) -> int:
@@ -50,7 +63,7 @@ class SqlFeedRepository:
             for r in unique
         ]
         return upsert_rows(
-            self.session,
+            self.db,
             FR,
             rows,
             KEY,
@@ -61,9 +74,9 @@ class SqlFeedRepository:
 
     def advance_watermark(self, scope: FeedScope, newest: datetime | None, now: datetime, phase: str) -> None:
         """The newest final record of the scope, only ever moving forward."""
-        current = self.session.execute(select(FS.c.last_event_ts).where(FS.c.id == scope.key)).first()
+        current = self.db.execute(select(FS.c.last_event_ts).where(FS.c.id == scope.key)).first()
         if current is None:
-            self.session.execute(
+            self.db.execute(
                 FS.insert().values(
                     id=scope.key,
                     source=scope.source,
@@ -76,42 +89,46 @@ class SqlFeedRepository:
                 )
             )
         elif newest is not None and (current.last_event_ts is None or newest > current.last_event_ts):
-            self.session.execute(
+            self.db.execute(
                 FS.update()
                 .where(FS.c.id == scope.key)
                 .values(last_event_ts=newest, updated_at=now, meta_jsonb={"phase": phase})
             )
 
     def prune(self, cutoff: datetime, batch: int) -> int:
-        ids = list(self.session.execute(select(FR.c.id).where(FR.c.ts_event < cutoff).limit(batch)).scalars())
+        ids = list(self.db.execute(select(FR.c.id).where(FR.c.ts_event < cutoff).limit(batch)).scalars())
         if ids:
-            self.session.execute(FR.delete().where(FR.c.id.in_(ids)))
+            self.db.execute(FR.delete().where(FR.c.id.in_(ids)))
         return len(ids)
 
     # -- reads --------------------------------------------------------------------------------------
     def watermark(self, scope: FeedScope) -> datetime | None:
-        return self.session.execute(select(FS.c.last_event_ts).where(FS.c.id == scope.key)).scalar()
+        return self.db.execute(select(FS.c.last_event_ts).where(FS.c.id == scope.key)).scalar()
 
     def count(self) -> int:
         from sqlalchemy import func
 
-        return int(self.session.execute(select(func.count()).select_from(FR)).scalar() or 0)
+        return int(self.db.execute(select(func.count()).select_from(FR)).scalar() or 0)
 
     def stored_times(self, scope: FeedScope, start: datetime, end: datetime) -> set[datetime]:
         return set(
-            self.session.execute(
+            self.db.execute(
                 select(FR.c.ts_event).where(*_scoped(scope), FR.c.ts_event >= start, FR.c.ts_event <= end)
             ).scalars()
         )
 
     def latest_records(self, scope: FeedScope, as_of: datetime, limit: int) -> list[StoredRecord]:
         """The newest ``limit`` final records observed at or before ``as_of``, oldest first."""
-        cutoff = as_of - observe_delay(scope)
-        rows = self.session.execute(
-            select(FR.c.id, FR.c.ts_event, FR.c.values_jsonb)
-            .where(*_scoped(scope), FR.c.final.is_(True), FR.c.ts_event <= cutoff)
-            .order_by(FR.c.ts_event.desc())
-            .limit(limit)
+        rows = self.db.execute(
+            LATEST,
+            {
+                "source": scope.source,
+                "subject": scope.subject,
+                "kind": scope.kind,
+                "granularity": scope.granularity,
+                "cutoff": as_of - observe_delay(scope),
+                "limit": limit,
+            },
         ).all()
         return [StoredRecord(r.id, r.ts_event, r.values_jsonb) for r in reversed(rows)]
 
@@ -144,7 +161,7 @@ class SqlFeedRepository:
                 }
             )
             binds += [bindparam(f"e{i}", type_=UTCDateTime()), bindparam(f"x{i}", type_=UTCDateTime())]
-            if self.session.get_bind().dialect.name == "postgresql":
+            if self.db.dialect.name == "postgresql":
                 rows.append(
                     f"(:k{i}, :s{i}, :u{i}, :d{i}, :g{i}, CAST(:e{i} AS timestamptz), CAST(:x{i} AS timestamptz))"
                 )
@@ -155,7 +172,7 @@ class SqlFeedRepository:
             "f.source = q.source AND f.subject = q.subject AND f.kind = q.kind AND f.granularity = q.granularity "
             "AND f.final"
         )
-        if self.session.get_bind().dialect.name == "postgresql":
+        if self.db.dialect.name == "postgresql":
             sql = (
                 f"WITH q(k, source, subject, kind, granularity, e, x) AS (VALUES {values}) "
                 "SELECT q.k, en.id AS eid, en.ts_event AS ets, en.values_jsonb AS ev, "
@@ -165,7 +182,7 @@ class SqlFeedRepository:
                 f"LEFT JOIN LATERAL (SELECT f.id, f.ts_event, f.values_jsonb FROM feed_records f WHERE {match} "
                 "AND f.ts_event <= q.x ORDER BY f.ts_event DESC LIMIT 1) ex ON true"
             )
-            result = self.session.execute(
+            result = self.db.execute(
                 text(sql).bindparams(*binds).columns(ets=UTCDateTime(), xts=UTCDateTime()), params
             ).all()
             return {
@@ -182,12 +199,12 @@ class SqlFeedRepository:
             f"(SELECT f.id FROM feed_records f WHERE {match} AND f.ts_event <= q.x ORDER BY f.ts_event DESC LIMIT 1) "
             "FROM q"
         )
-        pairs = self.session.execute(text(sql).bindparams(*binds), params).all()
+        pairs = self.db.execute(text(sql).bindparams(*binds), params).all()
         ids = {i for _, e, x in pairs for i in (e, x) if i is not None}
         records = (
             {
                 r.id: StoredRecord(r.id, r.ts_event, r.values_jsonb)
-                for r in self.session.execute(
+                for r in self.db.execute(
                     select(FR.c.id, FR.c.ts_event, FR.c.values_jsonb).where(FR.c.id.in_(ids))
                 ).all()
             }

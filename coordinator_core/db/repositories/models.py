@@ -7,9 +7,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.engine import Connection
 
-from coordinator_core.db.bulk import update_rows, upsert_rows
+from coordinator_core.db.bulk import COPY_THRESHOLD, update_rows, upsert_rows
 from coordinator_core.db.tables import Model
 from coordinator_core.domain.ranking import Participant
 from coordinator_core.gateway.base import ModelInfo
@@ -29,8 +29,8 @@ SYNCED = [
 
 
 class SqlModelRepository:
-    def __init__(self, session: Session) -> None:
-        self.session = session
+    def __init__(self, db: Connection) -> None:
+        self.db = db
 
     def sync(self, infos: Sequence[ModelInfo], now: datetime) -> None:
         """Insert new models, refresh known ones, mark models the gateway no longer reports STOPPED."""
@@ -54,19 +54,33 @@ class SqlModelRepository:
             }
             for i in infos
         ]
-        upsert_rows(self.session, M, rows, ["id"], update=SYNCED)
+        if len(rows) >= COPY_THRESHOLD:  # many models: rewrite only the new or changed ones
+            stored = {
+                r.id: tuple(r[1:])
+                for r in self.db.execute(select(M.c.id, *[M.c[c] for c in SYNCED if c != "last_seen_at"])).all()
+            }
+            fields = [c for c in SYNCED if c != "last_seen_at"]
+            changed = [r for r in rows if stored.get(r["id"]) != tuple(r[c] for c in fields)]
+            same = [r["id"] for r in rows if stored.get(r["id"]) == tuple(r[c] for c in fields)]
+            upsert_rows(self.db, M, changed, ["id"], update=SYNCED)
+            if same:
+                self.db.execute(
+                    M.update().where(M.c.id.in_(same), M.c.last_seen_at.is_distinct_from(now)).values(last_seen_at=now)
+                )
+        else:
+            upsert_rows(self.db, M, rows, ["id"], update=SYNCED)
         known = [i.model_id for i in infos]
-        self.session.execute(
+        self.db.execute(
             M.update().where(~M.c.id.in_(known), M.c.state == "RUNNING").values(state="STOPPED", updated_at=now)
         )
 
     def running_ids(self) -> list[str]:
-        return list(self.session.execute(select(M.c.id).where(M.c.state == "RUNNING").order_by(M.c.id)).scalars())
+        return list(self.db.execute(select(M.c.id).where(M.c.state == "RUNNING").order_by(M.c.id)).scalars())
 
     def record_failures(self, failures: Mapping[str, str], now: datetime) -> None:
         """The last failure code per model: one set-based update."""
         update_rows(
-            self.session,
+            self.db,
             M,
             "id",
             [
@@ -78,7 +92,7 @@ class SqlModelRepository:
     def participants(self, model_ids: Sequence[str]) -> dict[str, Participant]:
         if not model_ids:
             return {}
-        rows = self.session.execute(
+        rows = self.db.execute(
             select(M.c.id, M.c.name, M.c.player_id, M.c.player_name, M.c.wallet).where(
                 M.c.id.in_(sorted(set(model_ids)))
             )
@@ -88,5 +102,5 @@ class SqlModelRepository:
     def set_overall_scores(self, scores: Mapping[str, Mapping[str, Any]]) -> None:
         """``overall_score_jsonb`` of every model in ``scores``: one set-based update."""
         update_rows(
-            self.session, M, "id", [{"id": model_id, "overall_score_jsonb": dict(v)} for model_id, v in scores.items()]
+            self.db, M, "id", [{"id": model_id, "overall_score_jsonb": dict(v)} for model_id, v in scores.items()]
         )

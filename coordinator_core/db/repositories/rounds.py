@@ -6,8 +6,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, bindparam, or_, select, text
+from sqlalchemy.engine import Connection
 
 from coordinator_core.db.bulk import update_rows, upsert_rows
 from coordinator_core.db.tables import Input, InputStatus, Prediction, PredictionStatus
@@ -17,28 +17,28 @@ from coordinator_core.ports import DueInput
 IN: Any = Input.__table__  # type: ignore[attr-defined]
 P: Any = Prediction.__table__  # type: ignore[attr-defined]
 RESOLVED = InputStatus.RESOLVED.value
+SCORED = PredictionStatus.SCORED.value
 PAGE = 5_000  # ids per IN (...) list
+EXISTING = select(IN.c.id).where(IN.c.id.in_(bindparam("ids", expanding=True)))
 
 
 class SqlRoundRepository:
-    def __init__(self, session: Session) -> None:
-        self.session = session
+    def __init__(self, db: Connection) -> None:
+        self.db = db
 
     # -- predict ------------------------------------------------------------------------------------
     def existing_inputs(self, input_ids: Sequence[str]) -> set[str]:
         found: set[str] = set()
         ids = list(input_ids)
         for offset in range(0, len(ids), PAGE):
-            found.update(
-                self.session.execute(select(IN.c.id).where(IN.c.id.in_(ids[offset : offset + PAGE]))).scalars()
-            )
+            found.update(self.db.execute(select(IN.c.id).where(IN.c.id.in_(ids[offset : offset + PAGE]))).scalars())
         return found
 
     def add_inputs(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        upsert_rows(self.session, IN, rows, ["prediction_config_id", "round_at"])
+        upsert_rows(self.db, IN, rows, ["prediction_config_id", "round_at"])
 
     def add_predictions(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        upsert_rows(self.session, P, rows, ["input_id", "model_id"])
+        upsert_rows(self.db, P, rows, ["input_id", "model_id"])
 
     # -- score --------------------------------------------------------------------------------------
     def due_inputs(self, now: datetime, after: tuple[datetime, str] | None, limit: int) -> list[DueInput]:
@@ -50,14 +50,14 @@ class SqlRoundRepository:
         if after is not None:
             at, key = after
             query = query.where(or_(IN.c.resolvable_at > at, and_(IN.c.resolvable_at == at, IN.c.id > key)))
-        rows = self.session.execute(query.order_by(IN.c.resolvable_at, IN.c.id).limit(limit)).all()
+        rows = self.db.execute(query.order_by(IN.c.resolvable_at, IN.c.id).limit(limit)).all()
         return [DueInput(r.id, r.scope_jsonb, r.received_at, r.resolvable_at, r.meta_jsonb or {}) for r in rows]
 
     def predictions_of(self, input_ids: Sequence[str]) -> list[PendingPrediction]:
         out: list[PendingPrediction] = []
         ids = list(input_ids)
         for offset in range(0, len(ids), PAGE):
-            rows = self.session.execute(
+            rows = self.db.execute(
                 select(P.c.id, P.c.model_id, P.c.input_id, P.c.status, P.c.inference_output_jsonb, P.c.failed_reason)
                 .where(P.c.input_id.in_(ids[offset : offset + PAGE]))
                 .order_by(P.c.input_id, P.c.id)
@@ -72,7 +72,7 @@ class SqlRoundRepository:
 
     def resolve_inputs(self, truths: Mapping[str, Mapping[str, Any]], now: datetime) -> None:
         update_rows(
-            self.session,
+            self.db,
             IN,
             "id",
             [
@@ -87,7 +87,7 @@ class SqlRoundRepository:
         if not reasons:
             return 0
         update_rows(
-            self.session,
+            self.db,
             IN,
             "id",
             [
@@ -95,13 +95,13 @@ class SqlRoundRepository:
                 for input_id in reasons
             ],
         )
-        pending = self.session.execute(
+        pending = self.db.execute(
             select(P.c.id, P.c.input_id).where(
                 P.c.input_id.in_(list(reasons)), P.c.status == PredictionStatus.PENDING.value
             )
         ).all()
         update_rows(
-            self.session,
+            self.db,
             P,
             "id",
             [
@@ -112,10 +112,21 @@ class SqlRoundRepository:
         return len(pending)
 
     def set_statuses(self, changes: Sequence[StatusChange]) -> None:
-        """Every prediction's new status (and reason): one set-based update."""
+        """Every prediction's new status (and reason), set-based: on Postgres one
+        ``UPDATE … WHERE id = ANY(…)`` for the predictions that were scored, and one staged update
+        for those that failed (each with its reason)."""
+        rest = list(changes)
+        if self.db.dialect.name == "postgresql":
+            scored = [c.prediction_id for c in rest if c.status == SCORED and c.failed_reason is None]
+            if scored:
+                self.db.execute(
+                    text("UPDATE predictions SET status = :status, failed_reason = NULL WHERE id = ANY(:ids)"),
+                    {"status": SCORED, "ids": scored},
+                )
+            rest = [c for c in rest if not (c.status == SCORED and c.failed_reason is None)]
         update_rows(
-            self.session,
+            self.db,
             P,
             "id",
-            [{"id": c.prediction_id, "status": c.status, "failed_reason": c.failed_reason} for c in changes],
+            [{"id": c.prediction_id, "status": c.status, "failed_reason": c.failed_reason} for c in rest],
         )

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import BigInteger, Float, Integer, Text, and_, case, cast, func, or_, select, true
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from coordinator_core.db.bulk import upsert_rows
@@ -36,15 +37,15 @@ SNAPSHOT_COLUMNS = [
 
 
 class SqlScoreRepository:
-    def __init__(self, session: Session) -> None:
-        self.session = session
-        self.dialect = session.get_bind().dialect.name
+    def __init__(self, db: Connection) -> None:
+        self.db = db
+        self.dialect = db.dialect.name
 
     # -- scores -------------------------------------------------------------------------------------
     def add(self, rows: Sequence[ScoreRow]) -> int:
         """Insert score rows (one per prediction; an existing one is kept). Returns rows inserted."""
         return upsert_rows(
-            self.session,
+            self.db,
             S,
             [
                 {
@@ -67,7 +68,7 @@ class SqlScoreRepository:
     # -- work owed ----------------------------------------------------------------------------------
     def mark_dirty(self, kind: str, periods: Sequence[datetime]) -> None:
         upsert_rows(
-            self.session,
+            self.db,
             DD,
             [{"kind": kind, "period_start": p} for p in sorted(set(periods))],
             ["kind", "period_start"],
@@ -75,14 +76,12 @@ class SqlScoreRepository:
 
     def dirty(self, kind: str) -> list[datetime]:
         return list(
-            self.session.execute(
-                select(DD.c.period_start).where(DD.c.kind == kind).order_by(DD.c.period_start)
-            ).scalars()
+            self.db.execute(select(DD.c.period_start).where(DD.c.kind == kind).order_by(DD.c.period_start)).scalars()
         )
 
     def clear_dirty(self, kind: str, periods: Sequence[datetime]) -> None:
         for offset in range(0, len(periods), 1_000):
-            self.session.execute(
+            self.db.execute(
                 DD.delete().where(DD.c.kind == kind, DD.c.period_start.in_(list(periods[offset : offset + 1_000])))
             )
 
@@ -100,7 +99,7 @@ class SqlScoreRepository:
             return 0
         bucket = self._bucket(period_seconds)
         inside = self._ranges(wanted, period_seconds)
-        counts = self.session.execute(
+        counts = self.db.execute(
             select(
                 S.c.model_id,
                 bucket.label("bucket"),
@@ -134,7 +133,7 @@ class SqlScoreRepository:
                     "updated_at": now,
                 }
             )
-        return upsert_rows(self.session, SN, rows, ["model_id", "period_start"], update=SNAPSHOT_COLUMNS)
+        return upsert_rows(self.db, SN, rows, ["model_id", "period_start"], update=SNAPSHOT_COLUMNS)
 
     def _bucket(self, period_seconds: int) -> Any:
         """The period index ``floor(epoch(scored_at) / period)`` as SQL."""
@@ -172,11 +171,11 @@ class SqlScoreRepository:
                 .where(inside, S.c.success.is_(True), numeric)
                 .group_by(S.c.model_id, bucket, pairs.c.key)
             )
-            for model_id, index, key, value in self.session.execute(query).all():
+            for model_id, index, key, value in self.db.execute(query).all():
                 out.setdefault((model_id, int(index)), {})[key] = float(value)
             return out
         results: dict[tuple[str, int], list[dict[str, Any]]] = {}
-        rows = self.session.execute(
+        rows = self.db.execute(
             select(S.c.model_id, bucket, S.c.result_jsonb)
             .where(inside, S.c.success.is_(True))
             .order_by(S.c.prediction_id)
@@ -188,22 +187,22 @@ class SqlScoreRepository:
     # -- reads --------------------------------------------------------------------------------------
     def window_totals(self, since: datetime, until: datetime) -> dict[str, WindowTotals]:
         """Per model, over snapshots with ``since < period_end`` and ``period_start < until``."""
-        return window_totals(self.session, since, until)
+        return window_totals(self.db, since, until)
 
     def snapshot_count(self, start: datetime, end: datetime) -> int:
         """Snapshots whose period ends in ``(start, end]``."""
         return int(
-            self.session.execute(
+            self.db.execute(
                 select(func.count()).select_from(SN).where(SN.c.period_end > start, SN.c.period_end <= end)
             ).scalar()
             or 0
         )
 
     def first_snapshot_start(self) -> datetime | None:
-        return self.session.execute(select(func.min(SN.c.period_start))).scalar()
+        return self.db.execute(select(func.min(SN.c.period_start))).scalar()
 
 
-def window_totals(session: Session, since: datetime, until: datetime) -> dict[str, WindowTotals]:
+def window_totals(session: Connection | Session, since: datetime, until: datetime) -> dict[str, WindowTotals]:
     """Per model, over snapshots with ``since < period_end`` and ``period_start < until``: summed
     counts and value sums (one indexed GROUP BY; shared with the read queries)."""
     rows = session.execute(
