@@ -49,6 +49,7 @@ scipy keyword arguments the distribution does not take. A scipy density with inv
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -109,15 +110,21 @@ def _exp_floored(arg: FloatArray) -> FloatArray:
     return arg
 
 
-def _pdf_norm(x: FloatArray, p: Params, impl: PdfImpl) -> FloatArray:
-    """Normal pdf times a factor: :math:`\\exp(a (x - \\mu)^2 + \\ln(\\text{factor}/(\\sigma\\sqrt{2\\pi})))`,
+def _log_mult(mult: FloatArray) -> FloatArray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.log(mult)
+
+
+def _weighted_norm(x: FloatArray, p: Params, mult: FloatArray) -> FloatArray:
+    """``mult`` times the normal pdf: :math:`\\exp(a (x - \\mu)^2 + \\ln(m / (\\sigma\\sqrt{2\\pi})))`,
     :math:`a = -1/(2\\sigma^2)`.
 
     On a shared grid the exponent is the product ``[a, -2 a mu, a mu^2 + c] @ [x^2, x, 1]``; its
     rounding error is below 3e-12 relative in the pdf wherever the pdf exceeds 1e-300 as long as
     ``|mu| <= 64 sigma``; other rows subtract first.
     """
-    loc, a, log_coef = p["loc"], p["_half_inv_var"], p["_log_coef"]
+    loc, a = p["loc"], p["_half_inv_var"]
+    log_coef = p["_log_coef"] + _log_mult(mult)
     if x.ndim == 2:
         out = np.subtract(x, loc)
         np.multiply(out, out, out=out)
@@ -134,6 +141,33 @@ def _pdf_norm(x: FloatArray, p: Params, impl: PdfImpl) -> FloatArray:
     return _exp_floored(out)
 
 
+def _weighted_t(x: FloatArray, p: Params, mult: FloatArray) -> FloatArray:
+    """``mult`` times the Student t pdf, :math:`\\exp(\\ln(m c / s) - \\tfrac{\\nu+1}{2}\\,\\mathrm{log1p}(y^2/\\nu))`."""
+    df, loc, scale = p["df"], p["loc"], p["scale"]
+    out = np.subtract(x, loc)
+    np.multiply(out, out, out=out)
+    out *= 1.0 / (scale * scale * df)
+    np.log1p(out, out=out)
+    out *= -(df + 1) / 2
+    out += np.log(p["_c"] / scale) + _log_mult(mult)
+    return _exp_floored(out)
+
+
+def _weighted_laplace(x: FloatArray, p: Params, mult: FloatArray) -> FloatArray:
+    """``mult`` times the Laplace pdf, :math:`\\exp(\\ln(m / (2 s)) - |x - \\mu| / s)`."""
+    scale = p["scale"]
+    out = np.subtract(x, p["loc"])
+    np.abs(out, out=out)
+    out *= -1.0 / scale
+    out += np.log(1.0 / (2 * scale)) + _log_mult(mult)
+    return _exp_floored(out)
+
+
+def _pdf_norm(x: FloatArray, p: Params, impl: PdfImpl) -> FloatArray:
+    # (1 / (scale sqrt(2 pi))) exp(-0.5 z^2),  z = (x - loc) / scale
+    return _weighted_norm(x, p, np.ones_like(p["loc"]))
+
+
 def _pdf_expon(x: FloatArray, p: Params, impl: PdfImpl) -> FloatArray:
     # (1 / scale) exp(-(x - loc) / scale) for x >= loc
     loc, scale = p["loc"], p["scale"]
@@ -143,9 +177,7 @@ def _pdf_expon(x: FloatArray, p: Params, impl: PdfImpl) -> FloatArray:
 
 def _pdf_t(x: FloatArray, p: Params, impl: PdfImpl) -> FloatArray:
     # (1 / scale) c (1 + y^2 / df)^(-(df + 1) / 2),  c = G((df+1)/2) / (sqrt(df pi) G(df/2))
-    df, loc, scale = p["df"], p["loc"], p["scale"]
-    y = (x - loc) / scale
-    return (1.0 / scale) * p["_c"] * (1 + (y**2) / df) ** (-(df + 1) / 2)
+    return _weighted_t(x, p, np.ones_like(p["loc"]))
 
 
 def _weibull(y: FloatArray, c: FloatArray, scale: FloatArray) -> FloatArray:
@@ -234,8 +266,7 @@ def _pdf_cauchy(x: FloatArray, p: Params, impl: PdfImpl) -> FloatArray:
 
 def _pdf_laplace(x: FloatArray, p: Params, impl: PdfImpl) -> FloatArray:
     # exp(-|x - loc| / scale) / (2 scale)
-    scale = p["scale"]
-    return (1 / (2 * scale)) * np.exp(-np.abs(x - p["loc"]) / scale)
+    return _weighted_laplace(x, p, np.ones_like(p["loc"]))
 
 
 def _pdf_f(x: FloatArray, p: Params, impl: PdfImpl) -> FloatArray:
@@ -252,7 +283,11 @@ def _pdf_statistics_normal(x: FloatArray, p: Params, impl: PdfImpl) -> FloatArra
 
 
 def _const_t(v: list[float]) -> float:
-    df = v[0]
+    return _t_constant(v[0])
+
+
+@functools.lru_cache(maxsize=1024)
+def _t_constant(df: float) -> float:
     return math.gamma((df + 1) / 2.0) / (math.sqrt(df * math.pi) * math.gamma(df / 2.0))
 
 
@@ -297,6 +332,13 @@ class _Family:
         object.__setattr__(self, "keys", (*self.params, "_c") if self.const is not None else self.params)
 
 
+#: Families whose pdf is computed in log space with the weight folded into the exponent.
+_WEIGHTED: Mapping[str, Callable[[FloatArray, Params, FloatArray], FloatArray]] = {
+    "norm": _weighted_norm,
+    "t": _weighted_t,
+    "laplace": _weighted_laplace,
+}
+
 #: The 15 builtin families of ``densitypdf`` (and crunch-synth's copy): parameters read, in order,
 #: and those that must be positive (``<= 0`` raises ``ValueError`` in both).
 BUILTIN_FAMILIES: Mapping[str, _Family] = {
@@ -334,74 +376,55 @@ def _scipy_family(name: Any) -> tuple[st.rv_continuous, frozenset[str], frozense
     return entry
 
 
-# -- parsing ----------------------------------------------------------------------------------------
+# -- batches ----------------------------------------------------------------------------------------
 
-
-@dataclass
-class _Collector:
-    """Leaves of one family while parsing (python lists, turned into arrays at the end)."""
-
-    kind: str
-    name: str
-    keys: tuple[str, ...]
-    rows: list[int] = field(default_factory=list)
-    slots: list[int] = field(default_factory=list)
-    weights: list[float] = field(default_factory=list)
-    columns: list[list[float]] = field(default_factory=list)
-
-    def drop_row(self, row: int) -> None:
-        while self.rows and self.rows[-1] == row:
-            self.rows.pop()
-            self.slots.pop()
-            self.weights.pop()
-            for column in self.columns:
-                column.pop()
-
-    def finish(self) -> LeafGroup:
-        params = {k: np.asarray(col, dtype=np.float64) for k, col in zip(self.keys, self.columns, strict=True)}
-        if self.kind == "builtin" and self.name == "norm":
-            scale = params["scale"]
-            params["_half_inv_var"] = -0.5 / (scale * scale)
-            params["_log_coef"] = -np.log(scale * SQRT_2PI)
-        return LeafGroup(
-            kind=self.kind,
-            name=self.name,
-            rows=np.asarray(self.rows, dtype=np.intp),
-            slots=np.asarray(self.slots, dtype=np.intp),
-            weights=np.asarray(self.weights, dtype=np.float64),
-            params=params,
-        )
+LeafKey = tuple[str, str, tuple[str, ...]]  # kind, name, parameter columns
 
 
 @dataclass(frozen=True)
-class LeafGroup:
-    """All leaves of one family: density row, position within the density, weight, parameters."""
+class LeafSlot:
+    """The ``k``-th leaf of every density of a block: one family, parameters aligned with the rows."""
 
     kind: str
     name: str
-    rows: npt.NDArray[np.intp]
-    slots: npt.NDArray[np.intp]
     weights: FloatArray
     params: Mapping[str, FloatArray]
 
-    def evaluate(self, x: FloatArray, select: slice, impl: PdfImpl, factor: float = 1.0) -> FloatArray:
-        """``factor`` times the pdf of the selected leaves at ``x`` (``(P,)`` shared, or a row per leaf)."""
+    def evaluate(self, x: FloatArray, select: slice, impl: PdfImpl, factor: float) -> FloatArray:
+        """``factor * weight * pdf`` of the selected rows at ``x`` (``(P,)`` shared, or one row each)."""
         params = {k: v[select, None] for k, v in self.params.items()}
+        mult = self.weights[select, None] * factor
         with np.errstate(all="ignore"):
-            if self.kind == "builtin" and self.name == "norm":
-                if factor != 1.0:
-                    params["_log_coef"] = params["_log_coef"] + math.log(factor)
-                return _pdf_norm(x, params, impl)
-            if self.kind == "scipy":
+            if self.kind == "builtin":
+                weighted = _WEIGHTED.get(self.name)
+                if weighted is not None:
+                    return weighted(x, params, mult)
+                values = BUILTIN_FAMILIES[self.name].pdf(x, params, impl)
+            elif self.kind == "scipy":
                 dist, _, _ = _scipy_family(self.name)
                 values = np.asarray(dist.pdf(x, **params), dtype=np.float64)
-            elif self.kind == "statistics":
-                values = _pdf_statistics_normal(x, params, impl)
             else:
-                values = BUILTIN_FAMILIES[self.name].pdf(x, params, impl)
-            if factor != 1.0:
-                values *= factor
-            return values
+                values = _pdf_statistics_normal(x, params, impl)
+            values = values * mult
+        return values
+
+
+@dataclass(frozen=True)
+class DensityBlock:
+    """Densities of one structure (the same families in the same component order)."""
+
+    rows: npt.NDArray[np.intp]
+    slots: tuple[LeafSlot, ...]
+
+    def evaluate(self, x: FloatArray, select: slice, impl: PdfImpl, factor: float = 1.0) -> FloatArray:
+        """:math:`\\text{factor} \\sum_k \\omega_k f_k(x)` of the selected rows, summed in component order."""
+        count = len(range(*select.indices(self.rows.size)))
+        if not self.slots:
+            return np.zeros((count, x.shape[-1]))
+        out = self.slots[0].evaluate(x, select, impl, factor)
+        for slot in self.slots[1:]:
+            out += slot.evaluate(x, select, impl, factor)
+        return out
 
 
 @dataclass(frozen=True)
@@ -414,30 +437,25 @@ class DensityBatch:
         Number of densities (rows).
     impl : {"densitypdf", "crunch_synth"}
         Whose semantics the batch follows.
-    groups : tuple of LeafGroup
-        Leaves grouped by family, each sorted by row.
+    blocks : tuple of DensityBlock
+        Every valid row in exactly one block (rows sorted within a block); a density whose pdf is
+        identically 0 (an empty mixture, densitypdf's zero-weight mixture) is in a block without slots.
     errors : Mapping[int, str]
-        Rows that cannot be evaluated (the evaluator raises), with the reason; their pdf is 0.
-    one_leaf : bool
-        True when every valid row is exactly one leaf of weight 1 (no accumulation needed).
+        Rows that cannot be evaluated (the evaluator raises), with the reason; they are in no block.
     """
 
     size: int
     impl: PdfImpl
-    groups: tuple[LeafGroup, ...]
+    blocks: tuple[DensityBlock, ...]
     errors: Mapping[int, str]
-    one_leaf: bool
 
     def pdf(self, x: npt.ArrayLike, start: int = 0, stop: int | None = None, factor: float = 1.0) -> FloatArray:
-        """``factor`` times the pdf values of rows ``start:stop`` at ``x``.
+        """``factor`` times the pdf values of rows ``start:stop`` at ``x`` (rows in error: 0).
 
         Parameters
         ----------
         x : array_like
             Shape ``(P,)`` (the same points for every row) or ``(stop - start, P)``.
-        factor : float
-            Multiplies the result (folded into the exponent for normals; the grid CRPS passes its
-            step :math:`\\Delta` here).
 
         Returns
         -------
@@ -451,29 +469,44 @@ class DensityBatch:
         xs = np.asarray(x, dtype=np.float64)
         if xs.ndim not in (1, 2) or (xs.ndim == 2 and xs.shape[0] != stop - start):
             raise ValueError(f"x must have shape (P,) or ({stop - start}, P); got {xs.shape}")
-        parts = []
-        for group in self.groups:
-            lo, hi = (int(i) for i in np.searchsorted(group.rows, [start, stop]))
+        out = np.zeros((stop - start, xs.shape[-1]))
+        for block in self.blocks:
+            lo, hi = (int(i) for i in np.searchsorted(block.rows, [start, stop]))
             if lo == hi:
                 continue
-            rows = group.rows[lo:hi] - start
-            points = xs if xs.ndim == 1 else xs[rows]
-            parts.append((group, lo, hi, rows, group.evaluate(points, slice(lo, hi), self.impl, factor)))
-        if self.one_leaf and len(parts) == 1 and parts[0][2] - parts[0][1] == stop - start:
-            return parts[0][4]  # every row is one leaf of this group, in row order
-        out = np.zeros((stop - start, xs.shape[-1]))
-        if self.one_leaf:
-            for _, _, _, rows, values in parts:
-                out[rows] = values
-            return out
-        top = max((int(group.slots[lo:hi].max()) for group, lo, hi, _, _ in parts), default=-1)
-        with np.errstate(all="ignore"):
-            for slot in range(top + 1):
-                for group, lo, hi, rows, values in parts:
-                    mask = group.slots[lo:hi] == slot
-                    if mask.any():
-                        out[rows[mask]] += group.weights[lo:hi][mask, None] * values[mask]
+            rows = block.rows[lo:hi] - start
+            out[rows] = block.evaluate(xs if xs.ndim == 1 else xs[rows], slice(lo, hi), self.impl, factor)
         return out
+
+
+@dataclass
+class _BlockCollector:
+    keys: tuple[LeafKey, ...]
+    rows: list[int] = field(default_factory=list)
+    weights: list[list[float]] = field(default_factory=list)
+    columns: list[list[list[float]]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.weights = [[] for _ in self.keys]
+        self.columns = [[[] for _ in key[2]] for key in self.keys]
+
+    def add(self, row: int, leaves: list[tuple[LeafKey, float, list[float]]]) -> None:
+        self.rows.append(row)
+        for weights, columns, (_, weight, values) in zip(self.weights, self.columns, leaves, strict=True):
+            weights.append(weight)
+            for column, value in zip(columns, values, strict=True):
+                column.append(value)
+
+    def finish(self) -> DensityBlock:
+        slots = []
+        for (kind, name, keys), weights, columns in zip(self.keys, self.weights, self.columns, strict=True):
+            params = {k: np.asarray(col, dtype=np.float64) for k, col in zip(keys, columns, strict=True)}
+            if kind == "builtin" and name == "norm":
+                scale = params["scale"]
+                params["_half_inv_var"] = -0.5 / (scale * scale)
+                params["_log_coef"] = -np.log(scale * SQRT_2PI)
+            slots.append(LeafSlot(kind, name, np.asarray(weights, dtype=np.float64), params))
+        return DensityBlock(np.asarray(self.rows, dtype=np.intp), tuple(slots))
 
 
 _FLOATS = (float, np.float64)
@@ -484,34 +517,14 @@ def _is_mapping(value: Any) -> bool:
 
 
 class _Parser:
-    """Walks density dicts, appending each leaf to its family's collector."""
+    """Walks density dicts; the leaves of the current row wait in ``pending`` until it parsed whole."""
 
     def __init__(self, impl: PdfImpl) -> None:
         if impl not in PDF_IMPLS:
             raise ValueError(f"pdf must be one of {PDF_IMPLS} (got {impl!r})")
         self.impl = impl
-        self.collectors: dict[tuple[str, str, tuple[str, ...]], _Collector] = {}
-        self.builtin_collectors: dict[str, _Collector] = {}
-        self.row = 0
-        self.slot = 0  # leaves of the current row so far
-        self.unit = True  # every leaf of the current row has weight 1
-
-    def collector(self, kind: str, name: str, keys: tuple[str, ...]) -> _Collector:
-        key = (kind, name, keys)
-        found = self.collectors.get(key)
-        if found is None:
-            found = self.collectors[key] = _Collector(kind, name, keys, columns=[[] for _ in keys])
-        return found
-
-    def leaf(self, collector: _Collector, weight: float, values: list[float]) -> None:
-        collector.rows.append(self.row)
-        collector.slots.append(self.slot)
-        collector.weights.append(weight)
-        for column, value in zip(collector.columns, values, strict=True):
-            column.append(value)
-        self.slot += 1
-        if weight != 1.0:
-            self.unit = False
+        self.pending: list[tuple[LeafKey, float, list[float]]] = []
+        self.builtin_keys = {name: ("builtin", name, family.keys) for name, family in BUILTIN_FAMILIES.items()}
 
     def density(self, spec: Any, weight: float, depth: int, muted: bool) -> None:
         if depth > DENSITYPDF_MAX_DEPTH and self.impl == "densitypdf":
@@ -519,10 +532,10 @@ class _Parser:
         if not _is_mapping(spec):
             raise DensityError(f"a density must be a mapping (got {type(spec).__name__})")
         kind = spec.get("type")
-        if kind == "mixture":
-            self.mixture(spec, weight, depth, muted)
-        elif kind == "builtin":
+        if kind == "builtin":
             self.builtin(spec, weight, muted)
+        elif kind == "mixture":
+            self.mixture(spec, weight, depth, muted)
         elif kind == "scipy":
             self.scipy(spec, weight, muted)
         elif kind == "statistics":
@@ -553,12 +566,8 @@ class _Parser:
                 values.append(float(family.const(values)))
             except (OverflowError, ZeroDivisionError, ValueError) as error:
                 raise DensityError(f"builtin {name}: {type(error).__name__}: {error}") from None
-        if muted:
-            return
-        collector = self.builtin_collectors.get(name)
-        if collector is None:
-            collector = self.builtin_collectors[name] = self.collector("builtin", name, family.keys)
-        self.leaf(collector, weight, values)
+        if not muted:
+            self.pending.append((self.builtin_keys[name], weight, values))
 
     def scipy(self, spec: Any, weight: float, muted: bool) -> None:
         name = spec.get("name")
@@ -577,7 +586,7 @@ class _Parser:
         values.setdefault("scale", 1.0)
         keys = tuple(sorted(values))
         if not muted:
-            self.leaf(self.collector("scipy", str(name), keys), weight, [values[k] for k in keys])
+            self.pending.append((("scipy", str(name), keys), weight, [values[k] for k in keys]))
 
     def statistics(self, spec: Any, weight: float, muted: bool) -> None:
         if self.impl == "densitypdf":
@@ -592,7 +601,7 @@ class _Parser:
         with np.errstate(all="ignore"):
             coef = float(np.float64(1.0) / (sigma * np.sqrt(2 * np.pi)))
         if not muted:
-            self.leaf(self.collector("statistics", "normal", ("_coef", "mu", "sigma")), weight, [coef, mu, sigma])
+            self.pending.append((("statistics", "normal", ("_coef", "mu", "sigma")), weight, [coef, mu, sigma]))
 
     def mixture(self, spec: Any, weight: float, depth: int, muted: bool) -> None:
         components = spec.get("components")
@@ -612,7 +621,12 @@ class _Parser:
         # densitypdf returns exactly 0 for a zero total weight; crunch-synth returns sum(0 * f_c)
         mute = muted or (total == 0 and self.impl == "densitypdf")
         for component, w in zip(components, weights, strict=True):
-            self.density(component["density"], weight * (w / total if total != 0 else w), depth + 1, mute)
+            share = weight * (w / total if total != 0 else w)
+            inner = component["density"]
+            if type(inner) is dict and inner.get("type") == "builtin" and depth < DENSITYPDF_MAX_DEPTH:
+                self.builtin(inner, share, mute)
+            else:
+                self.density(inner, share, depth + 1, mute)
 
 
 def parse_densities(densities: Sequence[Any], pdf: PdfImpl = "crunch_synth") -> DensityBatch:
@@ -631,11 +645,12 @@ def parse_densities(densities: Sequence[Any], pdf: PdfImpl = "crunch_synth") -> 
         Rows that the implementation would raise on are listed in ``errors`` (never raised here).
     """
     parser = _Parser(pdf)
+    pending = parser.pending
     errors: dict[int, str] = {}
-    one_leaf = True
-    norm = parser.builtin_collectors["norm"] = parser.collector("builtin", "norm", ("loc", "scale"))
-    norm_rows, norm_slots, norm_weights = norm.rows, norm.slots, norm.weights
-    norm_loc, norm_scale = norm.columns
+    blocks: dict[tuple[LeafKey, ...], _BlockCollector] = {}
+    norm_key = parser.builtin_keys["norm"]
+    lone_norm = blocks[(norm_key,)] = _BlockCollector((norm_key,))
+    norm_rows, (norm_weights,), ((norm_loc, norm_scale),) = lone_norm.rows, lone_norm.weights, lone_norm.columns
     for row, spec in enumerate(densities):
         # fast path: a normal, alone or as the single component of a mixture (its weight is then
         # |w| / |w| = 1 exactly); anything else takes the general walk below
@@ -655,23 +670,24 @@ def parse_densities(densities: Sequence[Any], pdf: PdfImpl = "crunch_synth") -> 
                     scale: Any = params.get("scale")
                     if type(loc) in _FLOATS and type(scale) in _FLOATS and scale > 0:
                         norm_rows.append(row)
-                        norm_slots.append(0)
                         norm_weights.append(1.0)
                         norm_loc.append(loc)
                         norm_scale.append(scale)
                         continue
-        parser.row, parser.slot, parser.unit = row, 0, True
         try:
             parser.density(spec, 1.0, 0, False)
         except (DensityError, RecursionError, TypeError) as error:  # TypeError: unhashable names...
-            for collector in parser.collectors.values():
-                collector.drop_row(row)
             errors[row] = error.reason if isinstance(error, DensityError) else f"{type(error).__name__}: {error}"
+            pending.clear()
             continue
-        if parser.slot != 1 or not parser.unit:
-            one_leaf = False
-    groups = tuple(c.finish() for c in parser.collectors.values() if c.rows)
-    return DensityBatch(size=len(densities), impl=pdf, groups=groups, errors=errors, one_leaf=one_leaf)
+        signature = tuple(key for key, _, _ in pending)
+        block = blocks.get(signature)
+        if block is None:
+            block = blocks[signature] = _BlockCollector(signature)
+        block.add(row, pending)
+        pending.clear()
+    ordered = tuple(b.finish() for b in blocks.values() if b.rows)
+    return DensityBatch(size=len(densities), impl=pdf, blocks=ordered, errors=errors)
 
 
 def density_pdf(densities: Sequence[Any], x: npt.ArrayLike, pdf: PdfImpl = "crunch_synth") -> FloatArray:

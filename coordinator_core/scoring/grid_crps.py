@@ -200,28 +200,30 @@ def _indicator_table(size: int) -> FloatArray:
 
 
 def _crps_block(batch: DensityBatch, x: FloatArray, grid: FloatArray, renormalize: bool) -> FloatArray:
-    """Grid CRPS of every row of ``batch`` on one grid, a cache-sized block of rows at a time.
+    """Grid CRPS of every row of ``batch`` on one grid, block by block, a cache-sized chunk at a time.
 
     The step :math:`\\Delta` is folded into the pdf (``u = \\Delta f``), so the CDF is
     ``cumsum(u)``, times :math:`\\Delta / (u \\cdot w)` when renormalising with a positive integral.
     """
     weights = trapezoid_weights(grid)
     dt = float(grid[1] - grid[0])
-    out = np.empty(batch.size)
+    out = np.full(batch.size, np.nan)
     chunk = max(1, CHUNK_ELEMENTS // grid.size)
     steps = _indicator_table(grid.size)
     with np.errstate(all="ignore"):
-        for start in range(0, batch.size, chunk):
-            stop = min(start + chunk, batch.size)
-            cdf = batch.pdf(grid, start, stop, factor=dt)
-            if renormalize:
-                integral = cdf @ weights
-                scale = np.where(integral > 0, dt / integral, 1.0)
-            np.cumsum(cdf, axis=1, out=cdf)
-            if renormalize:
-                cdf *= scale[:, None]
-            np.clip(cdf, 0.0, 1.0, out=cdf)
-            cdf -= steps[np.searchsorted(grid, x[start:stop], side="left")]  # 1[z_i >= x]
-            np.multiply(cdf, cdf, out=cdf)
-            out[start:stop] = cdf @ weights
+        for block in batch.blocks:
+            for start in range(0, block.rows.size, chunk):
+                stop = min(start + chunk, block.rows.size)
+                rows = block.rows[start:stop]
+                cdf = block.evaluate(grid, slice(start, stop), batch.impl, dt)
+                if renormalize:
+                    integral = cdf @ weights
+                    scale = np.where(integral > 0, dt / integral, 1.0)
+                np.cumsum(cdf, axis=1, out=cdf)
+                if renormalize:
+                    cdf *= scale[:, None]
+                np.clip(cdf, 0.0, 1.0, out=cdf)
+                cdf -= steps[np.searchsorted(grid, x[rows], side="left")]  # 1[z_i >= x]
+                np.multiply(cdf, cdf, out=cdf)
+                out[rows] = cdf @ weights
     return out
