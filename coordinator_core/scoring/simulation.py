@@ -25,6 +25,7 @@ Here the two generators are private instances (``numpy.random.RandomState(seed)`
 
 from __future__ import annotations
 
+import math
 import random
 import statistics
 import sys
@@ -93,7 +94,13 @@ def sample_density(
         components = spec["components"]
         weights = np.array([abs(c["weight"]) for c in components], dtype=float)
         weights /= weights.sum()
-        chosen = rs.choice(len(components), size=n, p=weights)
+        if weights.size and np.all(np.isfinite(weights)):
+            # RandomState.choice(k, size=n, p=weights), step for step (same draws, less overhead)
+            cdf = weights.cumsum()
+            cdf /= cdf[-1]
+            chosen = cdf.searchsorted(rs.random_sample(n), side="right")
+        else:
+            chosen = rs.choice(len(components), size=n, p=weights)  # raises as simulate_points does
         samples = np.empty(n)
         for j, component in enumerate(components):
             idx = np.where(chosen == j)[0]
@@ -107,6 +114,11 @@ def sample_density(
         if dist is None or not hasattr(dist, "rvs"):
             raise SimulationError(f"unknown {kind} distribution {name!r}")
         params = dict(spec["params"])
+        if name == "norm" and set(params) <= {"loc", "scale"}:
+            loc, scale = params.get("loc", 0.0), params.get("scale", 1.0)
+            if isinstance(loc, int | float) and isinstance(scale, int | float) and 0 < scale < math.inf:
+                # scipy.stats.norm.rvs: standard normals times scale plus loc (same draws, less overhead)
+                return rs.standard_normal(n) * scale + loc
         if kind == "builtin":
             accepted = {"loc", "scale", *(s.strip() for s in (dist.shapes or "").split(",") if s.strip())}
             params = {k: v for k, v in params.items() if k in accepted}

@@ -180,3 +180,16 @@ def test_a_zero_price_rejects_the_paths_and_shapes_are_checked() -> None:
         volatility_crps(paths, real[:-1], 60, VOL_SCORING_BLOCKS)
     # no observed block at all: every block size is left out
     assert volatility_crps(paths, np.full(61, np.nan), 60, VOL_SCORING_BLOCKS).tolist() == [0.0]
+
+
+def test_draws_stay_identical_on_the_edges_of_the_fast_paths() -> None:
+    # a zero scale draws nothing (scipy returns loc), integer parameters, a scipy normal, one component
+    prediction = {
+        3600: [{"type": "scipy", "name": "norm", "params": {"loc": 1, "scale": 0}}],
+        1800: [norm(0, 30), mixture((norm(0.0, 20.0), 3))],
+        60: [mixture(({"type": "scipy", "name": "norm", "params": {"loc": 0.5, "scale": 12.0}}, 1.0))] * 60,
+    }
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        theirs = crunch_simulate_price_paths(prediction, 100.0, 9)
+    np.testing.assert_array_equal(simulate_price_paths(prediction, 100.0, 9), theirs)
