@@ -23,7 +23,7 @@ The condorgame evaluator evaluates :math:`f` point by point with ``densitypdf.de
 
 :func:`crps_on_grid` scores a whole batch at once: densities are grouped by grid (same bounds),
 parsed into parameter arrays by family (:mod:`coordinator_core.scoring.densities`), and evaluated
-on ``(rows, P)`` blocks; both trapezoid integrals are matrix-vector products with the trapezoid
+on ``(rows, P)`` chunks; both trapezoid integrals are matrix-vector products with the trapezoid
 weights :math:`w_0 = d_0/2,\\ w_i = (d_{i-1} + d_i)/2,\\ w_{P-1} = d_{P-2}/2`.
 """
 
@@ -66,7 +66,15 @@ def crps_bounds(t_asset: float, step: int, base_step: int) -> tuple[float, float
 
 
 def trapezoid_weights(grid: FloatArray) -> FloatArray:
-    """Weights :math:`w` with :math:`\\sum_i w_i y_i = \\operatorname{trap}(y, z)` for the grid ``z``."""
+    """Weights :math:`w` with :math:`\\sum_i w_i y_i = \\operatorname{trap}(y, z)` for the grid ``z``.
+
+    Raises
+    ------
+    ValueError
+        For a grid that is not 1-D with at least two points.
+    """
+    if grid.ndim != 1 or grid.size < 2:
+        raise ValueError(f"a grid needs at least two points on one axis (got shape {grid.shape})")
     d = np.diff(grid)
     w = np.empty_like(grid)
     w[0] = d[0] / 2.0

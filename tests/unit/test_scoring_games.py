@@ -140,6 +140,8 @@ def test_validate_prediction_follows_the_evaluator_and_predict_all() -> None:
     assert validate_prediction("condorgame", {3600: [norm(0, 1)]}, horizon, (3600, 7200)) is None  # step > horizon
     nested = {"type": "mixture", "components": [{"density": four, "weight": 1}, {"density": norm(0, 1), "weight": 1}]}
     assert count_components(nested) == 5 and count_components(norm(0, 1)) == 1
+    with pytest.raises(ValueError, match="mapping"):
+        count_components([norm(0, 1)])
 
 
 def test_round_prediction_equals_predict_all_rounding() -> None:

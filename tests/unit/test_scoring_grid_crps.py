@@ -141,6 +141,8 @@ def test_trapezoid_weights_integrate_like_numpy() -> None:
     grid = np.linspace(-3.0, 5.0, 17)
     y = np.sin(grid) + 2
     assert float(y @ trapezoid_weights(grid)) == pytest.approx(float(np.trapezoid(y, grid)), rel=1e-14)
+    with pytest.raises(ValueError, match="two points"):
+        trapezoid_weights(np.array([1.0]))
 
 
 # -- agreement with the games' code -----------------------------------------------------------------
