@@ -26,20 +26,21 @@ prediction as failed).
 
 What a round needs from the price feed
     * ``ts``: the timestamp of the last price the trackers had when predicting (the evaluator stamps
-      the round with ``PriceStore.get_last_price`` at prediction time, see :func:`round_timestamp`);
-    * the stored points closest to ``ts + j g`` for ``j = 0 .. horizon / g`` (``g``: the finest step;
-      every 1 minute for 1h rounds, every 5 minutes for 24h rounds), at any distance: in practice
-      the series over ``[ts, ts + horizon]`` plus the nearest point on each side of it;
-    * the settlement point: the stored point closest to ``ts + horizon``; a round is due once the
-      last stored price is at ``ts + horizon`` or later (``Quarantine.pop``: ``release <= now``);
-    * for the volatility term (crunch-synth 1h): the points within 30 s (half the 1-minute increment)
-      of each minute ``ts, ts + 60, ..., ts + 3600``, so from ``ts - 30`` to ``ts + 3630``; the
-      simulation starts from the point closest to ``ts`` (if within 30 s, else no volatility term).
-      Nothing before ``ts - 30`` is read: the trackers' history never enters the score.
+      the round with ``PriceStore.get_last_price`` at prediction time, see :func:`round_timestamp`).
+      It is a stored point itself, so it is the closest price to the first targets: **nothing
+      before ``ts`` is read** (the trackers' history never enters the score).
+    * every stored point from ``ts`` to the **settlement point**, the first stored point at or after
+      ``ts + horizon``. Its arrival makes the round due (``Quarantine.pop``: ``ts + horizon <=``
+      the last stored timestamp); the targets ``ts + j g`` (``g`` the finest step: every minute
+      for 1h rounds, every 5 minutes for 24h rounds) all take their closest price among these
+      points, at any distance, so later points never change the score.
+    * the volatility term (crunch-synth, 1h, BTC/ETH/SOL/XRP/HYPE) reads the same points: each minute
+      ``ts, ts + 60, ..., ts + 3600`` takes its closest point if within 30 s, else is a gap; the
+      simulation starts from the price at ``ts``.
 
-    Pass the series as the store holds it when the round is scored: ``Round.evaluated_at`` (the pop
-    time) cuts it there and keeps the store's 30-day window. Points after ``ts + horizon`` matter: a
-    later point can be the closest to the last targets.
+    Pass the series as stored when the round is scored; ``Round.evaluated_at`` (the pop time) cuts it
+    there and applies the store's 30-day window, which only matters for points that arrive late
+    or out of order.
 
 Differences from ``TrackerEvaluator`` (on purpose)
     * Each round keeps its own score. The evaluator stores one score per evaluation: the **mean**

@@ -313,3 +313,26 @@ def test_a_prediction_that_cannot_be_simulated_is_scored_on_price_only() -> None
     with pytest.raises(ValueError), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         crunch_volatility.score_volatility("BTC", (spec.resolution_ts, prediction, list(steps)), store)
+
+
+def test_a_round_reads_only_the_points_from_its_ts_to_the_settlement_point() -> None:
+    rng = np.random.default_rng(4)
+    ts = 1_767_225_600 + 60 * np.arange(400) + rng.integers(-25, 26, 400)
+    keep = rng.random(400) > 0.1
+    series = PriceSeries(ts[keep], 30_000 * np.exp(np.cumsum(rng.normal(0, 8e-4, int(keep.sum())))))
+    for i in range(100, 200):  # a round whose settlement point is also the closest to ts + horizon
+        start = int(series.ts[i])  # a stored point, as a round's ts always is
+        j = int(np.searchsorted(series.ts, start + 3600))
+        if series.ts[j] - (start + 3600) < (start + 3600) - series.ts[j - 1]:
+            break
+    settlement = int(series.ts[j])
+    spec = Round.of_profile("crunch_synth", "1h", start)
+    needed = PriceSeries(*(a[(series.ts >= start) & (series.ts <= settlement)] for a in (series.ts, series.prices)))
+    prediction = gaussian_prediction()
+    (full,) = score_rounds("crunch_synth", "BTC", series, [spec], [[prediction]])
+    (cut,) = score_rounds("crunch_synth", "BTC", needed, [spec], [[prediction]])
+    assert full.volatility_scored[0] and cut.volatility_scored[0]
+    assert cut.total[0] == full.total[0] and cut.volatility[0] == full.volatility[0]
+    one_less = PriceSeries(needed.ts[:-1], needed.prices[:-1])  # without the settlement point: not the same
+    (early,) = score_rounds("crunch_synth", "BTC", one_less, [spec], [[prediction]])
+    assert early.total[0] != full.total[0]
