@@ -70,7 +70,8 @@ from coordinator_core.scoring.paths import PriceSeries, RoundTruth, observed_inc
 from coordinator_core.scoring.simulation import SimulationError, simulate_price_paths, volatility_seed
 
 FloatArray = npt.NDArray[np.float64]
-Prediction = Mapping[int, Sequence[Any]]
+#: ``{step: [density, ...]}`` as ``predict_all`` returns it (steps as ints, or as digit strings from JSON).
+Prediction = Mapping[Any, Sequence[Any]]
 #: Trackers whose simulated paths are scored together (1,000 paths x 61 points each).
 VOLATILITY_BATCH = 16
 

@@ -18,11 +18,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
+from coordinator_core.games.constants import GameName
 from coordinator_core.games.evaluation import Round, get_game, score_rounds
 from coordinator_core.scoring.paths import PriceSeries
 
@@ -34,7 +37,7 @@ DAY = 86_400
 REL = 1e-9
 
 #: (game, profile, asset, start price, test days, trackers, fewest rounds compared per tracker)
-CASES = {
+CASES: dict[str, tuple[GameName, str, str, float, float, list[str], int]] = {
     "crunch_synth-1h": ("crunch_synth", "1h", "BTC", 30_000.0, 1.0, ["example", "mixture"], 100),
     "condorgame-1h": ("condorgame", "1h", "BTC", 30_000.0, 1.0, ["example", "mixture"], 100),
     "crunch_synth-24h": ("crunch_synth", "24h", "SOL", 150.0, 1.5, ["example", "mixture"], 10),
@@ -61,7 +64,7 @@ def synthetic_series(seed: int, days: float, price: float) -> PriceSeries:
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[PriceSeries, subprocess.Popen, Path]]:
+def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, tuple[PriceSeries, Any, Path]]]:
     """Start every driver at once; each test waits for its own."""
     missing = [str(p) for p in PYTHONS.values() if not p.exists()]
     if missing:

@@ -64,9 +64,11 @@ def test_simulated_paths_are_bit_identical_to_crunch_synth_and_leave_global_stat
     seed = volatility_seed("BTC", 1_700_003_600)
     np.random.seed(123)
     random.seed(123)
-    before = (np.random.get_state()[1].copy(), random.getstate())
+    state: tuple = np.random.get_state()  # type: ignore[assignment]
+    before = (state[1].copy(), random.getstate())
     ours = simulate_price_paths(prediction, 30_000.0, seed)
-    assert np.array_equal(np.random.get_state()[1], before[0]) and random.getstate() == before[1]
+    after: tuple = np.random.get_state()  # type: ignore[assignment]
+    assert np.array_equal(after[1], before[0]) and random.getstate() == before[1]
     theirs = crunch_simulate_price_paths(prediction, 30_000.0, seed)
     assert ours.shape == (1000, 61)
     assert np.array_equal(ours, theirs)

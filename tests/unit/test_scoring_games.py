@@ -145,7 +145,7 @@ def test_validate_prediction_follows_the_evaluator_and_predict_all() -> None:
 
 
 def test_round_prediction_equals_predict_all_rounding() -> None:
-    mixture = {
+    mixture: dict = {
         "type": "mixture",
         "components": [
             {"density": norm(0.123456789, np.float64(12.3456789)), "weight": 0.333333333},
@@ -167,7 +167,8 @@ def test_round_prediction_equals_predict_all_rounding() -> None:
 def test_overall_score_per_game() -> None:
     scores = {"BTC": [1.0, 2.0, 3.0], "ETH": [10.0]}
     assert overall_score("condorgame", scores) == pytest.approx(4.0)  # one mean over every score
-    w_eth = CRUNCH_SYNTH.asset_weights["ETH"]  # type: ignore[index]
+    assert CRUNCH_SYNTH.asset_weights is not None
+    w_eth = CRUNCH_SYNTH.asset_weights["ETH"]
     assert overall_score("crunch_synth", scores) == pytest.approx((2.0 + w_eth * 10.0) / (1 + w_eth))
     assert overall_score("crunch_synth", {}) == 0.0 and overall_score("condorgame", {"BTC": []}) == 0.0
     with pytest.raises(ValueError, match="no weight"):
@@ -327,7 +328,8 @@ def test_a_round_reads_only_the_points_from_its_ts_to_the_settlement_point() -> 
             break
     settlement = int(series.ts[j])
     spec = Round.of_profile("crunch_synth", "1h", start)
-    needed = PriceSeries(*(a[(series.ts >= start) & (series.ts <= settlement)] for a in (series.ts, series.prices)))
+    inside = (series.ts >= start) & (series.ts <= settlement)
+    needed = PriceSeries(series.ts[inside], series.prices[inside])
     prediction = gaussian_prediction()
     (full,) = score_rounds("crunch_synth", "BTC", series, [spec], [[prediction]])
     (cut,) = score_rounds("crunch_synth", "BTC", needed, [spec], [[prediction]])

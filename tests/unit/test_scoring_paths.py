@@ -75,7 +75,7 @@ def test_increments_by_hand() -> None:
 
 
 def test_increments_are_anchored_at_the_release_when_the_step_does_not_divide_the_horizon() -> None:
-    series = PriceSeries(np.arange(0, 4000, 60), np.arange(0, 4000, 60) * 1.0)
+    series = PriceSeries(np.arange(0, 4000, 60), np.arange(0, 4000, 60).astype(np.float64))
     truth = observed_increments(series, round_ts=0, horizon=3600, steps=[420])
     # n = 8 increments; the last ends at 3600 and the first at 3600 - 7 * 420 = 660, not at 420
     assert truth.steps[420].end_target.tolist() == [660 + 420 * i for i in range(8)]
@@ -128,7 +128,7 @@ def test_from_entries_sorts_and_keeps_the_last_duplicate() -> None:
     series = PriceSeries.from_entries([(120, 3.0), (60, 1.0), (120, 4.0)])
     assert series.ts.tolist() == [60, 120] and series.prices.tolist() == [1.0, 4.0]
     with pytest.raises(ValueError, match="integer"):
-        PriceSeries.from_entries([(60.5, 1.0)])
+        PriceSeries.from_entries([(60.5, 1.0)])  # type: ignore[list-item]
 
 
 def test_realized_path_equals_crunch_synth() -> None:
