@@ -62,6 +62,7 @@ bench: env  ## speed figures (printed, not asserted)
 	.venv/bin/python -m benchmarks.run
 	.venv/bin/python -m benchmarks.model_runner_bench --quick
 	.venv/bin/python -m benchmarks.api_bench
+	.venv/bin/python -m benchmarks.scoring_bench
 
 lint: env  ## ruff (lint + format check) and mypy
 	.venv/bin/ruff check .
