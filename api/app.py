@@ -65,7 +65,7 @@ from coordinator_core.db.uow import sql_unit_of_work
 from coordinator_core.errors import Conflict, NotFound, TransientError
 
 API_VERSION = "0.1.0"
-UNAVAILABLE = {
+UNAVAILABLE: dict[int | str, dict[str, Any]] = {
     503: problem(
         "the database is unreachable, or no connection is free (then with Retry-After)",
         **{"Retry-After": "seconds to wait before retrying (when overloaded)"},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from coordinator_core.domain.statuses import PredictionStatus
@@ -11,7 +12,7 @@ from coordinator_core.ports import CheckpointRow
 MISSING = (PredictionStatus.FAILED.value, PredictionStatus.ABSENT.value)
 
 
-def checkpoint(row: dict[str, Any]) -> dict[str, Any]:
+def checkpoint(row: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "id": row["id"],
         "period_start": row["period_start"],
@@ -70,7 +71,7 @@ def prediction(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def snapshot(row: dict[str, Any]) -> dict[str, Any]:
+def snapshot(row: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "id": row["id"],
         "model_id": row["model_id"],
@@ -88,7 +89,7 @@ def snapshot(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def model(row: dict[str, Any]) -> dict[str, Any]:
+def model(row: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "model_id": row["id"],
         "model_name": row["name"],

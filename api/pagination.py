@@ -37,7 +37,7 @@ PAGINATION_HEADERS = {
         "schema": {"type": "string"},
     },
 }
-PAGINATED = {200: {"headers": PAGINATION_HEADERS}}
+PAGINATED: dict[int | str, dict[str, Any]] = {200: {"headers": PAGINATION_HEADERS}}
 BASE64URL = re.compile(r"[A-Za-z0-9_-]*={0,2}")
 
 
@@ -61,7 +61,7 @@ def decode_cursor(route: str, cursor: str | None, types: Sequence[type]) -> tupl
         values = data["k"]
         if not isinstance(values, list) or len(values) != len(types):
             raise ValueError("wrong cursor length")
-        key = []
+        key: list[Any] = []
         for value, kind in zip(values, types, strict=True):
             if kind is datetime:
                 if not isinstance(value, str):

@@ -44,8 +44,8 @@ from coordinator_core.services import checkpoint as checkpoint_service
 router = APIRouter(responses=AUTH_RESPONSES, prefix="/reports/checkpoints", tags=["checkpoints"])
 
 TotalPrize = Annotated[int, Query(ge=0, le=2**63 - 1, description="amount to split, in the smallest unit")]
-NOT_FOUND = {404: problem("checkpoint not found, or it has no emission")}
-NO_CHECKPOINT = {404: problem("no checkpoint yet, or the latest has no emission")}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: problem("checkpoint not found, or it has no emission")}
+NO_CHECKPOINT: dict[int | str, dict[str, Any]] = {404: problem("no checkpoint yet, or the latest has no emission")}
 
 
 def found(row: dict[str, Any] | None, checkpoint_id: str) -> dict[str, Any]:
@@ -231,7 +231,7 @@ def prizes(
 
 
 # -- admin actions ---------------------------------------------------------------------------------
-CONFLICT = {
+CONFLICT: dict[int | str, dict[str, Any]] = {
     409: problem("the checkpoint is not in a state that allows this (the detail names the allowed move)"),
     404: problem("checkpoint not found"),
 }

@@ -119,8 +119,8 @@ def series(snapshots: list[dict[str, Any]], times: list[datetime], hours: int) -
 
 def build_router(windows: dict[str, int]) -> APIRouter:
     router = APIRouter(responses=AUTH_RESPONSES, tags=["leaderboard"], dependencies=PUBLIC)
-    window_param = Annotated[
-        Literal[tuple(windows)] | None,  # type: ignore[valid-type]
+    window_param = Annotated[  # type: ignore[valid-type]
+        Literal[tuple(windows)] | None,  # type: ignore[valid-type,misc]
         Query(description="aggregation window (default: the ranking key)"),
     ]
 

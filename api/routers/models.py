@@ -52,7 +52,7 @@ from coordinator_core.db.tables import PredictionStatus
 
 DEFAULT_PERIOD = timedelta(days=7)
 STATUS_SAMPLE = 100
-MODEL_NOT_FOUND = {404: problem("model not found")}
+MODEL_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: problem("model not found")}
 PERIOD = "\x00period"  # key of the (start, end] range next to the window names (never a window name)
 
 
@@ -140,8 +140,8 @@ def build_router(windows: dict[str, int]) -> APIRouter:
 
     @router.get(
         "/reports/models/global",
-        response_model=list[global_model],
-        responses=PAGINATED,  # type: ignore[valid-type]
+        response_model=list[global_model],  # type: ignore[valid-type]
+        responses=PAGINATED,
         dependencies=PUBLIC,
     )
     def models_global(
@@ -187,8 +187,8 @@ def build_router(windows: dict[str, int]) -> APIRouter:
 
     @router.get(
         "/reports/models/params",
-        response_model=list[params_model],
-        responses=PAGINATED,  # type: ignore[valid-type]
+        response_model=list[params_model],  # type: ignore[valid-type]
+        responses=PAGINATED,
         dependencies=PUBLIC,
     )
     def models_params(
