@@ -96,17 +96,17 @@ class Timed:
     def models(self) -> Any:
         return self.gateway.models()
 
-    def tick(self, data: dict[str, Any]) -> Any:
+    def tick(self, data: dict[str, Any], model_ids: Any = None) -> Any:
         started = time.perf_counter()
         try:
-            return self.gateway.tick(data)
+            return self.gateway.tick(data, model_ids)
         finally:
             self.seconds += time.perf_counter() - started
 
-    def predict(self, subject: str, horizon_seconds: int, step_seconds: int) -> Any:
+    def predict(self, subject: str, horizon_seconds: int, step_seconds: int, steps: Any = None) -> Any:
         started = time.perf_counter()
         try:
-            return self.gateway.predict(subject, horizon_seconds, step_seconds)
+            return self.gateway.predict(subject, horizon_seconds, step_seconds, steps)
         finally:
             self.seconds += time.perf_counter() - started
 
@@ -147,7 +147,7 @@ def run_rounds(gateway: Any, rounds: int, expected: dict[str, str], workdir: Pat
         now = START + k * HOUR
         timed.seconds = 0.0
         started = time.perf_counter()
-        result = predict_round(rt.uow, timed, rt.contract, rt.settings, now)
+        result = predict_round(rt.uow, timed, rt.contract, rt.settings, now)  # type: ignore[arg-type]
         wall = time.perf_counter() - started
         got = {p["model_id"]: p["status"] for p in _rows(rt.engine, Prediction) if p["input_id"] == result.inputs[0]}
         if got != expected:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -59,6 +59,17 @@ class PredictionScope(BaseModel):
     subject: str = "BTC"
     horizon_seconds: int = Field(3600, ge=1)
     step_seconds: int = Field(900, ge=1)
+    steps: list[int] | None = Field(None, description="several step sizes of one horizon (multi-resolution)")
+
+
+class RoundProfile(BaseModel):
+    """A forecast profile (the games' ``FORECAST_PROFILES``): every ``interval`` seconds, one round
+    per subject over ``horizon`` at each of ``steps``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    horizon: int = Field(ge=1)
+    steps: list[int] = Field(min_length=1)
+    interval: int = Field(ge=1)
 
 
 class AggregationWindow(BaseModel):
@@ -170,6 +181,7 @@ class ScheduledPredictionConfig(BaseModel):
         return data
 
 
+OutputKind = Literal["point", "density_path", "quantiles", "sample_paths"]
 ArgumentType = Literal["JSON", "STRING", "INT", "DOUBLE"]
 # "steps" (a JSON list of step seconds) lets a contract call predict_all(subject, horizon, steps), the games' API
 CALL_VALUES = {"tick": ("data",), "predict": ("subject", "horizon_seconds", "step_seconds", "steps")}
@@ -300,9 +312,48 @@ class CrunchContract(BaseModel):
     rank: Callable[[list[dict[str, Any]], str, str], list[dict[str, Any]]] = default_rank
     build_emission: Callable[..., dict[str, Any]] = default_build_emission
 
+    # -- probabilistic games (see coordinator_core.games.presets) -------------------------------
+    output_kind: OutputKind = Field(
+        "point",
+        description="built-in output validation: 'point' (output_type), 'density_path' (densitypdf densities "
+        "per step of the horizon, at every step of the config's 'steps'), 'quantiles', 'sample_paths'",
+    )
+    max_components: int = Field(3, ge=1, description="density_path: leaf mixture components per density")
+    truth: Literal["price_pair", "price_path"] = Field(
+        "price_pair",
+        description="'price_pair': resolve_ground_truth(entry, exit); 'price_path': the stored prices from the "
+        "round's timestamp to its settlement point, for path rules (the games' increments)",
+    )
+    score_round: Callable[[Sequence[Any], Mapping[str, Any], Mapping[str, Any]], list[Any]] | None = Field(
+        None,
+        description="batch scorer of one round: (outputs, truth, scope) -> one result dict or ValidationError "
+        "per output; replaces scoring_function when set",
+    )
+    tick_format: Literal["input", "price_ticks"] = Field(
+        "input",
+        description="'input': tick(build_input(...)) to every model; 'price_ticks': the games' {subject: "
+        "[(ts, price), ...]}, the history window on a model's first tick, then only new points",
+    )
+    tick_history_seconds: int = Field(30 * 86_400, ge=0, description="price_ticks: the first tick's history")
+    settlement_latency_seconds: int = Field(
+        0, ge=0, description="price_path: how long after its last point a round waits for late prices"
+    )
+    profile: RoundProfile | None = Field(
+        None, description="the default configs: one per subject with this horizon, steps and interval"
+    )
+    supported_subjects: list[str] | None = Field(None, description="subjects the rules can score (None: any)")
+
     # -- behaviour used by the services ------------------------------------------------------
-    def check_output(self, raw: Any) -> dict[str, Any]:
-        """Validate a model's output; raise ``ValidationError`` with the reason. Never coerces."""
+    @property
+    def history_seconds(self) -> int:
+        """How far back the feed must reach before the first round: the first price tick's history."""
+        return self.tick_history_seconds if self.tick_format == "price_ticks" else 0
+
+    def check_output(self, raw: Any, scope: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Validate a model's output for the round's ``scope``; raise ``ValidationError`` with the
+        reason. Never coerces (the built-in kinds normalise to one stored form)."""
+        if self.validate_output is None and self.output_kind != "point":
+            return check_probabilistic(self.output_kind, raw, scope or {}, self.max_components)
         if self.validate_output is not None:
             try:
                 return dict(self.validate_output(raw))
@@ -328,6 +379,43 @@ class CrunchContract(BaseModel):
             result = self.scoring_function(prediction, ground_truth)
         except Exception as exc:
             raise ValidationError(f"scoring function raised {type(exc).__name__}: {exc}") from exc
+        return self.check_score(result)
+
+    def score_batch(
+        self, outputs: Sequence[Any], ground_truth: Mapping[str, Any], scope: Mapping[str, Any]
+    ) -> list[dict[str, Any] | ValidationError]:
+        """Score every output of one round: by ``score_round`` when the contract has one (all at
+        once), else one ``score`` call each. Per output: the validated result, or the
+        ``ValidationError`` that fails that prediction only."""
+        if self.score_round is None:
+            out: list[dict[str, Any] | ValidationError] = []
+            for output in outputs:
+                try:
+                    out.append(self.score(output, dict(ground_truth)))
+                except ValidationError as exc:
+                    out.append(exc)
+            return out
+        try:
+            raw = self.score_round(outputs, ground_truth, scope)
+        except Exception as exc:  # the rule, not a model, failed: every prediction of the round fails
+            reason = ValidationError(f"scoring function raised {type(exc).__name__}: {exc}")
+            return [reason] * len(outputs)
+        if len(raw) != len(outputs):
+            reason = ValidationError(f"score_round returned {len(raw)} results for {len(outputs)} outputs")
+            return [reason] * len(outputs)
+        results: list[dict[str, Any] | ValidationError] = []
+        for item in raw:
+            if isinstance(item, ValidationError):
+                results.append(item)
+                continue
+            try:
+                results.append(self.check_score(item))
+            except ValidationError as exc:
+                results.append(exc)
+        return results
+
+    def check_score(self, result: Any) -> dict[str, Any]:
+        """A scoring rule's result, validated by ``score_type`` (strict; never coerced)."""
         if self.score_type is ScoreResult:
             fast = _plain_score(result)
             if fast is not None:
@@ -338,6 +426,33 @@ class CrunchContract(BaseModel):
             raise ValidationError(
                 f"scoring function returned an invalid score {result!r:.120}: {exc.errors()[0]['msg']}"
             ) from None
+
+
+def check_probabilistic(kind: OutputKind, raw: Any, scope: Mapping[str, Any], max_components: int) -> dict[str, Any]:
+    """The built-in probabilistic outputs, stored as JSON objects:
+
+    * ``density_path``: ``{"<step>": [density, ...]}`` for every step of the scope (``steps``, else
+      ``step_seconds``): ``horizon // step`` densities each (``outputs.validate_multi_resolution``);
+      a bare list is accepted when the scope has one step (a ``predict`` answer);
+    * ``quantiles``: ``{"levels": [...], "values": [...]}``;
+    * ``sample_paths``: ``{"start_time", "time_increment", "paths"}`` (Synth's format).
+    """
+    from coordinator_core import outputs
+
+    horizon = int(scope.get("horizon_seconds") or 0)
+    steps = [int(s) for s in scope.get("steps") or [scope.get("step_seconds") or horizon]]
+    if kind == "density_path":
+        if isinstance(raw, list) and len(steps) == 1:
+            return {
+                str(steps[0]): outputs.validate_density_path(
+                    raw, horizon=horizon, step=steps[0], max_components=max_components
+                )
+            }
+        normal = outputs.validate_multi_resolution(raw, horizon=horizon, steps=steps, max_components=max_components)
+        return {str(step): densities for step, densities in normal.items()}
+    if kind == "quantiles":
+        return outputs.validate_quantiles(raw)
+    return outputs.validate_sample_paths(raw, horizon=horizon, time_increment=steps[0])
 
 
 def _finite_number(value: Any) -> bool:

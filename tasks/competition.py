@@ -24,7 +24,9 @@ def seed_configs(as_of: datetime) -> list[str]:
 def ingest_scope(scope_key: str, as_of: datetime) -> dict[str, Any]:
     rt = get_runtime()
     scope = next(s for s in ingest.feed_scopes(rt.settings) if s.key == scope_key)
-    result = ingest.ingest_scope(rt.uow, rt.source_for(scope.source), scope, as_of, rt.settings)
+    result = ingest.ingest_scope(
+        rt.uow, rt.source_for(scope.source), scope, as_of, rt.settings, rt.contract.history_seconds
+    )
     return asdict(result)
 
 

@@ -77,34 +77,53 @@ class ScoredBatch:
     statuses: Counter[str] = field(default_factory=Counter)
 
 
-ScoreRule = Callable[[Any, Any], Mapping[str, Any]]
+#: Scores the outputs of one round: ``(outputs, truth, scope)`` -> per output, the validated result
+#: (a mapping with a finite ``value``) or the ``ValidationError`` that fails that prediction.
+RoundRule = Callable[
+    [Sequence[Any], Mapping[str, Any], Mapping[str, Any]], Sequence[Mapping[str, Any] | ValidationError]
+]
+
+
+def per_prediction(score: Callable[[Any, Any], Mapping[str, Any]]) -> RoundRule:
+    """A round rule from a rule of one prediction that raises ``ValidationError``."""
+
+    def rule(
+        outputs: Sequence[Any], truth: Mapping[str, Any], scope: Mapping[str, Any]
+    ) -> list[Mapping[str, Any] | ValidationError]:
+        results: list[Mapping[str, Any] | ValidationError] = []
+        for output in outputs:
+            try:
+                results.append(score(output, truth))
+            except ValidationError as exc:
+                results.append(exc)
+        return results
+
+    return rule
 
 
 def score_rounds(
-    rounds: Iterable[tuple[Mapping[str, Any], Sequence[PendingPrediction]]],
-    score: ScoreRule,
+    rounds: Iterable[tuple[Mapping[str, Any], Sequence[PendingPrediction], Mapping[str, Any]]],
+    score: RoundRule,
     policy: MissingPolicy,
     direction: str,
     scored_at: datetime,
 ) -> ScoredBatch:
-    """Score every ``(ground_truth, predictions)`` round; see the module docstring.
-
-    ``score(output, truth)`` returns the validated result (a mapping with a finite ``value``) or
-    raises ``ValidationError`` with the reason.
-    """
+    """Score every ``(ground_truth, predictions, scope)`` round; see the module docstring. ``score``
+    sees the round's PENDING outputs at once."""
     batch = ScoredBatch()
-    for truth, predictions in rounds:
+    for truth, predictions, scope in rounds:
         values: list[float] = []
         missing: list[tuple[PendingPrediction, str, str | None]] = []
         reason: str | None
+        pending = [p for p in predictions if p.status == PENDING]
+        results = iter(score([p.output for p in pending], truth, scope)) if pending else iter(())
         for prediction in predictions:
             if prediction.status != PENDING:
                 missing.append((prediction, prediction.status, prediction.failed_reason))
                 continue
-            try:
-                result = score(prediction.output, truth)
-            except ValidationError as exc:
-                reason = str(exc)
+            result = next(results)
+            if isinstance(result, ValidationError):
+                reason = str(result)
                 batch.changes.append(StatusChange(prediction.id, FAILED, reason))
                 missing.append((prediction, FAILED, reason))
                 continue

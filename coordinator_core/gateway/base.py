@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from coordinator_core.games.ticks import TickCursor
 
 
 class CallStatus(StrEnum):
@@ -42,6 +46,10 @@ class ModelGateway(Protocol):
     """How the services reach the models; backends: ``gateway.local`` (in-process) and
     ``gateway.model_runner`` (real model nodes), built by ``coordinator_core.bootstrap``."""
 
+    #: What each model has been sent by price ticks (``games.ticks``), kept for this gateway's
+    #: lifetime: a new process starts with none, so every model first gets the history window.
+    tick_cursors: dict[str, TickCursor]
+
     @property
     def load_errors(self) -> dict[str, str]:
         """Why a registered model cannot be called now (it is ABSENT from the round), by model id."""
@@ -51,12 +59,27 @@ class ModelGateway(Protocol):
         """Every model registered now, answering or not."""
         ...
 
-    def tick(self, data: dict[str, Any]) -> dict[str, CallResult]:
-        """Call ``tick(data)`` on every running model, concurrently, with the per-call timeout."""
+    def tick(self, data: dict[str, Any], model_ids: Collection[str] | None = None) -> dict[str, CallResult]:
+        """Call ``tick(data)`` on every running model (or only on ``model_ids``), concurrently, with
+        the per-call timeout."""
         ...
 
-    def predict(self, subject: str, horizon_seconds: int, step_seconds: int) -> dict[str, CallResult]:
-        """Call ``predict`` on every running model; models that gave no answer are missing."""
+    def predict(
+        self, subject: str, horizon_seconds: int, step_seconds: int, steps: list[int] | None = None
+    ) -> dict[str, CallResult]:
+        """Call ``predict`` on every running model; models that gave no answer are missing. ``steps``
+        is passed when the contract's predict call takes it (the games' ``predict_all``)."""
         ...
 
     def close(self) -> None: ...
+
+
+def checked_steps(method: Any, steps: list[int] | None) -> list[int]:
+    """The ``steps`` value of a predict call that takes it: a list of integer step seconds."""
+    if steps is None or any(isinstance(step, bool) or not isinstance(step, int) for step in steps):
+        from coordinator_core.errors import ConfigurationError
+
+        raise ConfigurationError(
+            f"contract calls: {method.name} takes 'steps', a list of integer step seconds; got {steps!r:.80}"
+        )
+    return list(steps)

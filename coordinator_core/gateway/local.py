@@ -25,13 +25,14 @@ import logging
 import sys
 import threading
 import traceback
+from collections.abc import Collection
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 from coordinator_core.contract import ModelCalls, ModelMethod
 from coordinator_core.errors import ConfigurationError
-from coordinator_core.gateway.base import CallResult, CallStatus, ModelInfo
+from coordinator_core.gateway.base import CallResult, CallStatus, ModelInfo, checked_steps
 from coordinator_core.gateway.frozen import freeze
 from coordinator_core.gateway.pool import Call, WorkerPool
 
@@ -73,6 +74,7 @@ class LocalGateway:
         self._busy: dict[str, Call | None] = {}
         self._pool = WorkerPool(workers)
         self.load_errors: dict[str, str] = {}
+        self.tick_cursors: dict[str, Any] = {}  # this process's instances: fresh, so nothing sent yet
         self._load()
 
     # -- loading --------------------------------------------------------------------------------
@@ -118,21 +120,26 @@ class LocalGateway:
     def models(self) -> list[ModelInfo]:
         return list(self._infos.values())
 
-    def tick(self, data: dict[str, Any]) -> dict[str, CallResult]:
+    def tick(self, data: dict[str, Any], model_ids: Collection[str] | None = None) -> dict[str, CallResult]:
         if self.calls.tick is None:
             return {}
-        return self._call_all(self.calls.tick, {"data": data})
+        return self._call_all(self.calls.tick, {"data": data}, model_ids)
 
-    def predict(self, subject: str, horizon_seconds: int, step_seconds: int) -> dict[str, CallResult]:
-        return self._call_all(
-            self.calls.predict, {"subject": subject, "horizon_seconds": horizon_seconds, "step_seconds": step_seconds}
-        )
+    def predict(
+        self, subject: str, horizon_seconds: int, step_seconds: int, steps: list[int] | None = None
+    ) -> dict[str, CallResult]:
+        values: dict[str, Any] = {"subject": subject, "horizon_seconds": horizon_seconds, "step_seconds": step_seconds}
+        if any(argument.value == "steps" for argument in self.calls.predict.arguments):
+            values["steps"] = checked_steps(self.calls.predict, steps)
+        return self._call_all(self.calls.predict, values)
 
     def close(self) -> None:
         self._pool.close()
 
     # -- calls ----------------------------------------------------------------------------------
-    def _call_all(self, spec: ModelMethod, values: dict[str, Any]) -> dict[str, CallResult]:
+    def _call_all(
+        self, spec: ModelMethod, values: dict[str, Any], model_ids: Collection[str] | None = None
+    ) -> dict[str, CallResult]:
         method = spec.name
         positional, keywords = spec.bind(values)
         # one wire encoding and one decode per call, shared (read-only) by every model
@@ -141,6 +148,8 @@ class LocalGateway:
         results: dict[str, CallResult] = {}
         functions = {}
         for model_id, instance in self._instances.items():
+            if model_ids is not None and model_id not in model_ids:
+                continue
             previous = self._busy.get(model_id)
             if previous is not None and not previous.done:
                 results[model_id] = CallResult(

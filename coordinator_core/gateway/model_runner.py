@@ -64,12 +64,13 @@ import logging
 import threading
 import time
 import weakref
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
 from coordinator_core.contract import ModelCalls, ModelMethod
 from coordinator_core.errors import ConfigurationError, TransientError
-from coordinator_core.gateway.base import CallResult, CallStatus, ModelInfo
+from coordinator_core.gateway.base import CallResult, CallStatus, ModelInfo, checked_steps
 
 log = logging.getLogger(__name__)
 
@@ -139,9 +140,12 @@ def _runner_classes() -> tuple[type, type]:
         """The client's runner, plus: the node's status messages are kept, a busy node is waited for
         during Setup, and a cancelled set-up closes its channels."""
 
-        def __init__(self, *args: Any, setup_timeout: float, **kwargs: Any) -> None:
+        def __init__(
+            self, *args: Any, setup_timeout: float, on_setup: Callable[[str], None] | None = None, **kwargs: Any
+        ) -> None:
             super().__init__(*args, **kwargs)
             self.setup_timeout = setup_timeout
+            self.on_setup = on_setup
             self.setup_message: str | None = None
             self.last_call_message: str | None = None
             self.skip_allowed = True
@@ -176,6 +180,8 @@ def _runner_classes() -> tuple[type, type]:
                     await asyncio.sleep(0.05)
             code = response.status.code
             if code == "SUCCESS":
+                if self.on_setup is not None:
+                    self.on_setup(self.model_id)  # a (re)started node may hold a fresh instance
                 return True, None
             self.setup_message = response.status.message or None
             if code == "INVALID_ARGUMENT":
@@ -211,8 +217,11 @@ def _runner_classes() -> tuple[type, type]:
             return None, self.ErrorType.FAILED
 
     class ConcurrentRunner(DynamicSubclassModelConcurrentRunner):  # type: ignore[misc]
-        def __init__(self, *args: Any, setup_timeout: float, **kwargs: Any) -> None:
+        def __init__(
+            self, *args: Any, setup_timeout: float, on_setup: Callable[[str], None] | None = None, **kwargs: Any
+        ) -> None:
             self.setup_timeout = setup_timeout
+            self.on_setup = on_setup
             super().__init__(*args, **kwargs)
 
         def create_model_runner(self, **kwargs: Any) -> Any:
@@ -223,6 +232,7 @@ def _runner_classes() -> tuple[type, type]:
                 secure_credentials=self.secure_credentials,
                 gateway_credentials=self.gateway_credentials,
                 setup_timeout=self.setup_timeout,
+                on_setup=self.on_setup,
                 **kwargs,
             )
 
@@ -275,6 +285,8 @@ class ModelRunnerGateway:
         self._ready = False
         self._closed = False
         self.events: int = 0
+        # price ticks sent, per model; dropped when a model's node is set up (again): resent in full
+        self.tick_cursors: dict[str, Any] = {}
 
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._run_loop, name=f"model-runner-{crunch_id}", daemon=True)
@@ -292,6 +304,7 @@ class ModelRunnerGateway:
             "secure_credentials": secure_credentials,
             "gateway_credentials": gateway_credentials,
             "setup_timeout": setup_timeout_seconds,
+            "on_setup": lambda model_id: self.tick_cursors.pop(model_id, None),
         }
         self._submit(self._start(concurrent_runner, options)).result(10)
         _close_at_exit(self)
@@ -341,10 +354,10 @@ class ModelRunnerGateway:
         with self._lock:
             return sorted(self._registry.values(), key=lambda info: info.model_id)
 
-    def tick(self, data: dict[str, Any]) -> dict[str, CallResult]:
+    def tick(self, data: dict[str, Any], model_ids: Collection[str] | None = None) -> dict[str, CallResult]:
         if self.calls.tick is None:
             return {}
-        return self._call_all(self.calls.tick, {"data": data}, cooldown=self.tick_cooldown)
+        return self._call_all(self.calls.tick, {"data": data}, cooldown=self.tick_cooldown, model_ids=model_ids)
 
     def predict(
         self, subject: str, horizon_seconds: int, step_seconds: int, steps: list[int] | None = None
@@ -353,12 +366,7 @@ class ModelRunnerGateway:
         ``predict_all(asset, horizon, steps)``; a contract that passes it needs it here."""
         values: dict[str, Any] = {"subject": subject, "horizon_seconds": horizon_seconds, "step_seconds": step_seconds}
         if any(argument.value == "steps" for argument in self.calls.predict.arguments):
-            if steps is None or any(isinstance(step, bool) or not isinstance(step, int) for step in steps):
-                raise ConfigurationError(
-                    f"contract calls: {self.calls.predict.name} takes 'steps', a list of integer step seconds; "
-                    f"got {steps!r:.80}"
-                )
-            values["steps"] = list(steps)
+            values["steps"] = checked_steps(self.calls.predict, steps)
         return self._call_all(self.calls.predict, values)
 
     def close(self) -> None:
@@ -564,9 +572,17 @@ class ModelRunnerGateway:
             )
 
     async def _call(
-        self, method_name: str, arguments: tuple[list[Any], list[Any]], cooldown: bool
+        self,
+        method_name: str,
+        arguments: tuple[list[Any], list[Any]],
+        cooldown: bool,
+        model_ids: Collection[str] | None = None,
     ) -> dict[str, CallResult]:
-        runners = list(self._runner.model_cluster.models_run.values())
+        runners = [
+            runner
+            for runner in self._runner.model_cluster.models_run.values()
+            if model_ids is None or runner.model_id in model_ids
+        ]
         if not runners:
             return {}
         for runner in runners:
@@ -588,11 +604,19 @@ class ModelRunnerGateway:
             )
         return answers
 
-    def _call_all(self, method: ModelMethod, values: dict[str, Any], cooldown: bool = True) -> dict[str, CallResult]:
+    def _call_all(
+        self,
+        method: ModelMethod,
+        values: dict[str, Any],
+        cooldown: bool = True,
+        model_ids: Collection[str] | None = None,
+    ) -> dict[str, CallResult]:
         self.wait_ready()
         arguments = encode_arguments(method, values)
         with self._call_lock:
-            return self._submit(self._call(method.name, arguments, cooldown)).result(self.timeout_seconds + 60)
+            return self._submit(self._call(method.name, arguments, cooldown, model_ids)).result(
+                self.timeout_seconds + 60
+            )
 
     async def _shutdown(self) -> None:
         cluster = self._runner.model_cluster

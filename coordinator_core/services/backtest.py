@@ -17,13 +17,14 @@ from coordinator_core.services.score import score_predictions
 
 
 def step_seconds(runtime: Runtime) -> int:
-    """The virtual clock's step: the gcd of the prediction intervals and the feed granularity."""
+    """The virtual clock's step: the gcd of the prediction intervals (rounds fall on it; every step
+    ingests everything observed by then, so the feed's granularity does not need to divide it)."""
     with runtime.uow() as work:
         intervals = [int(c.schedule.get("prediction_interval_seconds") or 60) for c in work.configs.active()]
-    step = runtime.settings.granularity_seconds
+    step = 0
     for interval in intervals:
         step = math.gcd(step, interval)
-    return max(step, 1)
+    return max(step or runtime.settings.granularity_seconds, 1)
 
 
 def virtual_times(start: datetime, end: datetime, step: int) -> Iterator[datetime]:
@@ -41,7 +42,7 @@ def run_steps(
     """Run one competition step at each virtual time; returns totals."""
     totals = {"steps": 0, "rounds": 0, "predictions": 0, "scored": 0, "checkpoints": 0}
     for now in times:
-        ingest(runtime.uow, runtime.sources, runtime.settings, now)
+        ingest(runtime.uow, runtime.sources, runtime.settings, now, runtime.contract.history_seconds)
         round_result = predict_round(runtime.uow, runtime.gateway, runtime.contract, runtime.settings, now)
         score_result = score_predictions(runtime.uow, runtime.contract, runtime.settings, now)
         checkpoints = build_checkpoints(runtime.uow, runtime.contract, runtime.settings, now)

@@ -71,6 +71,22 @@ def load_config_file(path: str) -> list[ScheduledPredictionConfig]:
 
 
 def default_configs(contract: CrunchContract, settings: Settings) -> list[ScheduledPredictionConfig]:
+    if contract.profile is not None:  # one round per subject at the profile's horizon, steps, interval
+        profile = contract.profile
+        return [
+            ScheduledPredictionConfig(
+                scope_key=f"{subject}-{profile.horizon}",
+                scope_template={
+                    "subject": subject,
+                    "horizon_seconds": profile.horizon,
+                    "step_seconds": min(profile.steps),
+                    "steps": list(profile.steps),
+                },
+                schedule=Schedule(prediction_interval_seconds=profile.interval, resolve_after_seconds=profile.horizon),
+                order=order,
+            )
+            for order, subject in enumerate(settings.subjects)
+        ]
     horizon, step = contract.scope.horizon_seconds, contract.scope.step_seconds
     configs = []
     for order, subject in enumerate(settings.subjects):
@@ -108,6 +124,18 @@ def desired_configs(contract: CrunchContract, settings: Settings) -> list[Schedu
                 f"scheduled prediction config {config.scope_key!r}: subject {scope['subject']!r} is not in "
                 f"FEED_SUBJECTS ({settings.feed_subjects}); its rounds could never be resolved"
             )
+        if contract.supported_subjects is not None and scope["subject"] not in contract.supported_subjects:
+            raise ConfigurationError(
+                f"scheduled prediction config {config.scope_key!r}: the contract cannot score subject "
+                f"{scope['subject']!r}; FEED_SUBJECTS must be among {', '.join(contract.supported_subjects)}"
+            )
+        finest = min(scope.get("steps") or [scope["step_seconds"]])
+        if contract.truth == "price_path" and settings.granularity_seconds > finest:
+            raise ConfigurationError(
+                f"scheduled prediction config {config.scope_key!r}: its finest step is {finest} s but FEED_GRANULARITY "
+                f"is {settings.feed_granularity}; the path rule needs prices at least every {finest} s "
+                "(e.g. FEED_GRANULARITY=1m)"
+            )
     return configs
 
 
@@ -121,10 +149,20 @@ def effective_scope(contract: CrunchContract, config: ScheduledPredictionConfig 
             f"scheduled prediction config {scope_key!r}: scope_template uses {wrong}; "
             f"write {[ALIASES[k] for k in wrong]} instead"
         )
-    scope = {**contract.scope.model_dump(), **template}
+    scope = {**contract.scope.model_dump(exclude_none=True), **template}
     for key in ("horizon_seconds", "step_seconds"):
         if not isinstance(scope[key], int) or isinstance(scope[key], bool) or scope[key] < 1:
             raise ConfigurationError(f"scheduled prediction config {scope_key!r}: {key} must be a positive integer")
+    if scope.get("steps") is not None:
+        from coordinator_core.outputs import check_steps
+
+        steps = scope["steps"]
+        if not isinstance(steps, list) or not steps:
+            raise ConfigurationError(f"scheduled prediction config {scope_key!r}: steps must be a non-empty list")
+        try:
+            scope["steps"] = list(check_steps(scope["horizon_seconds"], steps))
+        except ConfigurationError as exc:
+            raise ConfigurationError(f"scheduled prediction config {scope_key!r}: {exc}") from None
     return scope
 
 

@@ -70,7 +70,12 @@ def watermark(uow: UnitOfWorkFactory, scope: FeedScope) -> datetime | None:
 
 
 def ingest_scope(
-    uow: UnitOfWorkFactory, source: FeedSource, scope: FeedScope, now: datetime, settings: Settings
+    uow: UnitOfWorkFactory,
+    source: FeedSource,
+    scope: FeedScope,
+    now: datetime,
+    settings: Settings,
+    history_seconds: int = 0,
 ) -> IngestResult:
     """Fetch what is new since the watermark (or a backfill window) up to ``now``, page by page."""
     step = step_of(scope)
@@ -78,7 +83,9 @@ def ingest_scope(
     if last is None:
         bucket = timedelta(seconds=granularity_seconds(scope.granularity))
         start = now - max(
-            timedelta(minutes=settings.feed_backfill_minutes), bucket * (settings.feed_candles_window + 1)
+            timedelta(minutes=settings.feed_backfill_minutes),
+            bucket * (settings.feed_candles_window + 1),
+            timedelta(seconds=history_seconds),  # what the contract's first tick sends
         )
     else:
         start = last + step
@@ -105,9 +112,18 @@ def ingest_scope(
 
 
 def ingest(
-    uow: UnitOfWorkFactory, sources: Mapping[str, FeedSource], settings: Settings, now: datetime
+    uow: UnitOfWorkFactory,
+    sources: Mapping[str, FeedSource],
+    settings: Settings,
+    now: datetime,
+    history_seconds: int = 0,
 ) -> list[IngestResult]:
-    return [ingest_scope(uow, sources[scope.source], scope, now, settings) for scope in feed_scopes(settings)]
+    """Ingest every scope; a scope's first poll reaches back ``FEED_BACKFILL_MINUTES``, the model
+    input window, or ``history_seconds`` (the contract's first-tick history), whichever is longest."""
+    return [
+        ingest_scope(uow, sources[scope.source], scope, now, settings, history_seconds)
+        for scope in feed_scopes(settings)
+    ]
 
 
 def prune_records(uow: UnitOfWorkFactory, now: datetime, ttl_days: int, batch: int = 5_000) -> int:

@@ -12,7 +12,7 @@ import logging
 import math
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from coordinator_core.clock import floor_time
@@ -21,7 +21,9 @@ from coordinator_core.contract import CrunchContract
 from coordinator_core.domain.statuses import InputStatus, PredictionStatus
 from coordinator_core.errors import ValidationError
 from coordinator_core.feeds.base import FeedScope, observe_delay
-from coordinator_core.gateway.base import CallResult, CallStatus, ModelGateway
+from coordinator_core.games.ticks import PricePoint, TickCursor, build_tick, group_by_cursor, points_from_records
+from coordinator_core.gateway.base import CallResult, CallStatus, ModelGateway, ModelInfo
+from coordinator_core.outputs.bounds import bounds_reason
 from coordinator_core.ports import FeedRepository, StoredConfig, StoredRecord, UnitOfWork, UnitOfWorkFactory
 from coordinator_core.services.configs import effective_scope, safe_key
 from coordinator_core.services.feed_reader import as_candle
@@ -95,9 +97,12 @@ def _prediction_row(
     runner_status = result.status.value if result else None
     if result is None:
         status, reason = PredictionStatus.ABSENT, absent_reason
+    elif result.status is CallStatus.SUCCESS and (refused := bounds_reason(result.output)) is not None:
+        # too deep, too big or too long to look at: refused before anything touches it
+        status, reason, output = PredictionStatus.FAILED, clean_text(f"invalid output: {refused}"), {}
     elif result.status is CallStatus.SUCCESS:
         try:
-            output = contract.check_output(result.output)
+            output = contract.check_output(result.output, due.scope)
             status = PredictionStatus.PENDING
         except ValidationError as exc:
             status, reason, output = (
@@ -155,6 +160,84 @@ def due_rounds(work: UnitOfWork, contract: CrunchContract, now: datetime) -> lis
     return [item for item in due if item.input_id not in existing]
 
 
+def ask(gateway: ModelGateway, contract: CrunchContract, item: _Due) -> dict[str, CallResult]:
+    """Every model's answer for one round: one ``predict`` call, or, for a multi-resolution config
+    (``steps``) whose predict call does not take the steps (the games' ``predict_all`` does), one
+    call per step merged per model into ``{"<step>": output}`` (a model that fails any step fails
+    the round, with that step named)."""
+    subject, horizon = str(item.scope["subject"]), int(item.scope["horizon_seconds"])
+    steps = item.scope.get("steps")
+    takes_steps = any(argument.value == "steps" for argument in contract.calls.predict.arguments)
+    if not steps or takes_steps:
+        step = int(steps[0]) if steps else int(item.scope["step_seconds"])
+        return gateway.predict(subject, horizon, step, steps=list(steps) if takes_steps and steps else None)
+    per_step = {int(step): gateway.predict(subject, horizon, int(step)) for step in steps}
+    merged: dict[str, CallResult] = {}
+    for model_id in sorted(set().union(*per_step.values())):
+        results = [(step, answers.get(model_id)) for step, answers in per_step.items()]
+        elapsed = sum(r.exec_time_ms for _, r in results if r is not None)
+        missing = next((step for step, r in results if r is None), None)
+        failed = next(((step, r) for step, r in results if r is not None and r.status is not CallStatus.SUCCESS), None)
+        if failed is not None:
+            step, r = failed
+            merged[model_id] = CallResult(r.status, None, f"step {step}: {r.detail or 'no detail'}", elapsed)
+        elif missing is not None:
+            merged[model_id] = CallResult(CallStatus.FAILED, None, f"step {missing}: no answer", elapsed)
+        else:
+            merged[model_id] = CallResult(
+                CallStatus.SUCCESS, {str(step): r.output for step, r in results if r is not None}, None, elapsed
+            )
+    return merged
+
+
+def tickable(gateway: ModelGateway, infos: list[ModelInfo]) -> list[str]:
+    """The models a round ticks: RUNNING, and callable now."""
+    return [i.model_id for i in infos if i.state == "RUNNING" and i.model_id not in gateway.load_errors]
+
+
+def price_points(
+    feeds: FeedRepository,
+    gateway: ModelGateway,
+    contract: CrunchContract,
+    settings: Settings,
+    models: list[str],
+    source: str,
+    subject: str,
+    now: datetime,
+) -> list[PricePoint]:
+    """The prices the round's price ticks need: from the oldest point one of ``models`` lacks (the
+    history window for a model never ticked with ``subject``) up to ``now``."""
+    scope = FeedScope(source, subject, settings.feed_kind, settings.feed_granularity)
+    lasts = [gateway.tick_cursors[m].last(subject) if m in gateway.tick_cursors else None for m in models]
+    if not lasts or None in lasts:
+        start = now - timedelta(seconds=contract.tick_history_seconds)
+    else:
+        start = datetime.fromtimestamp(min(last for last in lasts if last is not None), UTC)
+    records = feeds.records_between(scope, start, now)
+    return points_from_records(
+        records, subject=subject, kind=scope.kind, granularity_seconds=settings.granularity_seconds
+    )
+
+
+def send_price_ticks(
+    gateway: ModelGateway, contract: CrunchContract, infos: list[ModelInfo], points: list[PricePoint], now: datetime
+) -> dict[str, CallResult]:
+    """Tick every running model with the prices it has not received yet (``games.ticks``): models
+    that share a cursor share one payload; a model's cursor moves only when its tick succeeded, so
+    a failed tick is sent again next round."""
+    cursors = {model_id: gateway.tick_cursors.get(model_id, TickCursor()) for model_id in tickable(gateway, infos)}
+    results: dict[str, CallResult] = {}
+    for cursor, model_ids in group_by_cursor(cursors).items():
+        tick = build_tick(points, as_of=now, cursor=cursor, history_seconds=contract.tick_history_seconds)
+        if not tick:
+            continue  # nothing new for these models
+        for model_id, answer in gateway.tick(tick.data, model_ids=model_ids).items():
+            results[model_id] = answer
+            if answer.status is CallStatus.SUCCESS:
+                gateway.tick_cursors[model_id] = tick.cursor
+    return results
+
+
 def predict_round(
     uow: UnitOfWorkFactory, gateway: ModelGateway, contract: CrunchContract, settings: Settings, now: datetime
 ) -> RoundResult:
@@ -163,6 +246,7 @@ def predict_round(
     per (round, model), in one transaction. A model the registry holds as RUNNING after the sync
     (the gateway's RUNNING models) that gave no answer is ABSENT."""
     result = RoundResult()
+    infos = gateway.models()
     with uow() as work:
         due = due_rounds(work, contract, now)
         by_subject: dict[str, list[_Due]] = {}
@@ -170,6 +254,7 @@ def predict_round(
             by_subject.setdefault(item.scope["subject"], []).append(item)
         inputs: dict[str, dict[str, Any]] = {}
         source_used: dict[str, str] = {}
+        points: dict[str, list[PricePoint]] = {}
         for subject, items in by_subject.items():
             fresh = fresh_records(work.feeds, settings, subject, now)
             if fresh is None:
@@ -188,7 +273,11 @@ def predict_round(
             inputs[subject] = contract.build_input(
                 subject, [as_candle(r) for r in records], int(now.timestamp()), settings.feed_granularity
             )
-    infos = gateway.models()
+            if contract.tick_format == "price_ticks":
+                models = tickable(gateway, infos)
+                points[subject] = price_points(
+                    work.feeds, gateway, contract, settings, models, source_used[subject], subject, now
+                )
     if not inputs:
         with uow() as work:
             work.models.sync(infos, now)
@@ -196,16 +285,17 @@ def predict_round(
         return result
 
     answers: list[tuple[_Due, dict[str, CallResult], dict[str, CallResult]]] = []
+    round_ts: dict[str, int] = {}
     for subject, data in inputs.items():
-        ticks = gateway.tick(data)
+        if contract.tick_format == "price_ticks":
+            ticks = send_price_ticks(gateway, contract, infos, points[subject], now)
+            observed = [p.ts for p in points[subject] if p.observed_at <= int(now.timestamp())]
+            if observed:
+                round_ts[subject] = max(observed)
+        else:
+            ticks = gateway.tick(data)
         for item in by_subject[subject]:
-            answers.append(
-                (
-                    item,
-                    ticks,
-                    gateway.predict(subject, int(item.scope["horizon_seconds"]), int(item.scope["step_seconds"])),
-                )
-            )
+            answers.append((item, ticks, ask(gateway, contract, item)))
 
     load_errors = gateway.load_errors
     with uow() as work:
@@ -217,6 +307,12 @@ def predict_round(
             wait = max(int(item.scope["horizon_seconds"]), int(item.config.schedule.get("resolve_after_seconds") or 0))
             resolvable_at = now + timedelta(seconds=wait)
             subject = item.scope["subject"]
+            if contract.truth == "price_path" and subject in round_ts:
+                # the settlement gate: the last point of the path (ts + h) observed and final, plus
+                # the publish latency the contract allows for late prices
+                scope = FeedScope(source_used[subject], subject, settings.feed_kind, settings.feed_granularity)
+                settles = datetime.fromtimestamp(round_ts[subject] + int(item.scope["horizon_seconds"]), UTC)
+                resolvable_at = settles + observe_delay(scope) + timedelta(seconds=contract.settlement_latency_seconds)
             input_rows.append(
                 {
                     "id": item.input_id,
@@ -229,7 +325,7 @@ def predict_round(
                     "resolved_at": None,
                     "raw_data_jsonb": inputs[subject],
                     "actuals_jsonb": None,
-                    "meta_jsonb": {},
+                    "meta_jsonb": {"round_ts": round_ts[subject]} if subject in round_ts else {},
                     "scope_jsonb": {
                         "source": source_used[subject],
                         "sources": settings.sources,

@@ -29,6 +29,7 @@ from coordinator_core.domain.policy import MissingPolicy
 from coordinator_core.domain.ranking import build_ranking, ranked_json
 from coordinator_core.domain.scoring import PendingPrediction, score_rounds
 from coordinator_core.feeds.base import FeedScope, observe_delay
+from coordinator_core.games.ticks import points_from_records
 from coordinator_core.ports import DueInput, PricePair, PriceQuery, UnitOfWork, UnitOfWorkFactory
 from coordinator_core.services.feed_reader import price_point
 
@@ -77,6 +78,45 @@ def price_queries(inputs: Sequence[DueInput]) -> list[PriceQuery]:
     ]
 
 
+def path_truth(
+    work: UnitOfWork, inp: DueInput, now: datetime, granularity_seconds: int
+) -> tuple[dict[str, Any] | None, str]:
+    """The ground truth of a path rule (``CrunchContract.truth == "price_path"``): every stored price
+    from the round's timestamp (``meta.round_ts``: the newest price the models had) to the
+    settlement point, the first stored price at or after ``round_ts + horizon``, as the games'
+    ``PriceStore`` holds them (``ts`` = a candle's open time, its close as price). Without a
+    settlement point yet, the round waits."""
+    round_ts = inp.meta.get("round_ts")
+    if not isinstance(round_ts, int):
+        return None, "the round has no timestamp (no price was observed when it was predicted)"
+    horizon = int(inp.scope["horizon_seconds"])
+    reasons = []
+    for source in _sources(inp):
+        scope = _scope(inp, source)
+        records = work.feeds.records_between(scope, datetime.fromtimestamp(round_ts, UTC), now)
+        points = points_from_records(
+            records, subject=scope.subject, kind=scope.kind, granularity_seconds=granularity_seconds
+        )
+        settle = next((p.ts for p in points if p.ts >= round_ts + horizon), None)
+        if settle is None:
+            due = datetime.fromtimestamp(round_ts + horizon, UTC).isoformat()
+            reasons.append(f"no {scope.key} price at or after {due} yet")
+            continue
+        series = [[p.ts, p.price] for p in points if round_ts <= p.ts <= settle]
+        steps = [int(s) for s in inp.scope.get("steps") or [inp.scope["step_seconds"]]]
+        truth = {
+            "subject": scope.subject,
+            "round_ts": round_ts,
+            "horizon_seconds": horizon,
+            "steps": steps,
+            "settled_ts": settle,
+            "series": series,
+            "source": source,
+        }
+        return truth, ""
+    return None, "; ".join(reasons)
+
+
 def ground_truth(
     contract: CrunchContract, inp: DueInput, pairs: Mapping[str, PricePair]
 ) -> tuple[dict[str, Any] | None, str]:
@@ -119,12 +159,16 @@ def score_predictions(
             if not batch:
                 break
             cursor = (batch[-1].resolvable_at, batch[-1].id)
-            pairs = work.feeds.price_pairs(price_queries(batch))
+            paths = contract.truth == "price_path"
+            pairs = {} if paths else work.feeds.price_pairs(price_queries(batch))
             truths: dict[str, dict[str, Any]] = {}
             reasons: dict[str, str] = {}
             metas: dict[str, dict[str, Any]] = {}
             for inp in batch:
-                truth, reason = ground_truth(contract, inp, pairs)
+                if paths:
+                    truth, reason = path_truth(work, inp, now, settings.granularity_seconds)
+                else:
+                    truth, reason = ground_truth(contract, inp, pairs)
                 if truth is not None:
                     truths[inp.id] = truth
                 elif now - inp.resolvable_at >= give_up:
@@ -139,9 +183,10 @@ def score_predictions(
             by_input: dict[str, list[PendingPrediction]] = {}
             for prediction in work.rounds.predictions_of(list(truths)):
                 by_input.setdefault(prediction.input_id, []).append(prediction)
+            scopes = {inp.id: inp.scope for inp in batch}
             scored = score_rounds(
-                ((truths[input_id], group) for input_id, group in by_input.items()),
-                contract.score,
+                ((truths[input_id], group, scopes[input_id]) for input_id, group in by_input.items()),
+                contract.score_batch,
                 policy,
                 contract.aggregation.ranking_direction,
                 scored_at,

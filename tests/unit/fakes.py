@@ -77,6 +77,9 @@ class FakeFeeds:
     def latest_records(self, scope: FeedScope, as_of: datetime, limit: int) -> list[StoredRecord]:
         return self._final(scope, as_of - observe_delay(scope))[-limit:]
 
+    def records_between(self, scope: FeedScope, start: datetime, as_of: datetime) -> list[StoredRecord]:
+        return [r for r in self._final(scope, as_of - observe_delay(scope)) if r.ts_event >= start]
+
     def price_pairs(self, queries: Sequence[PriceQuery]) -> dict[str, PricePair]:
         out = {}
         for q in queries:

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from coordinator_core.domain.policy import MissingPolicy
 from coordinator_core.domain.ranking import Participant, build_ranking, default_rank
-from coordinator_core.domain.scoring import PendingPrediction, score_rounds
+from coordinator_core.domain.scoring import PendingPrediction, per_prediction, score_rounds
 from coordinator_core.domain.windows import WindowTotals
 from coordinator_core.emission import FRAC64_TOTAL, Emission, build_emission, percents, prizes
 from coordinator_core.errors import ConfigurationError, ValidationError
@@ -49,7 +49,9 @@ def test_score_rounds_scores_fails_and_penalises_within_each_round() -> None:
         pending("p3", "c", **{"raise": True}),
         pending("p4", "d", status="ABSENT"),
     ]
-    batch = score_rounds([({"return": 0.02}, predictions)], rule, MissingPolicy.parse("worst_in_round"), "desc", AT)
+    batch = score_rounds(
+        [({"return": 0.02}, predictions, {})], per_prediction(rule), MissingPolicy.parse("worst_in_round"), "desc", AT
+    )
     values = {r.prediction_id: r.value for r in batch.scores}
     assert values["p1"] == pytest.approx(-0.01) and values["p2"] == pytest.approx(-0.01)
     assert values["p3"] == values["p4"] == min(values["p1"], values["p2"])  # the worst valid score of the round
@@ -58,7 +60,9 @@ def test_score_rounds_scores_fails_and_penalises_within_each_round() -> None:
     failed = next(r for r in batch.scores if r.prediction_id == "p3")
     assert not failed.success and failed.result["penalty"] == "worst_in_round" and "raised" in failed.failed_reason
     assert all(r.scored_at == AT for r in batch.scores) and failed.id == "SCR_p3"
-    excluded = score_rounds([({"return": 0.02}, predictions)], rule, MissingPolicy.parse("exclude"), "desc", AT)
+    excluded = score_rounds(
+        [({"return": 0.02}, predictions, {})], per_prediction(rule), MissingPolicy.parse("exclude"), "desc", AT
+    )
     assert {r.prediction_id for r in excluded.scores} == {"p1", "p2"}
 
 

@@ -39,14 +39,17 @@ class FakeGateway:
     """good answers +0.1 %, boom raises, junk answers garbage."""
 
     load_errors: dict[str, str] = {}
+    tick_cursors: dict[str, Any] = {}
 
     def models(self) -> list[ModelInfo]:
         return [ModelInfo(m, m, f"player-{m}", m.title()) for m in MODELS]
 
-    def tick(self, data: dict[str, Any]) -> dict[str, CallResult]:
-        return {m: CallResult(CallStatus.SUCCESS) for m in MODELS}
+    def tick(self, data: dict[str, Any], model_ids: Any = None) -> dict[str, CallResult]:
+        return {m: CallResult(CallStatus.SUCCESS) for m in MODELS if model_ids is None or m in model_ids}
 
-    def predict(self, subject: str, horizon_seconds: int, step_seconds: int) -> dict[str, CallResult]:
+    def predict(
+        self, subject: str, horizon_seconds: int, step_seconds: int, steps: Any = None
+    ) -> dict[str, CallResult]:
         return {
             "good": CallResult(CallStatus.SUCCESS, {"value": 0.001}),
             "boom": CallResult(CallStatus.FAILED, detail="RuntimeError: boom"),

@@ -132,6 +132,20 @@ class SqlFeedRepository:
         ).all()
         return [StoredRecord(r.id, r.ts_event, r.values_jsonb) for r in reversed(rows)]
 
+    def records_between(self, scope: FeedScope, start: datetime, as_of: datetime) -> list[StoredRecord]:
+        """Final records with ``ts_event >= start`` observed at or before ``as_of``, oldest first."""
+        rows = self.db.execute(
+            select(FR.c.id, FR.c.ts_event, FR.c.values_jsonb)
+            .where(
+                *_scoped(scope),
+                FR.c.final.is_(True),
+                FR.c.ts_event >= start,
+                FR.c.ts_event <= as_of - observe_delay(scope),
+            )
+            .order_by(FR.c.ts_event)
+        ).all()
+        return [StoredRecord(r.id, r.ts_event, r.values_jsonb) for r in rows]
+
     def price_pairs(self, queries: Sequence[PriceQuery]) -> dict[str, PricePair]:
         """For each query, the newest final record observed at or before its entry time and at or
         before its exit time: one statement per ``PAGE`` queries (a LATERAL join on Postgres; on

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BigInteger, Float, Integer, Text, and_, case, cast, func, or_, select, true
+from sqlalchemy import BigInteger, Float, Integer, Text, and_, case, cast, func, literal, or_, select, true
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -139,7 +139,7 @@ class SqlScoreRepository:
         """The period index ``floor(epoch(scored_at) / period)`` as SQL."""
         if self.dialect == "postgresql":
             return cast(func.floor(func.extract("epoch", S.c.scored_at) / period_seconds), BigInteger)
-        return cast(func.strftime("%s", S.c.scored_at), Integer) / period_seconds
+        return cast(func.strftime("%s", S.c.scored_at), Integer).op("/")(literal(period_seconds, Integer))  # integer /
 
     def _ranges(self, starts: list[datetime], period_seconds: int) -> Any:
         """``scored_at`` inside one of the periods (adjacent periods merged into one range)."""

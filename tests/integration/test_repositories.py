@@ -1,0 +1,108 @@
+"""The SQL repositories on both databases, where the in-memory fake cannot speak for them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import text
+
+from coordinator_core.db.engine import get_engine
+from coordinator_core.db.uow import SqlUnitOfWork
+from coordinator_core.domain.scoring import ScoreRow
+from coordinator_core.gateway.base import ModelInfo
+
+T = datetime(2026, 10, 1, 1, tzinfo=UTC)
+
+
+def _seed(engine) -> None:
+    with engine.begin() as c:
+        c.execute(
+            text(
+                "INSERT INTO scheduled_prediction_configs (id, scope_key, scope_template_jsonb, schedule_jsonb, active, "
+                "\"order\", meta_jsonb, updated_at) VALUES ('CFG', 'K', '{}', '{}', true, 0, '{}', :t)"
+            ),
+            {"t": T},
+        )
+    with SqlUnitOfWork(engine) as work:
+        work.models.sync([ModelInfo("m1", "m1", "p1", "P1"), ModelInfo("m2", "m2", "p2", "P2")], T)
+        rows_in, rows_p = [], []
+        for k in range(4):
+            at = T + timedelta(minutes=12 * k)
+            rows_in.append(
+                {
+                    "id": f"I{k}",
+                    "prediction_config_id": "CFG",
+                    "scope_key": "K",
+                    "status": "RESOLVED",
+                    "round_at": at,
+                    "received_at": at,
+                    "resolvable_at": at,
+                    "resolved_at": at,
+                    "raw_data_jsonb": {},
+                    "actuals_jsonb": None,
+                    "scope_jsonb": {},
+                    "meta_jsonb": {},
+                }
+            )
+            for m in ("m1", "m2"):
+                rows_p.append(
+                    {
+                        "id": f"P{k}{m}",
+                        "input_id": f"I{k}",
+                        "model_id": m,
+                        "prediction_config_id": "CFG",
+                        "scope_key": "K",
+                        "scope_jsonb": {},
+                        "status": "SCORED",
+                        "runner_status": "SUCCESS",
+                        "failed_reason": None,
+                        "exec_time_ms": 0.0,
+                        "inference_output_jsonb": {},
+                        "meta_jsonb": {},
+                        "performed_at": at,
+                        "resolvable_at": at,
+                    }
+                )
+        work.rounds.add_inputs(rows_in)
+        work.rounds.add_predictions(rows_p)
+        work.commit()
+
+
+def test_snapshots_rebuilt_again_and_again_in_one_period_count_every_score(db_url: str) -> None:
+    """Scoring runs at 01:00, 01:12, 01:24, 01:36 all land in the 01:00 snapshot: after each rebuild
+    the snapshot holds every score of the period so far (a period key is an integer division)."""
+    engine = get_engine(db_url)
+    _seed(engine)
+    for k in range(4):
+        at = T + timedelta(minutes=12 * k)
+        with SqlUnitOfWork(engine) as work:
+            work.scores.add(
+                [
+                    ScoreRow(
+                        f"P{k}{m}",
+                        m,
+                        f"I{k}",
+                        "SCORED",
+                        -float(k + 1),
+                        True,
+                        None,
+                        {"value": -float(k + 1), "x": k},
+                        at,
+                    )
+                    for m in ("m1", "m2")
+                ]
+            )
+            work.scores.rebuild_snapshots([T], 3600, None, at)
+            work.commit()
+        with engine.connect() as c:
+            snaps = c.execute(
+                text(
+                    "SELECT model_id, prediction_count, value_sum, result_summary_jsonb FROM snapshots "
+                    "ORDER BY model_id"
+                )
+            ).all()
+        assert [(m, n) for m, n, _, _ in snaps] == [("m1", k + 1), ("m2", k + 1)]
+        expected = -sum(range(1, k + 2))
+        assert all(abs(v - expected) < 1e-9 for _, _, v, _ in snaps)
+    summary = snaps[0][3] if isinstance(snaps[0][3], dict) else __import__("json").loads(snaps[0][3])
+    assert summary == {"value": -2.5, "x": 1.5}  # the default aggregator: the mean of every numeric key
