@@ -70,10 +70,23 @@ class SyntheticSource:
         omega = (1 - alpha - beta) * sigma_bar**2
         variance, shock = sigma_bar**2, 0.0
         walk = [0.0]
+        # ``_student_t(rng)`` inlined (the same draws in the same order, so the same values): four
+        # ``gauss`` draws are two Box-Muller pairs from a fresh generator
+        uniform, sqrt, log, cos, sin, two_pi = rng.random, math.sqrt, math.log, math.cos, math.sin, 2.0 * math.pi
+        scale = math.sqrt((NU - 2) / NU)
+        position = 0.0
         for _ in range(steps):
+            angle = uniform() * two_pi
+            radius = sqrt(-2.0 * log(1.0 - uniform()))
+            normal, second = cos(angle) * radius, sin(angle) * radius
+            angle = uniform() * two_pi
+            radius = sqrt(-2.0 * log(1.0 - uniform()))
+            third, fourth = cos(angle) * radius, sin(angle) * radius
+            chi2 = second**2 + third**2 + fourth**2
             variance = omega + alpha * shock**2 + beta * variance
-            shock = math.sqrt(variance) * _student_t(rng)
-            walk.append(walk[-1] + shock)
+            shock = sqrt(variance) * (normal / sqrt(chi2 / NU) * scale)
+            position = position + shock
+            walk.append(position)
         start, end = self._log_midnight(subject, day), self._log_midnight(subject, day + 1)
         drift = (end - start - walk[-1]) / steps
         path = [start + w + drift * i for i, w in enumerate(walk)]
@@ -88,6 +101,16 @@ class SyntheticSource:
         day, second = divmod(offset, 86_400)
         return math.exp(self._day_path(subject, day, step_seconds)[second // step_seconds])
 
+    def _prices(self, subject: str, start: datetime, span: int, sub: int) -> list[float]:
+        """``price_at`` at every ``sub`` seconds of ``[start, start + span]``, read from the day paths."""
+        offset = int((start - ORIGIN).total_seconds())
+        out: list[float] = []
+        exp = math.exp
+        for second in range(offset, offset + span + 1, sub):
+            day, within = divmod(second, 86_400)
+            out.append(exp(self._day_path(subject, day, sub)[within // sub]))
+        return out
+
     def fetch(self, scope: FeedScope, start: datetime, end: datetime, limit: int | None = None) -> list[SourceRecord]:
         step = granularity_seconds(scope.granularity)
         sub = max(1, step // 60) if scope.kind == "candle" else step
@@ -99,7 +122,7 @@ class SyntheticSource:
             if scope.kind == "tick":
                 records.append(SourceRecord(ts, {"price": round(self.price_at(scope.subject, ts, step), 2)}))
             else:
-                prices = [self.price_at(scope.subject, ts + timedelta(seconds=s), sub) for s in range(0, step + 1, sub)]
+                prices = self._prices(scope.subject, ts, step, sub)
                 rng = self._rng(scope.subject, int(ts.timestamp()), 0)
                 ret = abs(math.log(prices[-1] / prices[0]))
                 volume = rng.lognormvariate(math.log(20 * step / 60), 0.5) * (
