@@ -95,3 +95,14 @@ def count(engine: Any, table: Any) -> int:
 
 def floor_hour(value: datetime) -> datetime:
     return value.replace(minute=0, second=0, microsecond=0)
+
+
+def _short_history_game() -> object:
+    from coordinator_core.games.crunch_synth import contract_1h
+
+    return contract_1h.model_copy(update={"tick_history_seconds": 6 * 3600})
+
+
+#: ``CRUNCH_CONTRACT=tests._svc_helpers:CRUNCH_SYNTH_1H_SHORT_HISTORY``: the Crunch-Synth 1 h preset with a
+#: 6-hour first tick instead of 30 days (the rules are the same; the tests ingest less).
+CRUNCH_SYNTH_1H_SHORT_HISTORY = _short_history_game()

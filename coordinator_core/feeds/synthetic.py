@@ -18,6 +18,9 @@ from coordinator_core.config import granularity_seconds
 from coordinator_core.feeds.base import FeedScope, SourceRecord
 
 ORIGIN = datetime(2015, 1, 1, tzinfo=UTC)
+DAY_CACHE = 96  # day paths kept per process (shared by every source: a path depends only on its key)
+_DAYS: dict[tuple[int, float, str, int, int], list[float]] = {}
+_DAYS_LOCK = threading.Lock()
 SIGMA_1M = 0.0007
 NU = 3.0
 
@@ -41,7 +44,6 @@ class SyntheticSource:
         self.seed = seed
         self.start_price = start_price
         self._midnights: dict[str, list[float]] = {}
-        self._days: dict[tuple[str, int, int], list[float]] = {}
         self._lock = threading.Lock()
 
     def _rng(self, subject: str, *parts: int) -> random.Random:
@@ -59,8 +61,8 @@ class SyntheticSource:
 
     def _day_path(self, subject: str, day: int, step_seconds: int) -> list[float]:
         """Log prices at each step of the day, index 0 = midnight, last = next midnight."""
-        key = (subject, day, step_seconds)
-        cached = self._days.get(key)
+        key = (self.seed, self.start_price, subject, day, step_seconds)
+        cached = _DAYS.get(key)
         if cached is not None:
             return cached
         steps = 86_400 // step_seconds
@@ -90,10 +92,10 @@ class SyntheticSource:
         start, end = self._log_midnight(subject, day), self._log_midnight(subject, day + 1)
         drift = (end - start - walk[-1]) / steps
         path = [start + w + drift * i for i, w in enumerate(walk)]
-        with self._lock:
-            if len(self._days) > 64:
-                self._days.clear()
-            self._days[key] = path
+        with _DAYS_LOCK:
+            if len(_DAYS) >= DAY_CACHE:
+                _DAYS.pop(next(iter(_DAYS)))  # the oldest day computed
+            _DAYS[key] = path
         return path
 
     def price_at(self, subject: str, when: datetime, step_seconds: int) -> float:
