@@ -8,14 +8,33 @@ import polars as pl
 from prefect import flow
 
 from coordinator_core.clock import resolve_now
+from coordinator_core.services import score
 from tasks.competition import score_predictions as score_predictions_task
+from tasks.context import get_runtime
 from tasks.reports import publish_leaderboard
+from tasks.scoring import task_mapper
 
 
 @flow(name="score-predictions", log_prints=True)
-def score_predictions(as_of: datetime | None = None) -> pl.DataFrame:
-    """Returns the current leaderboard as a DataFrame."""
+def score_predictions(as_of: datetime | None = None, parallel: bool = False) -> pl.DataFrame:
+    """Returns the current leaderboard as a DataFrame.
+
+    ``parallel``: every round's scoring rule runs as a ``score-round`` task on this flow's task
+    runner, e.g. ``score_predictions.with_options(task_runner=DaskTaskRunner(...))(parallel=True)``;
+    the reads and writes stay in the flow's process, in the same transactions as a sequential run.
+    """
     now = resolve_now(as_of)
-    result = score_predictions_task(now)
+    if parallel:
+        rt = get_runtime()
+        outcome = score.score_predictions(rt.uow, rt.contract, rt.settings, now, mapper=task_mapper)
+        result = {
+            "resolved": outcome.resolved,
+            "waiting": outcome.waiting,
+            "gave_up": outcome.gave_up,
+            "statuses": dict(outcome.statuses),
+            "leaderboard_id": outcome.leaderboard_id,
+        }
+    else:
+        result = score_predictions_task(now)
     print(f"scored at {now.isoformat()}: {result}")
     return pl.DataFrame(publish_leaderboard())

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -143,10 +143,18 @@ def ground_truth(
 
 
 # -- the scoring run -----------------------------------------------------------------------------------
+#: ``mapper(function, jobs) -> [function(*job) for job in jobs]``, possibly in parallel elsewhere.
+Mapper = Callable[[Callable[..., Any], list[tuple[Any, ...]]], list[Any]]
+
+
 def score_predictions(
-    uow: UnitOfWorkFactory, contract: CrunchContract, settings: Settings, now: datetime
+    uow: UnitOfWorkFactory, contract: CrunchContract, settings: Settings, now: datetime, mapper: Mapper | None = None
 ) -> ScoreRunResult:
-    """Score everything due at ``now`` in bounded batches, then refresh the derived tables."""
+    """Score everything due at ``now`` in bounded batches, then refresh the derived tables.
+
+    ``mapper`` runs the scoring rule of a batch's rounds (one job per round: its outputs, truth and
+    scope), e.g. as Prefect tasks on a Dask task runner; the results, and so every row written, are
+    the same as the sequential run's (``flows.score_predictions``, ``parallel=True``)."""
     result = ScoreRunResult()
     policy = MissingPolicy.parse(settings.missing_prediction_policy)
     give_up = timedelta(seconds=settings.resolve_give_up_seconds)
@@ -184,9 +192,14 @@ def score_predictions(
             for prediction in work.rounds.predictions_of(list(truths)):
                 by_input.setdefault(prediction.input_id, []).append(prediction)
             scopes = {inp.id: inp.scope for inp in batch}
+            rounds = [(truths[input_id], group, scopes[input_id]) for input_id, group in by_input.items()]
+            rule: Any = contract.score_batch
+            if mapper is not None:
+                jobs = [([p.output for p in g if p.status == "PENDING"], t, s) for t, g, s in rounds]
+                rule = _precomputed(mapper(contract.score_batch, [job for job in jobs if job[0]]))
             scored = score_rounds(
-                ((truths[input_id], group, scopes[input_id]) for input_id, group in by_input.items()),
-                contract.score_batch,
+                rounds,
+                rule,
                 policy,
                 contract.aggregation.ranking_direction,
                 scored_at,
@@ -213,6 +226,12 @@ def score_predictions(
         dict(result.statuses),
     )
     return result
+
+
+def _precomputed(results: list[Any]) -> Callable[..., Any]:
+    """A round rule that hands out results computed ahead, in the order ``score_rounds`` asks."""
+    remaining = iter(results)
+    return lambda outputs, truth, scope: next(remaining)
 
 
 # -- derived tables ------------------------------------------------------------------------------------
