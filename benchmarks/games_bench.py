@@ -46,9 +46,16 @@ def run(url: str, contract: str, models: Path, days: float) -> dict[str, float]:
     from coordinator_core.services import backtest, checkpoint, ingest, predict, score
 
     upgrade(url)
-    rt = build_runtime(database_url=url, crunch_contract=contract, feed_source="synthetic", feed_granularity="1m",
-                       models_dir=str(models), model_base_classname="crunch_synth.tracker.TrackerBase",
-                       local_model_timeout_seconds=60, checkpoint_interval_seconds=86_400)
+    rt = build_runtime(
+        database_url=url,
+        crunch_contract=contract,
+        feed_source="synthetic",
+        feed_granularity="1m",
+        models_dir=str(models),
+        model_base_classname="crunch_synth.tracker.TrackerBase",
+        local_model_timeout_seconds=60,
+        checkpoint_interval_seconds=86_400,
+    )
     backtest.prepare(rt, START)
     spent = dict.fromkeys(("ingest", "predict", "score", "checkpoint"), 0.0)
     predictions = scored = 0
@@ -69,8 +76,13 @@ def run(url: str, contract: str, models: Path, days: float) -> dict[str, float]:
         spent["score"] += t3 - t2
         spent["checkpoint"] += t4 - t3
     rt.close()
-    return {"seconds": time.perf_counter() - started, "steps": len(times), "predictions": predictions, "scored": scored,
-            **spent}
+    return {
+        "seconds": time.perf_counter() - started,
+        "steps": len(times),
+        "predictions": predictions,
+        "scored": scored,
+        **spent,
+    }
 
 
 def bench_backtest(days: float, count: int = 20) -> None:
@@ -79,11 +91,16 @@ def bench_backtest(days: float, count: int = 20) -> None:
         figures = run(url, "coordinator_core.games.crunch_synth:contract_1h", trackers(count), days)
     finally:
         drop_database(url)
-    print(f"  Crunch-Synth 1 h preset, {days:g} day(s) of 1-minute BTC, {count} trackers: {figures['steps']} rounds, "
-          f"{figures['predictions']:,} predictions ({figures['scored']:,} scored) in {figures['seconds']:.1f} s = "
-          f"{figures['predictions'] / figures['seconds']:.1f} predictions/s")
-    print("    per service: " + ", ".join(f"{k} {figures[k]:.1f} s" for k in ("ingest", "predict", "score", "checkpoint"))
-          + " (predict includes the trackers' own time; the first ingest fetches the 30-day history)")
+    print(
+        f"  Crunch-Synth 1 h preset, {days:g} day(s) of 1-minute BTC, {count} trackers: {figures['steps']} rounds, "
+        f"{figures['predictions']:,} predictions ({figures['scored']:,} scored) in {figures['seconds']:.1f} s = "
+        f"{figures['predictions'] / figures['seconds']:.1f} predictions/s"
+    )
+    print(
+        "    per service: "
+        + ", ".join(f"{k} {figures[k]:.1f} s" for k in ("ingest", "predict", "score", "checkpoint"))
+        + " (predict includes the trackers' own time; the first ingest fetches the 30-day history)"
+    )
 
 
 def bench_storage(count: int = 5) -> None:
@@ -93,16 +110,21 @@ def bench_storage(count: int = 5) -> None:
     try:
         run(url, "coordinator_core.games.crunch_synth:contract_24h", trackers(count), 1.0)
         with get_engine(url).connect() as c:
-            rows, json_bytes, stored, heap, total = c.execute(text(
-                "SELECT count(*), avg(octet_length(inference_output_jsonb::text)), avg(pg_column_size(inference_output_jsonb)), "
-                "pg_relation_size('predictions') / count(*), pg_total_relation_size('predictions') / count(*) "
-                "FROM predictions WHERE status <> 'FAILED'")).one()
+            rows, json_bytes, stored, heap, total = c.execute(
+                text(
+                    "SELECT count(*), avg(octet_length(inference_output_jsonb::text)), avg(pg_column_size(inference_output_jsonb)), "
+                    "pg_relation_size('predictions') / count(*), pg_total_relation_size('predictions') / count(*) "
+                    "FROM predictions WHERE status <> 'FAILED'"
+                )
+            ).one()
         get_engine(url).dispose()
     finally:
         drop_database(url)
-    print(f"  density paths of the 24 h preset (317 densities each), {rows} predictions on Postgres: "
-          f"{float(json_bytes):,.0f} B of JSON, stored {float(stored):,.0f} B (TOAST, compressed); predictions table: "
-          f"{heap:,} B of heap per row (what status updates rewrite), {total:,} B in all per row")
+    print(
+        f"  density paths of the 24 h preset (317 densities each), {rows} predictions on Postgres: "
+        f"{float(json_bytes):,.0f} B of JSON, stored {float(stored):,.0f} B (TOAST, compressed); predictions table: "
+        f"{heap:,} B of heap per row (what status updates rewrite), {total:,} B in all per row"
+    )
 
 
 def main() -> None:

@@ -239,6 +239,9 @@ class Settings(BaseSettings):
     scoring_function: str = "coordinator_core.scoring.rules:absolute_error_bps"
     score_interval_seconds: int = Field(60, ge=1)
     score_batch_size: int = Field(500, ge=1)
+    scoring_timeout_seconds: float = Field(
+        60.0, gt=0, description="deadline of one call of the scoring rule, outside any transaction or lock"
+    )
     resolve_give_up_seconds: int = Field(86_400, ge=0)
     missing_prediction_policy: str = "worst_in_round"
     snapshot_period_seconds: int = Field(3600, ge=60)

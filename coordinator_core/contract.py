@@ -12,6 +12,7 @@ import importlib
 import inspect
 import math
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -382,24 +383,47 @@ class CrunchContract(BaseModel):
         return self.check_score(result)
 
     def score_batch(
-        self, outputs: Sequence[Any], ground_truth: Mapping[str, Any], scope: Mapping[str, Any]
+        self,
+        outputs: Sequence[Any],
+        ground_truth: Mapping[str, Any],
+        scope: Mapping[str, Any],
+        timeout: float | None = None,
     ) -> list[dict[str, Any] | ValidationError]:
         """Score every output of one round: by ``score_round`` when the contract has one (all at
-        once), else one ``score`` call each. Per output: the validated result, or the
-        ``ValidationError`` that fails that prediction only."""
+        once), else one ``scoring_function`` call each, each call with the deadline ``timeout``
+        (``scoring.guard``). Per output: the validated result, or the ``ValidationError`` that
+        fails that prediction only."""
+        from coordinator_core.scoring.guard import Raised, TimedOut, call_each
+
+        def failure(outcome: Any) -> ValidationError | None:
+            if isinstance(outcome, Raised):
+                return ValidationError(f"scoring function raised {type(outcome.error).__name__}: {outcome.error}")
+            if isinstance(outcome, TimedOut):
+                return ValidationError(
+                    f"scoring function did not answer within {outcome.seconds:g} s (SCORING_TIMEOUT_SECONDS)"
+                )
+            return None
+
         if self.score_round is None:
+            truth = dict(ground_truth)
+            rule = self.scoring_function
+            outcomes = call_each([partial(rule, output, truth) for output in outputs], timeout)
             out: list[dict[str, Any] | ValidationError] = []
-            for output in outputs:
-                try:
-                    out.append(self.score(output, dict(ground_truth)))
-                except ValidationError as exc:
-                    out.append(exc)
+            for outcome in outcomes:
+                error = failure(outcome)
+                if error is None:
+                    try:
+                        out.append(self.check_score(outcome))
+                    except ValidationError as exc:
+                        out.append(exc)
+                else:
+                    out.append(error)
             return out
-        try:
-            raw = self.score_round(outputs, ground_truth, scope)
-        except Exception as exc:  # the rule, not a model, failed: every prediction of the round fails
-            reason = ValidationError(f"scoring function raised {type(exc).__name__}: {exc}")
-            return [reason] * len(outputs)
+        (outcome,) = call_each([partial(self.score_round, outputs, ground_truth, scope)], timeout)
+        error = failure(outcome)
+        if error is not None:  # the rule, not a model, failed: every prediction of the round fails
+            return [error] * len(outputs)
+        raw = outcome
         if len(raw) != len(outputs):
             reason = ValidationError(f"score_round returned {len(raw)} results for {len(outputs)} outputs")
             return [reason] * len(outputs)

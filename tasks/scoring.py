@@ -18,7 +18,8 @@ from tasks.policy import TASK_DEFAULTS
 @task(name="score-round", **TASK_DEFAULTS)
 def score_round(outputs: list[Any], truth: dict[str, Any], scope: dict[str, Any]) -> list[Any]:
     """Each output's validated score, or the ``ValidationError`` that fails it."""
-    return get_runtime().contract.score_batch(outputs, truth, scope)
+    rt = get_runtime()
+    return rt.contract.score_batch(outputs, truth, scope, rt.settings.scoring_timeout_seconds)
 
 
 def task_mapper(function: Any, jobs: list[tuple[Any, ...]]) -> list[Any]:

@@ -106,3 +106,15 @@ def _short_history_game() -> object:
 #: ``CRUNCH_CONTRACT=tests._svc_helpers:CRUNCH_SYNTH_1H_SHORT_HISTORY``: the Crunch-Synth 1 h preset with a
 #: 6-hour first tick instead of 30 days (the rules are the same; the tests ingest less).
 CRUNCH_SYNTH_1H_SHORT_HISTORY = _short_history_game()
+
+
+HANG_SECONDS = 3.0
+
+
+def hang_above_threshold(prediction: dict[str, Any], ground_truth: dict[str, Any]) -> dict[str, Any]:
+    """The default rule, except that it hangs (``HANG_SECONDS``) for a predicted value above ``THRESHOLD``."""
+    if prediction["value"] > THRESHOLD:
+        import time
+
+        time.sleep(HANG_SECONDS)
+    return absolute_error_bps(prediction, ground_truth)

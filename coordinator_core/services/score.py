@@ -160,9 +160,8 @@ def score_predictions(
     give_up = timedelta(seconds=settings.resolve_give_up_seconds)
     cursor: tuple[datetime, str] | None = None
     while True:
+        # 1. what is due, its ground truth and its predictions: reads only, no lock
         with uow() as work:
-            work.lock(SCORE_LOCK)
-            scored_at = scoring_time(work, now)
             batch = work.rounds.due_inputs(now, cursor, settings.score_batch_size)
             if not batch:
                 break
@@ -172,6 +171,7 @@ def score_predictions(
             truths: dict[str, dict[str, Any]] = {}
             reasons: dict[str, str] = {}
             metas: dict[str, dict[str, Any]] = {}
+            waiting = 0
             for inp in batch:
                 if paths:
                     truth, reason = path_truth(work, inp, now, settings.granularity_seconds)
@@ -183,20 +183,35 @@ def score_predictions(
                     reasons[inp.id] = f"ground truth unavailable: {reason} (gave up after {give_up})"
                     metas[inp.id] = {**inp.meta, "unresolved_reason": f"gave up after {give_up}: {reason}"}
                 else:
-                    result.waiting += 1
+                    waiting += 1
+            by_input: dict[str, list[PendingPrediction]] = {}
+            for prediction in work.rounds.predictions_of(list(truths)):
+                by_input.setdefault(prediction.input_id, []).append(prediction)
+        # 2. the scoring rule, outside any transaction or lock, each call with its deadline
+        scopes = {inp.id: inp.scope for inp in batch}
+        pending = {input_id: [p.output for p in group if p.status == "PENDING"] for input_id, group in by_input.items()}
+        jobs = [(outputs, truths[input_id], scopes[input_id]) for input_id, outputs in pending.items() if outputs]
+        timeout = settings.scoring_timeout_seconds
+        if mapper is not None:
+            computed = mapper(contract.score_batch, jobs)
+        else:
+            computed = [contract.score_batch(outputs, truth, scope, timeout) for outputs, truth, scope in jobs]
+        results = dict(zip([input_id for input_id, outputs in pending.items() if outputs], computed, strict=True))
+        # 3. the writes, under the lock, of what no other run settled meanwhile
+        with uow() as work:
+            work.lock(SCORE_LOCK)
+            still = work.rounds.still_received([inp.id for inp in batch])
+            scored_at = scoring_time(work, now)
+            kept = [input_id for input_id in by_input if input_id in still]
+            rounds = [(truths[input_id], by_input[input_id], scopes[input_id]) for input_id in kept]
+            rule = _precomputed([results[input_id] for input_id in kept if input_id in results])
+            truths = {k: v for k, v in truths.items() if k in still}
+            reasons = {k: v for k, v in reasons.items() if k in still}
+            result.waiting += waiting
             result.resolved += len(truths)
             result.gave_up += len(reasons)
             work.rounds.resolve_inputs(truths, now)
             result.statuses["FAILED"] += work.rounds.give_up_inputs(reasons, metas, now)
-            by_input: dict[str, list[PendingPrediction]] = {}
-            for prediction in work.rounds.predictions_of(list(truths)):
-                by_input.setdefault(prediction.input_id, []).append(prediction)
-            scopes = {inp.id: inp.scope for inp in batch}
-            rounds = [(truths[input_id], group, scopes[input_id]) for input_id, group in by_input.items()]
-            rule: Any = contract.score_batch
-            if mapper is not None:
-                jobs = [([p.output for p in g if p.status == "PENDING"], t, s) for t, g, s in rounds]
-                rule = _precomputed(mapper(contract.score_batch, [job for job in jobs if job[0]]))
             scored = score_rounds(
                 rounds,
                 rule,

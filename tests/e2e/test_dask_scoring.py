@@ -31,10 +31,12 @@ ENV = {
 def _rows(url: str) -> dict[str, list[Any]]:
     with get_engine(url).connect() as c:
         return {
-            "scores": c.execute(text("SELECT prediction_id, value, result_jsonb, prediction_status FROM scores "
-                                     "ORDER BY prediction_id")).all(),
-            "snapshots": c.execute(text("SELECT model_id, period_start, prediction_count, value_sum FROM snapshots "
-                                        "ORDER BY 1, 2")).all(),
+            "scores": c.execute(
+                text("SELECT prediction_id, value, result_jsonb, prediction_status FROM scores ORDER BY prediction_id")
+            ).all(),
+            "snapshots": c.execute(
+                text("SELECT model_id, period_start, prediction_count, value_sum FROM snapshots ORDER BY 1, 2")
+            ).all(),
             "predictions": c.execute(text("SELECT id, status, failed_reason FROM predictions ORDER BY id")).all(),
         }
 
@@ -76,9 +78,10 @@ def test_parallel_scoring_on_dask_writes_what_a_sequential_run_writes(tmp_path: 
     parallel_url = f"sqlite:///{second}"
     monkeypatch.setenv("DATABASE_URL", parallel_url)
     reset_runtime()
-    runner = DaskTaskRunner(cluster_class="distributed.LocalCluster",
-                            cluster_kwargs={"n_workers": 2, "threads_per_worker": 1, "processes": True,
-                                            "dashboard_address": None})
+    runner = DaskTaskRunner(
+        cluster_class="distributed.LocalCluster",
+        cluster_kwargs={"n_workers": 2, "threads_per_worker": 1, "processes": True, "dashboard_address": None},
+    )
     score_predictions.with_options(task_runner=runner)(as_of=as_of, parallel=True)
     parallel = _rows(parallel_url)
     reset_runtime()

@@ -304,3 +304,34 @@ def test_leaderboard_windows_match_the_scores(start):
     keys = [(-round(e["metrics"]["score_recent"], 9), -e["scored_count"], e["model_id"]) for e in entries]
     assert keys == sorted(keys)
     assert entries[0]["model_id"] == "lo"
+
+
+def test_a_hanging_scoring_rule_fails_that_prediction_only_and_holds_no_lock(start):
+    """SCORING_TIMEOUT_SECONDS: the call that hangs fails its prediction with the reason, the other
+    predictions are scored, and while the rule runs no transaction or lock is held (a checkpoint
+    build, which takes the scoring lock, goes through meanwhile)."""
+    import threading
+    import time
+
+    from coordinator_core.services.checkpoint import build_checkpoints
+    from tests._svc_helpers import HANG_SECONDS
+
+    rt = start(scoring_function=f"{raise_above_threshold.__module__}:hang_above_threshold", scoring_timeout_seconds=0.5)
+    ingest(rt.uow, rt.sources, rt.settings, T + HOUR)
+    outcome: dict = {}
+    worker = threading.Thread(
+        target=lambda: outcome.update(result=score_predictions(rt.uow, rt.contract, rt.settings, T + HOUR))
+    )
+    started = time.perf_counter()
+    worker.start()
+    time.sleep(0.2)  # the rule is running now: 'hi' hangs
+    build_checkpoints(rt.uow, rt.contract, rt.settings, T + HOUR)  # takes the scoring lock
+    lock_wait = time.perf_counter() - started
+    worker.join(30)
+    assert not worker.is_alive() and lock_wait < HANG_SECONDS
+    assert time.perf_counter() - started < HANG_SECONDS + 2.0
+    preds = _preds(rt.engine, "BTC-3600")
+    assert preds["hi"]["status"] == "FAILED"
+    assert "did not answer within 0.5 s (SCORING_TIMEOUT_SECONDS)" in preds["hi"]["failed_reason"]
+    assert preds["lo"]["status"] == "SCORED"
+    assert outcome["result"].statuses["SCORED"] == 1

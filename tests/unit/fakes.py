@@ -173,6 +173,9 @@ class FakeRounds:
             for r in due[:limit]
         ]
 
+    def still_received(self, input_ids: Sequence[str]) -> set[str]:
+        return {i for i in input_ids if self.s.inputs[i]["status"] == InputStatus.RECEIVED.value}
+
     def predictions_of(self, input_ids: Sequence[str]) -> list[PendingPrediction]:
         rows = sorted(
             (p for p in self.s.predictions.values() if p["input_id"] in set(input_ids)),

@@ -53,6 +53,20 @@ class SqlRoundRepository:
         rows = self.db.execute(query.order_by(IN.c.resolvable_at, IN.c.id).limit(limit)).all()
         return [DueInput(r.id, r.scope_jsonb, r.received_at, r.resolvable_at, r.meta_jsonb or {}) for r in rows]
 
+    def still_received(self, input_ids: Sequence[str]) -> set[str]:
+        """Which of these rounds are still waiting for their ground truth (not resolved meanwhile)."""
+        found: set[str] = set()
+        ids = list(input_ids)
+        for offset in range(0, len(ids), PAGE):
+            found.update(
+                self.db.execute(
+                    select(IN.c.id).where(
+                        IN.c.id.in_(ids[offset : offset + PAGE]), IN.c.status == InputStatus.RECEIVED.value
+                    )
+                ).scalars()
+            )
+        return found
+
     def predictions_of(self, input_ids: Sequence[str]) -> list[PendingPrediction]:
         out: list[PendingPrediction] = []
         ids = list(input_ids)
