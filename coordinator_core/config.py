@@ -234,6 +234,9 @@ class Settings(BaseSettings):
     model_runner_gateway_key_path: str | None = None
     local_model_timeout_seconds: float = Field(1.0, gt=0)
     local_model_workers: int = Field(32, ge=1, le=1024, description="threads calling in-process models")
+    backtest_model_timeout_seconds: float = Field(
+        300.0, gt=0, description="in a backtest (virtual time), how long a model call is waited for"
+    )
 
     # scoring
     scoring_function: str = "coordinator_core.scoring.rules:absolute_error_bps"

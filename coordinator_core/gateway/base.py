@@ -49,6 +49,10 @@ class ModelGateway(Protocol):
     #: What each model has been sent by price ticks (``games.ticks``), kept for this gateway's
     #: lifetime: a new process starts with none, so every model first gets the history window.
     tick_cursors: dict[str, TickCursor]
+    #: Set by a backtest (virtual time): every call is waited for up to this many seconds instead of
+    #: the live deadline, so results do not depend on the machine's load; an answer slower than the
+    #: live deadline is kept and flagged ``late`` in its ``detail``. ``None``: the live deadline.
+    virtual_timeout_seconds: float | None
 
     @property
     def load_errors(self) -> dict[str, str]:
@@ -83,3 +87,10 @@ def checked_steps(method: Any, steps: list[int] | None) -> list[int]:
             f"contract calls: {method.name} takes 'steps', a list of integer step seconds; got {steps!r:.80}"
         )
     return list(steps)
+
+
+def late(elapsed_ms: float, deadline_seconds: float) -> str | None:
+    """The ``detail`` of an answer that came after the live deadline (kept in virtual time)."""
+    if elapsed_ms <= deadline_seconds * 1000:
+        return None
+    return f"late: answered in {elapsed_ms:,.0f} ms, after the live deadline of {deadline_seconds:g} s"

@@ -32,7 +32,7 @@ from typing import Any
 
 from coordinator_core.contract import ModelCalls, ModelMethod
 from coordinator_core.errors import ConfigurationError
-from coordinator_core.gateway.base import CallResult, CallStatus, ModelInfo, checked_steps
+from coordinator_core.gateway.base import CallResult, CallStatus, ModelInfo, checked_steps, late
 from coordinator_core.gateway.frozen import freeze
 from coordinator_core.gateway.pool import Call, WorkerPool
 
@@ -75,6 +75,7 @@ class LocalGateway:
         self._pool = WorkerPool(workers)
         self.load_errors: dict[str, str] = {}
         self.tick_cursors: dict[str, Any] = {}  # this process's instances: fresh, so nothing sent yet
+        self.virtual_timeout_seconds: float | None = None
         self._load()
 
     # -- loading --------------------------------------------------------------------------------
@@ -157,14 +158,15 @@ class LocalGateway:
                 )
                 continue
             functions[model_id] = partial(self._run, model_id, instance, method, args, kwargs)
-        calls = self._pool.run_all(functions, self.timeout_seconds)
+        deadline = self.virtual_timeout_seconds or self.timeout_seconds
+        calls = self._pool.run_all(functions, deadline)
         for model_id, call in calls.items():
             if call.timed_out:
                 self._busy[model_id] = call
                 results[model_id] = CallResult(
                     CallStatus.TIMEOUT,
-                    detail=f"{method} did not answer within {self.timeout_seconds:g} s",
-                    exec_time_ms=self.timeout_seconds * 1000,
+                    detail=f"{method} did not answer within {deadline:g} s",
+                    exec_time_ms=deadline * 1000,
                 )
                 continue
             self._busy.pop(model_id, None)
@@ -174,7 +176,9 @@ class LocalGateway:
                 detail = f"{type(call.error).__name__}: {call.error} (at {Path(frame.filename).name}:{frame.lineno})"
                 results[model_id] = CallResult(CallStatus.FAILED, None, detail, elapsed)
             else:
-                results[model_id] = CallResult(CallStatus.SUCCESS, call.value, None, elapsed)
+                results[model_id] = CallResult(
+                    CallStatus.SUCCESS, call.value, late(elapsed, self.timeout_seconds), elapsed
+                )
         return {model_id: results[model_id] for model_id in self._instances if model_id in results}
 
     def _run(self, model_id: str, instance: Any, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:

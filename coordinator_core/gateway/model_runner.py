@@ -70,7 +70,7 @@ from typing import Any
 
 from coordinator_core.contract import ModelCalls, ModelMethod
 from coordinator_core.errors import ConfigurationError, TransientError
-from coordinator_core.gateway.base import CallResult, CallStatus, ModelInfo, checked_steps
+from coordinator_core.gateway.base import CallResult, CallStatus, ModelInfo, checked_steps, late
 
 log = logging.getLogger(__name__)
 
@@ -287,6 +287,7 @@ class ModelRunnerGateway:
         self.events: int = 0
         # price ticks sent, per model; dropped when a model's node is set up (again): resent in full
         self.tick_cursors: dict[str, Any] = {}
+        self.virtual_timeout_seconds: float | None = None
 
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._run_loop, name=f"model-runner-{crunch_id}", daemon=True)
@@ -588,10 +589,11 @@ class ModelRunnerGateway:
         for runner in runners:
             runner.skip_allowed = cooldown
         error = "the model-runner client returned no result"
+        deadline = self.virtual_timeout_seconds or self.timeout_seconds
         try:
             results = await asyncio.wait_for(
-                self._runner.call(method_name, arguments, timeout=self.timeout_seconds, model_runs=runners),
-                self.timeout_seconds + 30,
+                self._runner.call(method_name, arguments, timeout=deadline, model_runs=runners),
+                deadline + 30,
             )
         except Exception as exc:  # the client's own failure must not cost the round
             log.exception("model-runner gateway: %s call failed", method_name)
@@ -599,9 +601,10 @@ class ModelRunnerGateway:
         answers = {}
         for runner in runners:
             result = results.get(runner)
-            answers[runner.model_id] = (
-                _result(result) if result is not None else CallResult(CallStatus.FAILED, detail=error)
-            )
+            answer = _result(result) if result is not None else CallResult(CallStatus.FAILED, detail=error)
+            if answer.status is CallStatus.SUCCESS and (flag := late(answer.exec_time_ms, self.timeout_seconds)):
+                answer = CallResult(answer.status, answer.output, flag, answer.exec_time_ms)
+            answers[runner.model_id] = answer
         return answers
 
     def _call_all(
@@ -615,7 +618,7 @@ class ModelRunnerGateway:
         arguments = encode_arguments(method, values)
         with self._call_lock:
             return self._submit(self._call(method.name, arguments, cooldown, model_ids)).result(
-                self.timeout_seconds + 60
+                (self.virtual_timeout_seconds or self.timeout_seconds) + 60
             )
 
     async def _shutdown(self) -> None:

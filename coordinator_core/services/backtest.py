@@ -41,6 +41,20 @@ def run_steps(
 ) -> dict[str, int]:
     """Run one competition step at each virtual time; returns totals."""
     totals = {"steps": 0, "rounds": 0, "predictions": 0, "scored": 0, "checkpoints": 0}
+    # virtual time: no wall-clock deadline may decide a result, so a backtest gives the same
+    # results whatever the machine's load (BACKTEST_MODEL_TIMEOUT_SECONDS caps a call that hangs)
+    gateway = runtime.gateway
+    gateway.virtual_timeout_seconds = runtime.settings.backtest_model_timeout_seconds
+    try:
+        _steps(runtime, times, totals, progress)
+    finally:
+        gateway.virtual_timeout_seconds = None
+    return totals
+
+
+def _steps(
+    runtime: Runtime, times: list[datetime], totals: dict[str, int], progress: Callable[[datetime], None] | None
+) -> None:
     for now in times:
         ingest(runtime.uow, runtime.sources, runtime.settings, now, runtime.contract.history_seconds)
         round_result = predict_round(runtime.uow, runtime.gateway, runtime.contract, runtime.settings, now)
@@ -53,7 +67,6 @@ def run_steps(
         totals["checkpoints"] += len(checkpoints)
         if progress:
             progress(now)
-    return totals
 
 
 def prepare(runtime: Runtime, start: datetime) -> None:

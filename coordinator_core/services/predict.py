@@ -116,6 +116,8 @@ def _prediction_row(
     meta: dict[str, Any] = {}
     if tick is not None and tick.status is not CallStatus.SUCCESS:
         meta["tick"] = {"status": tick.status.value, "detail": clean_text(tick.detail)}
+    if result is not None and result.status is CallStatus.SUCCESS and result.detail:
+        meta["late"] = clean_text(result.detail)  # a backtest waited past the live deadline
     return {
         "id": f"{prefix}_{model_id}_{due.key}",
         "input_id": due.input_id,
