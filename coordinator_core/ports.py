@@ -70,6 +70,7 @@ class PriceQuery:
 class PricePair:
     entry: StoredRecord | None
     exit: StoredRecord | None
+    later: bool = False  # a final record observed after the exit time exists: the exit price is settled
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 from datetime import datetime
 from pathlib import Path
@@ -22,6 +23,7 @@ from coordinator_core.contract import CrunchContract, Schedule, ScheduledPredict
 from coordinator_core.errors import ConfigurationError
 from coordinator_core.ports import UnitOfWorkFactory
 
+log = logging.getLogger(__name__)
 ALIASES = {"asset": "subject", "horizon": "horizon_seconds", "step": "step_seconds"}
 
 
@@ -129,6 +131,7 @@ def desired_configs(contract: CrunchContract, settings: Settings) -> list[Schedu
                 f"scheduled prediction config {config.scope_key!r}: the contract cannot score subject "
                 f"{scope['subject']!r}; FEED_SUBJECTS must be among {', '.join(contract.supported_subjects)}"
             )
+        warn_if_unresolvable(config.scope_key, scope, settings)
         finest = min(scope.get("steps") or [scope["step_seconds"]])
         if contract.truth == "price_path" and settings.granularity_seconds > finest:
             raise ConfigurationError(
@@ -137,6 +140,25 @@ def desired_configs(contract: CrunchContract, settings: Settings) -> list[Schedu
                 "(e.g. FEED_GRANULARITY=1m)"
             )
     return configs
+
+
+def warn_if_unresolvable(scope_key: str, scope: dict[str, Any], settings: Settings) -> None:
+    """Warn (at start: seeding runs before the first round) about a config whose rounds would give
+    up before their exit price can be known: the price at t + h is observed one candle after its
+    open (at once for a tick) and stored by the next poll (``INGEST_INTERVAL_SECONDS``)."""
+    observed = settings.granularity_seconds if settings.feed_kind == "candle" else 0
+    needed = observed + settings.ingest_interval_seconds
+    if settings.resolve_give_up_seconds < needed:
+        log.warning(
+            "scheduled prediction config %r can never resolve: its exit price is stored at the earliest %d s after "
+            "t + h (one %s candle plus one poll of INGEST_INTERVAL_SECONDS=%d), but RESOLVE_GIVE_UP_SECONDS=%d gives up "
+            "before; raise RESOLVE_GIVE_UP_SECONDS",
+            scope_key,
+            needed,
+            settings.feed_granularity,
+            settings.ingest_interval_seconds,
+            settings.resolve_give_up_seconds,
+        )
 
 
 def effective_scope(contract: CrunchContract, config: ScheduledPredictionConfig | dict[str, Any]) -> dict[str, Any]:

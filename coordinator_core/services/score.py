@@ -3,8 +3,9 @@ tables (snapshots, the leaderboard, the models' overall scores) up to date.
 
 Ground truth of a round built at ``t`` with horizon ``h``: entry = the newest price observed at or
 before ``t`` (what the models saw); exit = the newest price observed at or before ``t + h``, and
-only once the feed has reached the horizon (the exit record must be observed within one
-granularity of ``t + h``). Rounds that cannot be resolved wait, and give up after
+only once the feed has reached the horizon: the exit record is observed within one granularity
+of ``t + h``, or, for ticks (trades come when they come), a later tick has been observed, so no
+other price at or before ``t + h`` can still arrive. Rounds that cannot be resolved wait, and give up after
 ``RESOLVE_GIVE_UP_SECONDS`` with a reason. A scoring rule that raises fails that prediction only.
 FAILED and ABSENT predictions are counted through ``MISSING_PREDICTION_POLICY``.
 
@@ -131,7 +132,10 @@ def ground_truth(
         if pair.entry is None:
             reasons.append(f"no {scope.key} price observed at or before the round time {inp.received_at.isoformat()}")
             continue
-        if pair.exit is None or pair.exit.ts_event + observe_delay(scope) <= exit_time - tolerance:
+        if pair.exit is None or (
+            pair.exit.ts_event + observe_delay(scope) <= exit_time - tolerance
+            and not (scope.kind == "tick" and pair.later)
+        ):
             reasons.append(f"no {scope.key} price observed at the horizon {exit_time.isoformat()}")
             continue
         truth = contract.resolve_ground_truth(price_point(pair.entry, scope), price_point(pair.exit, scope))

@@ -223,3 +223,17 @@ def test_scope_keys_that_differ_only_in_unsafe_characters_get_distinct_ids(make_
     _write(path, [_config("BTC 1h", 3600), _config("BTC_1h", 3600), _config("BTC/1h", 3600)])
     ids = _seed(rt)
     assert len(set(ids)) == 3 and ids[:2] == [old_id, new_id]
+
+
+def test_a_config_that_can_never_resolve_gets_a_warning_at_start(make_runtime, caplog) -> None:
+    rt = make_runtime(resolve_give_up_seconds=120, ingest_interval_seconds=60)  # 1 h candles: known 3,660 s after
+    import logging
+
+    with caplog.at_level(logging.WARNING, logger="coordinator_core.services.configs"):
+        seed_configs(rt.uow, rt.contract, rt.settings, utc(2019, 9, 1))
+    assert "can never resolve" in caplog.text and "RESOLVE_GIVE_UP_SECONDS=120" in caplog.text
+    caplog.clear()
+    rt = make_runtime()
+    with caplog.at_level(logging.WARNING, logger="coordinator_core.services.configs"):
+        seed_configs(rt.uow, rt.contract, rt.settings, utc(2019, 9, 1))
+    assert "can never resolve" not in caplog.text

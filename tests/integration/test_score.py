@@ -335,3 +335,39 @@ def test_a_hanging_scoring_rule_fails_that_prediction_only_and_holds_no_lock(sta
     assert "did not answer within 0.5 s (SCORING_TIMEOUT_SECONDS)" in preds["hi"]["failed_reason"]
     assert preds["lo"]["status"] == "SCORED"
     assert outcome["result"].statuses["SCORED"] == 1
+
+
+def test_sparse_ticks_resolve_once_a_later_tick_is_observed(make_runtime, tmp_path):
+    """Tick feeds: the exit price is the newest trade at or before t + h, however far before, once a
+    trade after t + h has arrived (a 1-second tick feed polled every minute resolves)."""
+    from coordinator_core.feeds.base import FeedScope, SourceRecord
+    from coordinator_core.services.ingest import upsert_records
+
+    configs = tmp_path / "configs.json"
+    configs.write_text(
+        '[{"scope_key": "BTC-60", "scope_template": {"subject": "BTC", "horizon_seconds": 60, '
+        '"step_seconds": 60}, "schedule": {"prediction_interval_seconds": 60}}]'
+    )
+    models = tmp_path / "models"
+    write_model(models, "lo", 'return {"value": 0.001}')
+    rt = make_runtime(
+        feed_source="synthetic",
+        feed_kind="tick",
+        feed_granularity="1s",
+        models_dir=str(models),
+        scheduled_prediction_configs_path=str(configs),
+        feed_max_staleness_seconds=60,
+    )
+    scope = FeedScope("synthetic", "BTC", "tick", "1s")
+    t = utc(2026, 10, 1, 12)
+    trades = [(t - timedelta(seconds=5), 100.0), (t + timedelta(seconds=20), 101.0)]  # none near t + 60 s
+    upsert_records(rt.uow, scope, [SourceRecord(ts, {"price": p}) for ts, p in trades], t)
+    seed_configs(rt.uow, rt.contract, rt.settings, t)
+    assert predict_round(rt.uow, rt.gateway, rt.contract, rt.settings, t).inputs
+    at = t + timedelta(seconds=60)
+    assert score_predictions(rt.uow, rt.contract, rt.settings, at).waiting == 1  # nothing after t + 60 s yet
+    upsert_records(rt.uow, scope, [SourceRecord(t + timedelta(seconds=95), {"price": 105.0})], at)
+    result = score_predictions(rt.uow, rt.contract, rt.settings, at + timedelta(seconds=40))
+    assert result.resolved == 1
+    truth = _inputs(rt.engine)["BTC-60"]["actuals_jsonb"]
+    assert (truth["entry_price"], truth["resolved_price"]) == (100.0, 101.0)  # not the later 105

@@ -85,7 +85,9 @@ class FakeFeeds:
         for q in queries:
             entry = self._final(q.scope, q.entry_at - observe_delay(q.scope))
             exit_ = self._final(q.scope, q.exit_at - observe_delay(q.scope))
-            out[q.key] = PricePair(entry[-1] if entry else None, exit_[-1] if exit_ else None)
+            cutoff = q.exit_at - observe_delay(q.scope)
+            later = any(r.ts_event > cutoff for r in self._final(q.scope, datetime.max.replace(tzinfo=UTC)))
+            out[q.key] = PricePair(entry[-1] if entry else None, exit_[-1] if exit_ else None, later)
         return out
 
 

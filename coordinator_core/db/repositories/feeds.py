@@ -190,7 +190,8 @@ class SqlFeedRepository:
             sql = (
                 f"WITH q(k, source, subject, kind, granularity, e, x) AS (VALUES {values}) "
                 "SELECT q.k, en.id AS eid, en.ts_event AS ets, en.values_jsonb AS ev, "
-                "ex.id AS xid, ex.ts_event AS xts, ex.values_jsonb AS xv FROM q "
+                "ex.id AS xid, ex.ts_event AS xts, ex.values_jsonb AS xv, "
+                f"EXISTS (SELECT 1 FROM feed_records f WHERE {match} AND f.ts_event > q.x) AS later FROM q "
                 f"LEFT JOIN LATERAL (SELECT f.id, f.ts_event, f.values_jsonb FROM feed_records f WHERE {match} "
                 "AND f.ts_event <= q.e ORDER BY f.ts_event DESC LIMIT 1) en ON true "
                 f"LEFT JOIN LATERAL (SELECT f.id, f.ts_event, f.values_jsonb FROM feed_records f WHERE {match} "
@@ -203,6 +204,7 @@ class SqlFeedRepository:
                 r.k: PricePair(
                     StoredRecord(r.eid, r.ets, r.ev) if r.eid is not None else None,
                     StoredRecord(r.xid, r.xts, r.xv) if r.xid is not None else None,
+                    bool(r.later),
                 )
                 for r in result
             }
@@ -210,11 +212,12 @@ class SqlFeedRepository:
         sql = (
             f"WITH q(k, source, subject, kind, granularity, e, x) AS (VALUES {values}) SELECT q.k, "
             f"(SELECT f.id FROM feed_records f WHERE {match} AND f.ts_event <= q.e ORDER BY f.ts_event DESC LIMIT 1), "
-            f"(SELECT f.id FROM feed_records f WHERE {match} AND f.ts_event <= q.x ORDER BY f.ts_event DESC LIMIT 1) "
+            f"(SELECT f.id FROM feed_records f WHERE {match} AND f.ts_event <= q.x ORDER BY f.ts_event DESC LIMIT 1), "
+            f"EXISTS (SELECT 1 FROM feed_records f WHERE {match} AND f.ts_event > q.x) "
             "FROM q"
         )
         pairs = self.db.execute(text(sql).bindparams(*binds), params).all()
-        ids = {i for _, e, x in pairs for i in (e, x) if i is not None}
+        ids = {i for _, e, x, _ in pairs for i in (e, x) if i is not None}
         records = (
             {
                 r.id: StoredRecord(r.id, r.ts_event, r.values_jsonb)
@@ -226,8 +229,8 @@ class SqlFeedRepository:
             else {}
         )
         return {
-            k: PricePair(records.get(e) if e is not None else None, records.get(x) if x is not None else None)
-            for k, e, x in pairs
+            k: PricePair(records.get(e) if e is not None else None, records.get(x) if x is not None else None, bool(lt))
+            for k, e, x, lt in pairs
         }
 
 
