@@ -12,6 +12,7 @@ import importlib
 import inspect
 import math
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from functools import partial
 from typing import Any, Literal
 
@@ -320,10 +321,19 @@ class CrunchContract(BaseModel):
         "per step of the horizon, at every step of the config's 'steps'), 'quantiles', 'sample_paths'",
     )
     max_components: int = Field(3, ge=1, description="density_path: leaf mixture components per density")
-    truth: Literal["price_pair", "price_path"] = Field(
+    truth: Literal["price_pair", "price_path", "dataset"] = Field(
         "price_pair",
         description="'price_pair': resolve_ground_truth(entry, exit); 'price_path': the stored prices from the "
-        "round's timestamp to its settlement point, for path rules (the games' increments)",
+        "round's timestamp to its settlement point, for path rules (the games' increments); 'dataset': "
+        "resolve_truth(scope, input meta, now), e.g. a tournament's targets",
+    )
+    round_input: Callable[[str, datetime], dict[str, Any] | None] | None = Field(
+        None,
+        description="tournament mode: (subject, now) -> the round's dataset (sent once to every model), "
+        "instead of the feed's candles; None outside the dataset (no round)",
+    )
+    resolve_truth: Callable[[Mapping[str, Any], Mapping[str, Any], datetime], dict[str, Any] | None] | None = Field(
+        None, description="truth='dataset': (scope, input meta, now) -> the round's ground truth, None until known"
     )
     score_round: Callable[[Sequence[Any], Mapping[str, Any], Mapping[str, Any]], list[Any]] | None = Field(
         None,

@@ -257,7 +257,17 @@ def predict_round(
         inputs: dict[str, dict[str, Any]] = {}
         source_used: dict[str, str] = {}
         points: dict[str, list[PricePoint]] = {}
+        round_meta: dict[str, dict[str, Any]] = {}
         for subject, items in by_subject.items():
+            if contract.round_input is not None:  # tournament mode: the round is a dataset
+                dataset = contract.round_input(subject, now)
+                if dataset is None:
+                    for item in items:
+                        result.skipped[item.config.scope_key] = f"the contract's round_input has no data for {now}"
+                    continue
+                inputs[subject], source_used[subject] = dataset, "dataset"
+                round_meta[subject] = {"era": dataset["era"]} if "era" in dataset else {}
+                continue
             fresh = fresh_records(work.feeds, settings, subject, now)
             if fresh is None:
                 keys = ", ".join(
@@ -327,7 +337,10 @@ def predict_round(
                     "resolved_at": None,
                     "raw_data_jsonb": inputs[subject],
                     "actuals_jsonb": None,
-                    "meta_jsonb": {"round_ts": round_ts[subject]} if subject in round_ts else {},
+                    "meta_jsonb": {
+                        **round_meta.get(subject, {}),
+                        **({"round_ts": round_ts[subject]} if subject in round_ts else {}),
+                    },
                     "scope_jsonb": {
                         "source": source_used[subject],
                         "sources": settings.sources,

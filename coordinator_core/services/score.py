@@ -171,7 +171,7 @@ def score_predictions(
                 break
             cursor = (batch[-1].resolvable_at, batch[-1].id)
             paths = contract.truth == "price_path"
-            pairs = {} if paths else work.feeds.price_pairs(price_queries(batch))
+            pairs = {} if contract.truth != "price_pair" else work.feeds.price_pairs(price_queries(batch))
             truths: dict[str, dict[str, Any]] = {}
             reasons: dict[str, str] = {}
             metas: dict[str, dict[str, Any]] = {}
@@ -179,6 +179,9 @@ def score_predictions(
             for inp in batch:
                 if paths:
                     truth, reason = path_truth(work, inp, now, settings.granularity_seconds)
+                elif contract.truth == "dataset" and contract.resolve_truth is not None:
+                    truth = contract.resolve_truth(inp.scope, inp.meta, now)
+                    reason = "the contract's resolve_truth has no ground truth for this round yet"
                 else:
                     truth, reason = ground_truth(contract, inp, pairs)
                 if truth is not None:
