@@ -26,7 +26,9 @@ Point forecasts, mean ensemble (:func:`point_contribution`)
 
     so every one-out ensemble of the window costs one subtraction: :math:`O(R \\cdot M)` for the
     whole ``rounds × models`` matrix (never :math:`O(M^2)`), and any elementwise score :math:`s`
-    (a :class:`PointRule`) is evaluated once per cell. For the squared error the effect itself is
+    (a :class:`PointRule`) is evaluated once per cell. (:math:`S_t` is summed over the round's
+    sorted values, :math:`O(M \\log M)` per round, so that it does not depend on the column order.)
+    For the squared error the effect itself is
     closed: with :math:`e_t = E_t - y_t` and :math:`d_{t,i} = x_{t,i} - E_t`,
 
     .. math:: c_{t,i} = (E_t^{-i} - y_t)^2 - (E_t - y_t)^2
@@ -189,6 +191,12 @@ def _realized(realized: npt.ArrayLike, rounds: int) -> FloatArray:
     return y
 
 
+def _row_sums(values: FloatArray) -> FloatArray:
+    """Row sums over the sorted values: the same bits whatever the order of the columns, so that a
+    model's contribution depends on who else answered, never on the column order."""
+    return np.asarray(np.sort(values, axis=1).sum(axis=1), dtype=np.float64)
+
+
 # -- point forecasts --------------------------------------------------------------------------------
 def point_contribution(
     predictions: npt.ArrayLike,
@@ -220,7 +228,7 @@ def point_contribution(
     y = _realized(realized, x.shape[0])
     answered = ~np.isnan(x)
     n = answered.sum(axis=1)
-    total = np.where(answered, x, 0.0).sum(axis=1)
+    total = _row_sums(np.where(answered, x, 0.0))
     resolved = ~np.isnan(y)
     has_ensemble = (n >= 1) & resolved
     ensemble = np.where(has_ensemble, total / np.maximum(n, 1), np.nan)
@@ -268,7 +276,7 @@ def log_score_contribution(
         shift = logf[np.arange(rounds), top] if models else np.full(rounds, -np.inf)
         finite_shift = np.where(np.isfinite(shift), shift, 0.0)
         terms = np.exp(logf - finite_shift[:, None])  # top term = 1 where the top density is positive
-        total = terms.sum(axis=1)
+        total = _row_sums(terms)
         rest = total[:, None] - terms  # Σ_{j≠i}, well conditioned except for the top term
         # the top term's leave-one-out sum, summed directly with its own shift
         others = logf.copy()
@@ -387,9 +395,11 @@ def contribution_weighted_emission(
     contributions on the representatives only (one column per slot), so that a copy does not
     change anyone's contribution.
 
-    ``slots`` defaults to one slot per model of ``contributions``, in the mapping's order; slots are
-    then ordered by weight (descending), ties by representative id, so ties in the apportionment go
-    to the larger contribution. An empty mapping gives an empty emission (total 0).
+    ``slots`` defaults to one slot per model of ``contributions``, in the mapping's order. Slots are
+    then ordered by weight (descending), equal weights keeping the order given, and the
+    apportionment's ties go to the earlier slot: pass the slots in ranking order
+    (``emission_slots`` does), so that a tie never depends on a model id a participant chose. An
+    empty mapping gives an empty emission (total 0).
 
     Raises
     ------
@@ -407,7 +417,7 @@ def contribution_weighted_emission(
         weights.append(Fraction(value) if value is not None and value > 0 else Fraction(0))
     if chosen and sum(weights) == 0:
         weights = [Fraction(1)] * len(chosen)
-    order = sorted(range(len(chosen)), key=lambda k: (-weights[k], chosen[k].representative))
+    order = sorted(range(len(chosen)), key=lambda k: (-weights[k], k))
     return slot_emission(
         [chosen[k] for k in order], [weights[k] for k in order], participants, crunch_pubkey=crunch_pubkey
     )

@@ -128,7 +128,7 @@ matrices = st.integers(1, 8).flatmap(
 def test_closed_form_equals_brute_force(case: tuple[np.ndarray, int], rule: PointRule) -> None:
     x, seed = case
     rng = np.random.default_rng(seed)
-    y = rng.normal(size=x.shape[0])
+    y = np.asarray(rng.normal(size=x.shape[0]))
     y[rng.random(x.shape[0]) < 0.1] = NAN
     c = point_contribution(x, y, [f"m{i}" for i in range(x.shape[1])], rule)
     expected = brute_force(x, y, rule)
@@ -294,9 +294,10 @@ def test_rewards_are_keyed_by_participant() -> None:
 
 def test_no_positive_contribution_splits_equally() -> None:
     emission = contribution_weighted_emission({"b": -1.0, "a": 0.0, "c": None}, {})
+    # the leftover unit goes to the first slot in the order given (the ranking's), not by id
     assert [(r.model_id, r.reward_pct) for r in emission.model_rewards] == [
-        ("a", 333_333_334),
-        ("b", 333_333_333),
+        ("b", 333_333_334),
+        ("a", 333_333_333),
         ("c", 333_333_333),
     ]
     single = contribution_weighted_emission({"solo": None}, {})
@@ -338,6 +339,8 @@ def test_shares_sum_to_one_billion_and_none_is_negative(contributions: dict[str,
     if positive:  # only positive contributions are paid, and a larger one never gets less
         assert all(r.reward_pct == 0 for r in emission.model_rewards if r.model_id not in positive)
         paid = sorted(
-            (contributions[r.model_id], r.reward_pct) for r in emission.model_rewards if r.model_id in positive
+            (float(contributions[r.model_id] or 0.0), r.reward_pct)
+            for r in emission.model_rewards
+            if r.model_id in positive
         )
         assert all(a[1] <= b[1] for a, b in zip(paid, paid[1:], strict=False) if a[0] < b[0])
