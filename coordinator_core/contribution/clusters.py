@@ -21,11 +21,14 @@ Similarity of two streams (:func:`similarity`)
     ``lag`` rounds later (``b`` follows ``a``), ``lag < 0`` the reverse.
 
 Computation
-    Set-wise, for all pairs at once: each column is standardised over its answered rounds, then for
-    every lag :math:`k = 0..L` six ``(M × R) · (R × M)`` matrix products over the shifted, masked
-    matrices give the overlap counts and the pairwise sums :math:`\\sum a, \\sum b, \\sum a^2,
-    \\sum b^2, \\sum ab` (one product when no answer is missing); :math:`\\rho_{-k} = \\rho_k^\\top`.
-    Cost :math:`O((L + 1) \\cdot M^2 R)` in BLAS, memory :math:`O(M^2 + M R)`; no Python loop over pairs.
+    Set-wise, for all pairs at once: each column is standardised over its answered rounds (0 where
+    not answered), then for every lag :math:`k = 0..L` one ``(M × R) · (R × M)`` matrix product of
+    the shifted matrices gives :math:`\\sum ab` over the shared rounds. Against a complete column the
+    other sums (overlap, :math:`\\sum a, \\sum a^2, \\sum b, \\sum b^2`) are each column's own sums;
+    for the ``G`` columns with a missing answer, two stacked products of the masks with
+    ``[mask | z | z²]`` restricted to those columns give them; :math:`\\rho_{-k} = \\rho_k^\\top`.
+    Cost :math:`O((L + 1) \\cdot M R (M + 5 G))` in BLAS, memory :math:`O(M^2 + M R)`; no Python loop
+    over pairs or lags beyond the :math:`L + 1` products.
 
 Clusters (:func:`find_clusters`)
     Pairs with :math:`s(a, b) \\ge` ``threshold`` are edges; clusters are the connected components
@@ -61,7 +64,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -190,38 +192,50 @@ class _Streams:
         mean = np.where(answered, x, 0.0).sum(axis=0) / safe
         centred = np.where(answered, x - mean, 0.0)
         std = np.sqrt((centred * centred).sum(axis=0) / safe)
-        self.z = centred / np.where(std > 0, std, 1.0)
+        self.z = centred / np.where(std > 0, std, 1.0)  # 0 where not answered
         self.z2 = self.z * self.z
         self.answered = answered
-        self.missing = ~answered
-        self.dense = not self.missing.any()
         self.mask = answered.astype(np.float64)
+        #: columns with a missing answer: only their pairs need masked products
+        self.gaps = np.flatnonzero(~answered.all(axis=0))
+        self.stacked = np.hstack([self.mask, self.z, self.z2])
 
     def stats(self, k: int) -> tuple[FloatArray, FloatArray]:
-        """``(ρ_k, overlap_k)``: ``ρ_k[a, b]`` = corr(a[t], b[t + k]) over the shared rounds, NaN if flat."""
-        end = self.rounds - k
-        za, zb, za2, zb2 = self.z[:end], self.z[k:], self.z2[:end], self.z2[k:]
+        """``(ρ_k, overlap_k)``: ``ρ_k[a, b]`` = corr(a[t], b[t + k]) over the shared rounds, NaN if flat.
+
+        Sums over the shared rounds: against a complete column they are the other column's own
+        sums (a vector); only the pairs with a gappy column take masked matrix products, two
+        stacked BLAS calls whose size is proportional to the number of gappy columns.
+        """
+        m, end, gaps = self.models, self.rounds - k, self.gaps
+        za, zb = self.z[:end], self.z[k:]
         sab = za.T @ zb
-        n: Any
-        if self.dense:
-            n = float(end)
-            sa, saa = za.sum(axis=0)[:, None], za2.sum(axis=0)[:, None]
-            sb, sbb = zb.sum(axis=0)[None, :], zb2.sum(axis=0)[None, :]
-        else:
-            ma, mb = self.mask[:end], self.mask[k:]
-            n = ma.T @ mb
-            sa, saa = za.T @ mb, za2.T @ mb
-            sb, sbb = ma.T @ zb, ma.T @ zb2
-        overlap = np.broadcast_to(np.asarray(n, dtype=np.float64), sab.shape)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            cov = sab - sa * sb / overlap
-            va = saa - sa * sa / overlap
-            vb = sbb - sb * sb / overlap
-            r = np.asarray(cov / np.sqrt(va * vb), dtype=np.float64)
-            flat = (va <= _FLAT * overlap) | (vb <= _FLAT * overlap)
-        r[np.broadcast_to(flat, r.shape)] = np.nan
+        own_a = self.stacked[:end].sum(axis=0)  # Σ mask, Σ z, Σ z² of a over its first `end` rounds
+        own_b = self.stacked[k:].sum(axis=0)
+        n: FloatArray = own_a[:m, None]
+        sa, saa = own_a[m : 2 * m, None], own_a[2 * m :, None]
+        sb, sbb = own_b[None, m : 2 * m], own_b[None, 2 * m :]
+        if gaps.size:  # against a gappy column the sums run over its answered rounds only
+            n, sa, saa = (np.repeat(v, m, axis=1) for v in (n, sa, saa))
+            sb, sbb = (np.repeat(v, m, axis=0) for v in (sb, sbb))
+            by_b = self.stacked[:end].T @ self.mask[k:, gaps]  # (3M, G): Σ 1, a, a² where b answered
+            n[:, gaps], sa[:, gaps], saa[:, gaps] = by_b[:m], by_b[m : 2 * m], by_b[2 * m :]
+            by_a = self.mask[:end, gaps].T @ self.stacked[k:, m:]  # (G, 2M): Σ b, b² where a answered
+            sb[gaps, :], sbb[gaps, :] = by_a[:, :m], by_a[:, m:]
+        n = np.broadcast_to(n, sab.shape)
+        with np.errstate(invalid="ignore", divide="ignore"):  # in place: the M × M temporaries dominate
+            cov = sab
+            cov -= sa * sb / n  # Σ(a - ā)(b - b̄) = Σab - Σa Σb / n
+            va = saa - sa * sa / n
+            vb = sbb - sb * sb / n
+            denominator = va * vb
+            flat = (va <= _FLAT * n) | (vb <= _FLAT * n)
+            np.sqrt(denominator, out=denominator)
+            cov /= denominator
+        r = cov
+        r[flat] = np.nan
         np.clip(r, -1.0, 1.0, out=r)
-        return r, overlap
+        return r, n
 
 
 def similarity(
