@@ -63,6 +63,7 @@ bench: env  ## speed figures (printed, not asserted)
 	.venv/bin/python -m benchmarks.model_runner_bench --quick
 	.venv/bin/python -m benchmarks.api_bench
 	.venv/bin/python -m benchmarks.scoring_bench
+	.venv/bin/python -m benchmarks.contribution_bench
 
 lint: env  ## ruff (lint + format check) and mypy
 	.venv/bin/ruff check .
