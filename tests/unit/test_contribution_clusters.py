@@ -322,19 +322,16 @@ def test_without_clusters_a_copy_does_gain() -> None:
     assert copied[original] + copied["copy"] > base[original]
 
 
-FALSE_POSITIVE_SEEDS = 300
-
-
-def test_honest_models_are_not_clustered_over_many_seeds() -> None:
-    """0 clustered pairs among 300 worlds x 20 honest models (57,000 pairs), 72 to 168 rounds."""
-    clustered = pairs = 0
-    for seed in range(FALSE_POSITIVE_SEEDS):
+@pytest.mark.parametrize(("noise", "seeds"), [((0.5, 2.0), 300), ((0.2, 0.5), 150)])
+def test_honest_models_are_not_clustered_over_many_seeds(noise: tuple[float, float], seeds: int) -> None:
+    """0 clustered pairs among 20 honest models per world (190 pairs), 72 to 168 rounds, persistence
+    0 to 0.8, 5 % missing; the true correlation of two honest models is at most 1 / (1 + noise[0]²)
+    (0.8 and 0.96)."""
+    clustered = 0
+    for seed in range(seeds):
         rounds = 72 + seed % 97
-        world = honest_world(seed, models=20, rounds=rounds, persistence=(seed % 9) / 10, missing=0.05)
-        found = find_clusters(world.predictions, world.model_ids)
-        clustered += len(found.pairs)
-        pairs += 20 * 19 // 2
-    assert pairs == 57_000
+        world = honest_world(seed, models=20, rounds=rounds, persistence=(seed % 9) / 10, noise=noise)
+        clustered += len(find_clusters(world.predictions, world.model_ids).pairs)
     assert clustered == 0
 
 
@@ -384,11 +381,16 @@ def test_the_example_models_are_not_clustered_on_the_shipped_data(horizon: int) 
     world = example_streams(horizon)
     rounds = len(world.realized)
     windows = [(0, rounds)]
-    windows += [(s, s + 168) for s in range(0, rounds - 168 + 1, 24)]  # every weekly window
-    windows += [(s, s + 72) for s in range(0, rounds - 72 + 1, 12)]  # every 72-round window
+    windows += [(s, s + 168) for s in range(0, rounds - 168 + 1, 24)]  # weekly windows
+    windows += [(s, s + 96) for s in range(0, rounds - 96 + 1, 8)]  # 96 rounds: about 83 shared after failures
+    highest = 0.0
     for start, end in windows:
-        found = find_clusters(world.predictions[start:end], world.model_ids)
-        assert found.clusters == (), (start, end, found.pairs)
+        sim = similarity(world.predictions[start:end], world.model_ids)
+        defined = ~np.isnan(sim.correlation)
+        assert defined.sum() == 6 * 5, (start, end)  # every pair has the minimum overlap: the check is not vacuous
+        highest = max(highest, float(sim.correlation[defined].max()))
+        assert find_clusters(world.predictions[start:end], world.model_ids).clusters == (), (start, end)
+    assert 0.9 < highest < 0.99  # close (trend followers on the same closes), never above the threshold
     both = union_clusters([find_clusters(example_streams(h).predictions, EXAMPLES) for h in (3600, 14400)])
     assert both.clusters == ()
 
