@@ -154,8 +154,10 @@ class Contribution:
 
     @property
     def total(self) -> FloatArray:
-        """:math:`\\sum_{t \\in T_i} c_{t,i}` (0 for a model with no such round)."""
-        return np.asarray(np.nansum(self.per_round, axis=0), dtype=np.float64)
+        """:math:`\\sum_{t \\in T_i} c_{t,i}` (0 for a model with no such round), each column summed
+        on its own contiguous copy: the same bits wherever the model's column is."""
+        columns = np.ascontiguousarray(np.where(np.isnan(self.per_round), 0.0, self.per_round).T)
+        return np.asarray(columns.sum(axis=1), dtype=np.float64)
 
     @property
     def mean(self) -> FloatArray:
@@ -192,9 +194,10 @@ def _realized(realized: npt.ArrayLike, rounds: int) -> FloatArray:
 
 
 def _row_sums(values: FloatArray) -> FloatArray:
-    """Row sums over the sorted values: the same bits whatever the order of the columns, so that a
-    model's contribution depends on who else answered, never on the column order."""
-    return np.asarray(np.sort(values, axis=1).sum(axis=1), dtype=np.float64)
+    """Row sums over the sorted values, each row contiguous (numpy's summation order follows the
+    memory layout): the same bits whatever the order or layout of the columns, so that a model's
+    contribution depends on who else answered, never on where its column is."""
+    return np.asarray(np.ascontiguousarray(np.sort(values, axis=1)).sum(axis=1), dtype=np.float64)
 
 
 # -- point forecasts --------------------------------------------------------------------------------
@@ -270,10 +273,12 @@ def log_score_contribution(
     answered = ~np.isnan(s)
     n = answered.sum(axis=1)
     rounds, models = s.shape
+    if models == 0:
+        return Contribution((), np.zeros((rounds, 0)), np.full(rounds, np.nan), higher_is_better=False)
     logf = np.where(answered, -s, -np.inf)  # log densities, -inf for absent members
     with np.errstate(invalid="ignore", divide="ignore"):
-        top = np.argmax(np.where(answered, logf, -np.inf), axis=1) if models else np.zeros(rounds, dtype=np.int64)
-        shift = logf[np.arange(rounds), top] if models else np.full(rounds, -np.inf)
+        top = np.argmax(logf, axis=1)
+        shift = logf[np.arange(rounds), top]
         finite_shift = np.where(np.isfinite(shift), shift, 0.0)
         terms = np.exp(logf - finite_shift[:, None])  # top term = 1 where the top density is positive
         total = _row_sums(terms)
@@ -281,9 +286,9 @@ def log_score_contribution(
         # the top term's leave-one-out sum, summed directly with its own shift
         others = logf.copy()
         others[np.arange(rounds), top] = -np.inf
-        second = others.max(axis=1) if models else np.full(rounds, -np.inf)
+        second = others.max(axis=1)
         finite_second = np.where(np.isfinite(second), second, 0.0)
-        top_rest_log = finite_second + np.log(np.exp(others - finite_second[:, None]).sum(axis=1))
+        top_rest_log = finite_second + np.log(_row_sums(np.exp(others - finite_second[:, None])))
         log_rest = np.log(rest) + finite_shift[:, None]
         log_rest[np.arange(rounds), top] = top_rest_log
         log_total = np.log(total) + finite_shift

@@ -175,6 +175,33 @@ def test_a_model_equal_to_the_others_mean_adds_nothing_to_the_squared_error() ->
     assert c.per_round[:, 2].tolist() == [0.0, 0.0]
 
 
+@settings(max_examples=50, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(2, 40))
+def test_the_column_order_does_not_change_a_bit(seed: int, models: int) -> None:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(30, models)) * 10.0 ** rng.integers(-8, 8, size=models)
+    x[rng.random(x.shape) < 0.2] = NAN
+    y = rng.normal(size=30)
+    ids = [f"m{i}" for i in range(models)]
+    order = rng.permutation(models)
+    shuffled = [ids[k] for k in order]
+    one = point_contribution(x, y, ids, SQUARED_ERROR)
+    two = point_contribution(x[:, order], y, shuffled, SQUARED_ERROR)
+    assert one.as_dict() == two.as_dict()  # bit for bit: the emission cannot depend on column order
+    # the log score goes through numpy's vectorised exp/log, exact to an ulp or two whatever the lane
+    one_log, two_log = log_score_contribution(np.abs(x), ids), log_score_contribution(np.abs(x[:, order]), shuffled)
+    for m, value in one_log.as_dict().items():
+        other = two_log.as_dict()[m]
+        assert (value is None and other is None) or value == pytest.approx(other, rel=1e-13, abs=1e-13)
+
+
+def test_empty_windows() -> None:
+    assert point_contribution(np.zeros((0, 2)), np.zeros(0), ["a", "b"]).as_dict() == {"a": None, "b": None}
+    assert point_contribution(np.zeros((3, 0)), np.zeros(3), []).as_dict() == {}
+    assert log_score_contribution(np.zeros((3, 0)), []).as_dict() == {}
+    assert crps_mixture_contribution(np.zeros((2, 0)), np.zeros((2, 0, 0)), []).as_dict() == {}
+
+
 # -- log score ------------------------------------------------------------------------------------
 
 
