@@ -156,6 +156,13 @@ class Clusters:
     def pairs(self) -> tuple[PairEvidence, ...]:
         return tuple(p for c in self.clusters for p in c.pairs)
 
+    @property
+    def followers(self) -> frozenset[str]:
+        """Models that repeat another member of their cluster later. Leave them out of a round's
+        worst valid score when charging FAILED/ABSENT answers: a stale copy is often the worst and
+        would otherwise lower everyone else's charge, and so reorder the ranking."""
+        return frozenset(m for c in self.clusters for m in c.followers)
+
 
 @dataclass(frozen=True)
 class Similarity:

@@ -84,7 +84,7 @@ def window_scores(world: World, clusters: Clusters) -> dict[str, float]:
     otherwise lower the charge of everyone else's missing rounds and reorder the ranking)."""
     x, y = world.predictions, world.realized
     scores = ABSOLUTE_ERROR_BPS.score(x, y[:, None])
-    followers = {m for c in clusters.clusters for m in c.followers}
+    followers = clusters.followers
     floor = np.where([m in followers for m in world.model_ids], np.nan, scores)
     valid = ~np.isnan(floor)
     worst = np.where(valid, floor, np.inf).min(axis=1, keepdims=True)

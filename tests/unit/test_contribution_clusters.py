@@ -219,6 +219,7 @@ def test_followers_and_leaders() -> None:
     assert cluster.followers == {"copy"} and cluster.leaders == ("orig", "twin")
     ring = Cluster(("a", "b"), (PairEvidence("a", "b", 1.0, 1, 50), PairEvidence("b", "a", 1.0, 1, 50)))
     assert ring.leaders == ("a", "b")  # each follows the other: all lead
+    assert Clusters(("orig", "copy", "twin", "x"), (cluster,)).followers == {"copy"}
 
 
 def test_a_cluster_takes_its_best_leaders_place_even_when_a_follower_ranks_higher() -> None:
