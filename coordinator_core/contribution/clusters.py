@@ -397,7 +397,8 @@ def emission_slots(clusters: Clusters, ranked_model_ids: Sequence[str]) -> list[
             continue
         done.add(id(cluster))
         members = tuple(sorted((m for m in cluster.members if m in position), key=position.__getitem__))
-        leaders = [m for m in members if m in set(cluster.leaders)]
+        leading = set(cluster.leaders)
+        leaders = [m for m in members if m in leading]
         representative = leaders[0] if leaders else members[0]
         slots.append((position[representative], Slot(members, representative)))
     slots.sort(key=lambda item: item[0])

@@ -275,6 +275,36 @@ def test_without_clusters_the_capped_emission_is_build_emission(count: int) -> N
     ]
 
 
+@settings(max_examples=200)
+@given(st.integers(1, 30), st.data())
+def test_any_clustering_pays_exactly_one_billion_and_splits_a_slot_evenly(count: int, data: st.DataObject) -> None:
+    ids = [f"m{i}" for i in range(count)]
+    labels = data.draw(st.lists(st.integers(0, max(count // 2, 1)), min_size=count, max_size=count))
+    lags = data.draw(st.lists(st.integers(-3, 3), min_size=count, max_size=count))
+    pairs = [
+        PairEvidence(ids[i], ids[j], 1.0, lags[j], 100)
+        for i in range(count)
+        for j in range(i + 1, count)
+        if labels[i] == labels[j] and all(labels[k] != labels[i] for k in range(i + 1, j))
+    ]  # a chain inside every label
+    clusters = clusters_with(*pairs, ids=tuple(ids))
+    order = data.draw(st.permutations(ids))
+    ranked = [(m, f"p{int(m[1:]) % 4}", None, r) for r, m in enumerate(order, start=1)]
+    emission = cluster_capped_emission(ranked, clusters)
+    shares = {r.model_id: r.reward_pct for r in emission.model_rewards}
+    assert sum(shares.values()) == FRAC64_TOTAL == emission.total and min(shares.values()) >= 0
+    assert set(shares) == set(ids)
+    slots = emission_slots(clusters, order)
+    assert len(slots) == len({labels[i] for i in range(count) if clusters.cluster_of(ids[i])}) + sum(
+        clusters.cluster_of(m) is None for m in ids
+    )
+    for slot in slots:
+        parts = [shares[m] for m in slot.members]
+        assert max(parts) - min(parts) <= 1
+        cluster = clusters.cluster_of(slot.representative)
+        assert cluster is None or slot.representative in cluster.leaders  # every member is ranked here
+
+
 # -- property tests over honest models and their copies -------------------------------------------
 
 worlds = st.fixed_dictionaries(
