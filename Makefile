@@ -65,6 +65,7 @@ bench: env  ## speed figures (printed, not asserted)
 	.venv/bin/python -m benchmarks.scoring_bench
 	.venv/bin/python -m benchmarks.core_bench
 	.venv/bin/python -m benchmarks.games_bench
+	.venv/bin/python -m benchmarks.contribution_bench
 
 lint: env  ## ruff (lint + format check) and mypy
 	.venv/bin/ruff check .
