@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from typing import Any
 
 from coordinator_core.clock import parse_utc
 from coordinator_core.config import Settings
 from coordinator_core.contract import CrunchContract
+from coordinator_core.domain.emission_strategy import EmissionStrategy
 from coordinator_core.domain.ranking import LeaderboardEntry, build_ranking, ranked_json
 from coordinator_core.domain.statuses import CheckpointStatus, allowed_moves
+from coordinator_core.emission import default_build_emission
 from coordinator_core.errors import Conflict, NotFound
 from coordinator_core.ports import CheckpointRow, UnitOfWork, UnitOfWorkFactory
 from coordinator_core.services.score import SCORE_LOCK, refresh_derived
@@ -45,6 +48,37 @@ def period_ranking(
     return build_ranking({key: totals}, key, participants, key, direction, contract.rank, require_scored=True)
 
 
+def strategy_of(contract: CrunchContract) -> dict[str, Any]:
+    """What turns the ranking into shares, as stored with a checkpoint: the strategy's ``kind`` and
+    parameters, or ``{"kind": "hook", "path": ...}`` for a custom ``build_emission``."""
+    if contract.build_emission is default_build_emission:
+        return contract.emission.params()
+    hook = contract.build_emission
+    return {"kind": "hook", "path": f"{getattr(hook, '__module__', '?')}:{getattr(hook, '__qualname__', repr(hook))}"}
+
+
+def emission_document(
+    contract: CrunchContract, entries: list[dict[str, Any]], strategy: EmissionStrategy | None = None
+) -> dict[str, Any]:
+    """The emission JSON of ranked ``entries``: the contract's strategy (or ``strategy``) through the
+    default builder, or the contract's own ``build_emission`` hook. The one place money is computed:
+    the checkpoint build, the explain chain and shadow scoring all call it."""
+    if contract.build_emission is default_build_emission:
+        return default_build_emission(
+            entries,
+            crunch_pubkey=contract.crunch_pubkey,
+            compute_provider=contract.compute_provider,
+            data_provider=contract.data_provider,
+            strategy=strategy or contract.emission,
+        )
+    return contract.build_emission(
+        entries,
+        crunch_pubkey=contract.crunch_pubkey,
+        compute_provider=contract.compute_provider,
+        data_provider=contract.data_provider,
+    )
+
+
 def build_checkpoints(uow: UnitOfWorkFactory, contract: CrunchContract, settings: Settings, now: datetime) -> list[str]:
     """Build every checkpoint due at ``now``; returns the ids written (empty when none was due)."""
     refresh_derived(uow, contract, settings, now)  # snapshots owed by a scoring run that was killed
@@ -66,12 +100,7 @@ def build_checkpoints(uow: UnitOfWorkFactory, contract: CrunchContract, settings
             if snapshot_count:
                 ranking = period_ranking(work, contract, start, end)
                 entries = ranked_json(ranking)
-                emission = contract.build_emission(
-                    entries,
-                    crunch_pubkey=contract.crunch_pubkey,
-                    compute_provider=contract.compute_provider,
-                    data_provider=contract.data_provider,
-                )
+                emission = emission_document(contract, entries)
                 checkpoint_id = f"CKP_{end:%Y%m%d_%H%M%S}"
                 work.checkpoints.add(
                     {
@@ -85,6 +114,7 @@ def build_checkpoints(uow: UnitOfWorkFactory, contract: CrunchContract, settings
                             "model_count": len(ranking),
                             "ranking": entries,
                             "ranking_key": contract.aggregation.ranking_key,
+                            "emission_strategy": strategy_of(contract),
                         },
                         "created_at": now,
                         "tx_hash": None,
