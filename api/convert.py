@@ -23,6 +23,8 @@ def checkpoint(row: Mapping[str, Any]) -> dict[str, Any]:
         "created_at": row["created_at"],
         "tx_hash": row["tx_hash"],
         "submitted_at": row["submitted_at"],
+        "merkle_root": row["merkle_root"],
+        "gate": row["gate_jsonb"],
     }
 
 
@@ -37,6 +39,8 @@ def checkpoint_row(row: CheckpointRow) -> dict[str, Any]:
         "created_at": row.created_at,
         "tx_hash": row.tx_hash,
         "submitted_at": row.submitted_at,
+        "merkle_root": row.merkle_root,
+        "gate": dict(row.gate) if row.gate is not None else None,
     }
 
 

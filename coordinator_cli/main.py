@@ -325,6 +325,51 @@ def leaderboard() -> None:
     console.print(frame_table(frame, f"Leaderboard as of {board['created_at'].isoformat() if board else '–'}"))
 
 
+@app.command("proof")
+def proof_command(
+    checkpoint_id: Annotated[str, typer.Argument(help="checkpoint id, e.g. CKP_20191007_000000")],
+    model: Annotated[str, typer.Argument(help="model id")],
+    out: Annotated[str | None, typer.Option("--out", help="write the proof to this file (default: stdout)")] = None,
+) -> None:
+    """Write a model's Merkle inclusion proof in a checkpoint (JSON), to check with `verify-proof`."""
+    import json
+
+    from coordinator_core.services.checkpoint import checkpoint_proof
+    from tasks.context import get_runtime
+
+    _ready("schema")
+    document = json.dumps(checkpoint_proof(get_runtime().uow, checkpoint_id, model), indent=2, sort_keys=True)
+    if out is None:
+        print(document)
+    else:
+        with open(out, "w", encoding="utf-8") as handle:
+            handle.write(document + "\n")
+        console.print(f"proof of {model} in {checkpoint_id} written to {out}")
+
+
+@app.command("verify-proof")
+def verify_proof_command(
+    file: Annotated[str, typer.Argument(help="a proof file (GET /reports/checkpoints/{id}/proof?model=, or `proof`)")],
+    root: Annotated[str | None, typer.Option("--root", help="the root it must reach, e.g. as published")] = None,
+) -> None:
+    """Check a Merkle inclusion proof offline (no database): exit 0 when it verifies, 1 when not."""
+    import json
+
+    from coordinator_core.merkle import ProofError, verify_proof
+
+    try:
+        with open(file, encoding="utf-8") as handle:
+            document = json.load(handle)
+        proven = verify_proof(document, expected_root=root)
+    except (OSError, json.JSONDecodeError, ProofError) as exc:
+        console.print(f"[bold red]FAILED[/bold red]: {exc}")
+        raise typer.Exit(1) from None
+    console.print(
+        f"[bold green]ok[/bold green]: the {len(document['leaves'])} leaves of model {document['model_id']} "
+        f"are in checkpoint {document['checkpoint_id']} under root {proven}"
+    )
+
+
 LIVE_DEFAULTS = {
     "DATABASE_URL": "sqlite:///./live.db",
     "FEED_SOURCE": "synthetic",

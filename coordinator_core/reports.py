@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from coordinator_core import queries
-from coordinator_core.db.repositories.checkpoints import CK, COLUMNS
+from coordinator_core.db.repositories.checkpoints import CK, COLUMNS, checkpoint_row
 from coordinator_core.ports import CheckpointRow
 
 
@@ -63,17 +63,4 @@ def checkpoints(engine: Engine, limit: int = 10) -> list[CheckpointRow]:
     """The newest ``limit`` checkpoints, newest period first."""
     with Session(engine) as session:
         rows = session.execute(select(*COLUMNS).order_by(CK.c.period_end.desc()).limit(limit)).all()
-    return [
-        CheckpointRow(
-            r.id,
-            r.period_start,
-            r.period_end,
-            r.status,
-            r.entries_jsonb or [],
-            r.meta_jsonb or {},
-            r.created_at,
-            r.tx_hash,
-            r.submitted_at,
-        )
-        for r in rows
-    ]
+    return [checkpoint_row(r) for r in rows]
