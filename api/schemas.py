@@ -252,6 +252,24 @@ class MerkleProof(Out):
     path: list[ProofStep] = Field(description="audit path, bottom first")
 
 
+class PayoutExplanation(Out):
+    """Why a model was paid what it was (``coordinator_core.services.explain``); ``snapshots`` is one
+    page (``limit`` snapshots, next page by ``X-Next-Cursor``)."""
+
+    checkpoint: dict[str, Any] = Field(description="id, period, status, merkle_root, gate")
+    model: dict[str, Any] = Field(description="model_id, model_name, player_id, player_name")
+    reward: dict[str, Any] = Field(
+        description="reward_pct (frac64) and percent, the participant's share, the stored strategy and its "
+        "parameters, the exact weight, the rounding residue, and whether the stored emission is reproduced"
+    )
+    rank: dict[str, Any] = Field(description="rank of N, key, direction, value, tie-break, ties, neighbours")
+    aggregate: dict[str, Any] = Field(description="the period's window totals: Σ value_sum / Σ prediction_count")
+    scoring_rule: dict[str, Any] = Field(description="dotted path and sha256 of the source, at build and now")
+    snapshots: list[dict[str, Any]] = Field(
+        description="this page's snapshots, each with its predictions: output, score, ground truth, feed records"
+    )
+
+
 class CheckpointPayload(Out):
     checkpoint_id: str
     period_start: datetime

@@ -8,6 +8,7 @@ Variables that look like settings but are none get a warning (once, at start).
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import time
@@ -332,8 +333,6 @@ def proof_command(
     out: Annotated[str | None, typer.Option("--out", help="write the proof to this file (default: stdout)")] = None,
 ) -> None:
     """Write a model's Merkle inclusion proof in a checkpoint (JSON), to check with `verify-proof`."""
-    import json
-
     from coordinator_core.services.checkpoint import checkpoint_proof
     from tasks.context import get_runtime
 
@@ -353,8 +352,6 @@ def verify_proof_command(
     root: Annotated[str | None, typer.Option("--root", help="the root it must reach, e.g. as published")] = None,
 ) -> None:
     """Check a Merkle inclusion proof offline (no database): exit 0 when it verifies, 1 when not."""
-    import json
-
     from coordinator_core.merkle import ProofError, verify_proof
 
     try:
@@ -368,6 +365,136 @@ def verify_proof_command(
         f"[bold green]ok[/bold green]: the {len(document['leaves'])} leaves of model {document['model_id']} "
         f"are in checkpoint {document['checkpoint_id']} under root {proven}"
     )
+
+
+def _pairs_table(title: str, pairs: list[tuple[str, Any]]) -> Table:
+    table = Table(title=title, title_justify="left", show_header=False)
+    table.add_column("what")
+    table.add_column("value", overflow="fold")
+    for name, value in pairs:
+        if value is None:
+            continue
+        table.add_row(name, value if isinstance(value, str) else json.dumps(value, default=str))
+    return table
+
+
+@app.command("explain")
+def explain_command(
+    checkpoint_id: Annotated[str, typer.Argument(help="checkpoint id, e.g. CKP_20191014_000000")],
+    model: Annotated[str, typer.Argument(help="model id")],
+    limit: Annotated[int, typer.Option(min=1, max=168, help="snapshots per page")] = 24,
+    after: Annotated[str | None, typer.Option("--after", help="page: snapshots starting after this ISO time")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the page as JSON (the API's body)")] = False,
+) -> None:
+    """Why a model was paid what it was: reward ← rank ← aggregate ← snapshots ← predictions, feed records."""
+    from coordinator_core.services.explain import explain_reward
+    from tasks.context import get_runtime
+
+    _ready("schema")
+    runtime = get_runtime()
+    page = explain_reward(runtime.uow, runtime.contract, checkpoint_id, model, _time(after, "--after"), limit)
+    doc = page.document
+    if as_json:
+        print(json.dumps({**doc, "next_after": page.next_after.isoformat() if page.next_after else None}, indent=2))
+        return
+    who, reward, rank, aggregate = doc["model"], doc["reward"], doc["rank"], doc["aggregate"]
+    checkpoint = doc["checkpoint"]
+    console.print(
+        f"[bold]Payout of {who['model_id']}[/bold] (participant {who['player_name'] or '–'}, "
+        f"{who['player_id'] or '–'}) in {checkpoint['id']}, {checkpoint['period_start']} → "
+        f"{checkpoint['period_end']}, status {checkpoint['status']}, merkle root {checkpoint['merkle_root']}"
+    )
+    console.print(
+        _pairs_table(
+            "1. Reward (from the rank and the emission strategy)",
+            [
+                ("reward (frac64)", f"{reward['reward_pct']:,}"),
+                ("reward %", f"{reward['reward_percent']:.6f}"),
+                ("participant's reward (frac64)", f"{reward['participant']['reward_pct']:,}"),
+                ("participant's models", ", ".join(reward["participant"]["model_ids"])),
+                ("strategy", reward["strategy"]),
+                ("rule", reward.get("rule")),
+                (
+                    "weight / total",
+                    f"{reward.get('weight')} / {reward.get('weight_total')}" if reward.get("weight") else None,
+                ),
+                ("exact share (frac64)", reward.get("exact_share_fraction")),
+                (
+                    "rounding residue (frac64)",
+                    f"{reward['rounding_residue']:+.6f}" if "rounding_residue" in reward else None,
+                ),
+                ("reproduced from the stored ranking", "yes" if reward["reproduced"] else "NO"),
+                ("note", reward.get("note")),
+            ],
+        )
+    )
+    console.print(
+        _pairs_table(
+            "2. Rank (from the period aggregate)",
+            [
+                (
+                    "rank",
+                    f"{rank['rank']} of {rank['of']}" if rank.get("rank") else f"not ranked ({rank['of']} ranked)",
+                ),
+                ("ranking", f"{rank['ranking_key']} {rank.get('direction', '')} = {rank.get('value')}"),
+                ("tie-break", rank["tie_break"]),
+                ("tied with", ", ".join(rank.get("tied_with") or []) or "nobody"),
+                ("above", rank.get("above")),
+                ("below", rank.get("below")),
+                ("recomputed from the snapshots", "same ranking" if rank["recomputed_matches"] else "DIFFERS"),
+            ],
+        )
+    )
+    console.print(
+        _pairs_table(
+            "3. Aggregate (from the snapshots)",
+            [
+                ("score", f"{aggregate['score']}"),
+                ("value_sum / prediction_count", f"{aggregate['value_sum']} / {aggregate['prediction_count']}"),
+                (
+                    "scored / failed / absent",
+                    f"{aggregate['scored_count']} / {aggregate['failed_count']} / {aggregate['absent_count']}",
+                ),
+                ("snapshots", str(aggregate["snapshot_count"])),
+                ("formula", aggregate["formula"]),
+                ("equals the ranking value", "yes" if aggregate["matches_ranking"] else "NO"),
+            ],
+        )
+    )
+    rule = doc["scoring_rule"]
+    console.print(
+        _pairs_table(
+            "Scoring rule (applied to every prediction below)",
+            [
+                ("at build", rule["at_build"]),
+                ("now", rule["now"]),
+                ("unchanged", "yes" if rule["unchanged"] else "NO (or not recorded)"),
+            ],
+        )
+    )
+    table = Table(title="4. Snapshots and their predictions (this page)", title_justify="left")
+    for column in ("snapshot", "value_sum", "prediction", "status", "output", "truth", "feed records", "score"):
+        table.add_column(column, overflow="fold")
+    for snapshot in doc["snapshots"]:
+        first = True
+        for item in snapshot["predictions"] or [{}]:
+            truth = item.get("ground_truth") or {}
+            records = item.get("feed_records") or {}
+            ids = [str((records.get(k) or {}).get("id", "–")) for k in ("entry", "exit")] if records else []
+            table.add_row(
+                f"{snapshot['period_start']} ({snapshot['prediction_count']})" if first else "",
+                f"{snapshot['value_sum']:,.4f}" + ("" if snapshot["sums_match"] else " MISMATCH") if first else "",
+                item.get("prediction_id", "–"),
+                item.get("status", "–"),
+                json.dumps(item.get("output")) if item else "–",
+                f"return {truth['return']:+.6f}" if "return" in truth else json.dumps(truth or None),
+                " → ".join(ids) if ids else "–",
+                f"{item['score']['value']:,.4f}" if item else "–",
+            )
+            first = False
+    console.print(table)
+    if page.next_after is not None:
+        console.print(f"more snapshots: add --after {page.next_after.isoformat()}")
 
 
 LIVE_DEFAULTS = {

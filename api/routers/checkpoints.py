@@ -33,6 +33,7 @@ from api.schemas import (
     ConfirmBody,
     LatestPrizes,
     MerkleProof,
+    PayoutExplanation,
     Prize,
     StatusBody,
     problem,
@@ -43,6 +44,7 @@ from coordinator_core import queries
 from coordinator_core.domain.statuses import CheckpointStatus
 from coordinator_core.emission import Emission
 from coordinator_core.services import checkpoint as checkpoint_service
+from coordinator_core.services import explain as explain_service
 
 router = APIRouter(responses=AUTH_RESPONSES, prefix="/reports/checkpoints", tags=["checkpoints"])
 
@@ -260,6 +262,37 @@ def proof(checkpoint_id: CheckpointIdPath, model: ModelIdQuery, ctx: ContextDep)
     when the checkpoint was built. Verify it offline with ``coordinator verify-proof FILE`` (or
     ``coordinator_core.merkle.verify_proof``); a score changed since the checkpoint makes it fail."""
     return checkpoint_service.checkpoint_proof(ctx.uow, checkpoint_id, model)
+
+
+@router.get(
+    "/{checkpoint_id}/explain",
+    response_model=PayoutExplanation,
+    responses={**PAGINATED, 404: problem("checkpoint not found, or the model has no snapshot in its period")},
+    dependencies=PUBLIC,
+)
+def explain(
+    request: Request,
+    response: Response,
+    checkpoint_id: CheckpointIdPath,
+    model: ModelIdQuery,
+    ctx: ContextDep,
+    limit: Annotated[int, Query(ge=1, le=168, description="snapshots per page")] = 24,
+    cursor: Cursor = None,
+) -> dict[str, Any]:
+    """The payout chain of one model: its reward (from its rank and the checkpoint's emission
+    strategy with its parameters, the exact weight and the rounding residue), its rank (from the
+    period aggregate, with the tie-break used), the aggregate (from its snapshots), and one page of
+    snapshots, each with the predictions summed into it (output, score, the round's ground truth, the
+    feed record ids and values used); the scoring rule by dotted path and sha256 of its source. The
+    money is recomputed with the checkpoint service's own functions and compared with what is stored
+    (``reward.reproduced``, ``rank.recomputed_matches``)."""
+    key = decode_cursor("explain", cursor, (str, str, datetime))
+    if key is not None and key[:2] != (checkpoint_id, model):
+        raise invalid("cursor", "invalid cursor: it belongs to another checkpoint or model", cursor)
+    page = explain_service.explain_reward(ctx.uow, ctx.contract, checkpoint_id, model, key[2] if key else None, limit)
+    if page.next_after is not None:
+        set_next(request, response, "explain", (checkpoint_id, model, page.next_after))
+    return page.document
 
 
 # -- admin actions ---------------------------------------------------------------------------------

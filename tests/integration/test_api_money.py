@@ -133,3 +133,74 @@ def test_cli_format_refuses_an_empty_emission(admin: TestClient, api_db: Dataset
     response = admin.get(f"{URL}/emission/cli-format")
     assert response.status_code == 409
     assert "empty emission (no participant is paid)" in response.json()["detail"]
+
+
+# -- payout explain ---------------------------------------------------------------------------------
+def test_explain_walks_from_each_reward_down_to_the_feed_records(admin: TestClient) -> None:
+    checkpoint = admin.get(URL).json()
+    emission = checkpoint["entries"][0]
+    paid = {r["model_id"]: r["reward_pct"] for r in emission["model_rewards"]}
+    total = 0
+    for model in ranked_models(admin):
+        pages = support.walk(admin, f"{URL}/explain", {"model": model, "limit": 10})
+        head = pages[0]
+        assert all(
+            {k: v for k, v in p.items() if k != "snapshots"} == {k: v for k, v in head.items() if k != "snapshots"}
+            for p in pages
+        )
+        reward, rank, aggregate = head["reward"], head["rank"], head["aggregate"]
+        assert reward["reward_pct"] == paid[model] and reward["reproduced"] is True
+        assert abs(reward["rounding_residue"]) < 1 and reward["strategy"] == checkpoint["meta"]["emission_strategy"]
+        assert rank["recomputed_matches"] and aggregate["matches_ranking"]
+        assert rank["rank"] == next(e["rank"] for e in checkpoint["meta"]["ranking"] if e["model_id"] == model)
+        snapshots = [s for p in pages for s in p["snapshots"]]
+        assert len(snapshots) == aggregate["snapshot_count"] and len({s["id"] for s in snapshots}) == len(snapshots)
+        assert all(s["sums_match"] for s in snapshots)
+        items = [i for s in snapshots for i in s["predictions"]]
+        assert len(items) == aggregate["prediction_count"]
+        for item in items:
+            if item["ground_truth"] is not None:  # a round that gave up has none
+                assert item["feed_records"]["match_ground_truth"] is True
+                assert item["feed_records"]["entry"]["id"] != item["feed_records"]["exit"]["id"]
+        assert head["scoring_rule"]["unchanged"] is True and len(head["scoring_rule"]["now"]["sha256"]) == 64
+        total += reward["reward_pct"]
+    assert total == 1_000_000_000
+
+    first = admin.get(f"{URL}/explain", params={"model": "momentum", "limit": 1})
+    other = admin.get(f"{URL}/explain", params={"model": "noisy", "cursor": first.headers["X-Next-Cursor"]})
+    assert other.status_code == 422 and other.json()["detail"][0]["loc"] == ["query", "cursor"]
+    assert admin.get(f"{URL}/explain", params={"model": "nobody"}).status_code == 404
+    assert admin.get("/reports/checkpoints/CKP_nope/explain", params={"model": "momentum"}).status_code == 404
+
+
+def test_explain_and_proof_from_the_command_line(
+    api_db: Dataset, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from tasks.context import reset_runtime
+
+    monkeypatch.setenv("DATABASE_URL", api_db.url)
+    monkeypatch.setenv("MODELS_DIR", api_db.models_dir)
+    monkeypatch.delenv("CRUNCH_CONTRACT", raising=False)
+    reset_runtime()
+    try:
+        runner = CliRunner()
+        shown = runner.invoke(cli, ["explain", CHECKPOINT_ID, "momentum", "--limit", "2"])
+        assert shown.exit_code == 0, shown.output
+        for text in (
+            "1. Reward",
+            "reward (frac64)",
+            "2. Rank",
+            "3. Aggregate",
+            "4. Snapshots",
+            "more snapshots: add --after",
+        ):
+            assert text in shown.output
+        as_json = runner.invoke(cli, ["explain", CHECKPOINT_ID, "momentum", "--json", "--limit", "168"])
+        document = json.loads(as_json.output)
+        assert document["next_after"] is None and document["reward"]["reproduced"] is True
+        path = tmp_path / "p.json"
+        written = runner.invoke(cli, ["proof", CHECKPOINT_ID, "momentum", "--out", str(path)])
+        assert written.exit_code == 0, written.output
+        assert runner.invoke(cli, ["verify-proof", str(path)]).exit_code == 0
+    finally:
+        reset_runtime()
