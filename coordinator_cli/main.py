@@ -83,12 +83,24 @@ def _ready(
 ALL_PATHS = frozenset({"models", "configs", "replay"})
 
 
+def _cell(column: str, value: Any) -> str:
+    """Floats with 4 decimals (percent columns, ``%``: 6, as apportioned), integers with thousands
+    separators (frac64 shares are easier to read so), missing values as a dash."""
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:,.6f}" if column.endswith("%") else f"{value:,.4f}"
+    if isinstance(value, int) and not isinstance(value, bool) and column != "rank":
+        return f"{value:,}"
+    return f"{value}"
+
+
 def frame_table(frame: Any, title: str) -> Table:
     table = Table(title=title, title_justify="left")
     for column in frame.columns:
         table.add_column(column, justify="right" if frame[column].dtype.is_numeric() else "left")
     for row in frame.iter_rows():
-        table.add_row(*[f"{v:,.4f}" if isinstance(v, float) else ("–" if v is None else f"{v}") for v in row])
+        table.add_row(*[_cell(column, v) for column, v in zip(frame.columns, row, strict=True)])
     return table
 
 
@@ -495,6 +507,41 @@ def explain_command(
     console.print(table)
     if page.next_after is not None:
         console.print(f"more snapshots: add --after {page.next_after.isoformat()}")
+
+
+@app.command("shadow")
+def shadow_command(
+    contract: Annotated[str, typer.Option("--contract", help="the candidate: module:attr of a CrunchContract")],
+    start: Annotated[str, typer.Option(help="ISO-8601 start: rounds built at or after it")],
+    end: Annotated[str, typer.Option(help="ISO-8601 end: rounds built before it")],
+) -> None:
+    """Re-score the stored predictions of [START, END) under a candidate contract and print both
+    leaderboards and the emission diff per participant. Writes nothing."""
+    from coordinator_core.reports import shadow_frames
+    from coordinator_core.services.shadow import load_candidate, shadow_score
+    from tasks.context import get_runtime
+
+    _ready("schema")
+    runtime = get_runtime()
+    first, last = _time(start, "--start"), _time(end, "--end")
+    assert first is not None and last is not None
+    if last <= first:
+        raise typer.BadParameter(f"--end {last.isoformat()} must be after --start {first.isoformat()}")
+    candidate = load_candidate(contract)
+    report = shadow_score(runtime.uow, runtime.contract, candidate, runtime.settings, first, last)
+    if report.up_to_date:
+        console.print(f"no resolved round was built in {first.isoformat()} → {last.isoformat()}: nothing to compare")
+        return
+    current_board, candidate_board, diff = shadow_frames(report)
+    console.print(
+        f"[bold]Shadow scoring[/bold] of {report.rounds:,} rounds ({report.predictions:,} predictions) built in "
+        f"{first.isoformat()} → {last.isoformat()}; the current contract reproduces "
+        f"{report.reproduced:,} of {report.compared:,} stored scores"
+    )
+    console.print(frame_table(current_board, f"Current: {report.current.strategy}"))
+    console.print(frame_table(candidate_board, f"Candidate {contract}: {report.candidate.strategy}"))
+    console.print(frame_table(diff, "Emission diff per participant (frac64, 1,000,000,000 = 100 %)"))
+    console.print("nothing was written: shadow scoring only reads")
 
 
 LIVE_DEFAULTS = {

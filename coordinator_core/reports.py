@@ -12,6 +12,8 @@ from sqlalchemy.orm import Session
 
 from coordinator_core import queries
 from coordinator_core.db.repositories.checkpoints import CK, COLUMNS, checkpoint_row
+from coordinator_core.domain.ranking import participant_label
+from coordinator_core.emission import percents
 from coordinator_core.ports import CheckpointRow
 
 
@@ -64,3 +66,49 @@ def checkpoints(engine: Engine, limit: int = 10) -> list[CheckpointRow]:
     with Session(engine) as session:
         rows = session.execute(select(*COLUMNS).order_by(CK.c.period_end.desc()).limit(limit)).all()
     return [checkpoint_row(r) for r in rows]
+
+
+def hours_label(seconds: float) -> str:
+    """``168 h`` (whole hours), else ``90 min``."""
+    return f"{seconds / 3600:g} h" if seconds % 3600 == 0 else f"{seconds / 60:g} min"
+
+
+def shadow_frames(report: Any) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """A ``services.shadow.ShadowReport`` as three frames: the current and the candidate
+    leaderboards over the window, and the emission diff per participant."""
+    window = hours_label((report.end - report.start).total_seconds())
+
+    def board(side: Any) -> pl.DataFrame:
+        rewards = {r["model_id"]: r["reward_pct"] for r in side.emission.get("model_rewards") or []}
+        shown = percents(list(rewards.items()))
+        rows = [
+            {
+                "rank": e["rank"],
+                "model": e["model_id"],
+                "participant": participant_label(e.get("cruncher_name"), e.get("player_id")),
+                f"{side.ranking_key} ({window}, {side.direction})": e["metrics"].get(side.ranking_key),
+                "scored": e.get("scored_count", 0),
+                "failed": e.get("failed_count", 0),
+                "absent": e.get("absent_count", 0),
+                "reward (frac64)": rewards.get(e["model_id"], 0),
+                "reward %": shown.get(e["model_id"], 0.0),
+            }
+            for e in side.ranking
+        ]
+        return pl.DataFrame(rows) if rows else pl.DataFrame(schema={"rank": pl.Int64, "model": pl.String})
+
+    diff = [
+        {
+            "participant": r["participant"],
+            "participant_id": r["participant_id"],
+            "current (frac64)": r["current_pct"],
+            "current %": r["current_percent"],
+            "candidate (frac64)": r["candidate_pct"],
+            "candidate %": r["candidate_percent"],
+            "change (frac64)": r["change_pct"],
+            "change (points)": r["change_pct"] / 10_000_000,
+        }
+        for r in report.diff
+    ]
+    frame = pl.DataFrame(diff) if diff else pl.DataFrame(schema={"participant": pl.String})
+    return board(report.current), board(report.candidate), frame

@@ -213,3 +213,25 @@ def test_explain_links_the_reward_to_each_prediction_and_its_feed_records() -> N
         explain_reward(uow, contract, checkpoint_id, "nobody")
     with pytest.raises(NotFound):
         explain_reward(uow, contract, "CKP_nope", "good")
+
+
+def test_shadow_scoring_compares_two_contracts_and_writes_nothing() -> None:
+    import copy
+
+    from coordinator_core.scoring.rules import directional_pnl_bps
+    from coordinator_core.services.shadow import shadow_score
+
+    state, uow, cfg, contract = competition()
+    score.score_predictions(uow, contract, cfg, T + 4 * HOUR)
+    before = copy.deepcopy(state)
+    same = shadow_score(uow, contract, contract, cfg, T - HOUR, T + HOUR)
+    assert (same.rounds, same.predictions) == (2, 6)
+    assert same.compared == same.reproduced == 6  # the current contract gives the stored scores back
+    assert same.current.ranking == same.candidate.ranking and all(r["change_pct"] == 0 for r in same.diff)
+    candidate = CrunchContract(scoring_function=directional_pnl_bps)
+    other = shadow_score(uow, contract, candidate, cfg, T - HOUR, T + HOUR)
+    assert [e["model_id"] for e in other.candidate.ranking] == ["good"]
+    assert other.candidate.ranking[0]["metrics"] != other.current.ranking[0]["metrics"]
+    assert sum(r["candidate_pct"] for r in other.diff) == 1_000_000_000
+    assert state == before  # nothing written, nothing committed
+    assert shadow_score(uow, contract, candidate, cfg, T + HOUR, T + 2 * HOUR).up_to_date
