@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from coordinator_core.domain.ranking import participant_label
 from coordinator_core.domain.statuses import PredictionStatus
 from coordinator_core.domain.windows import window_score
 from coordinator_core.ports import CheckpointRow
@@ -98,7 +99,7 @@ def model(row: Mapping[str, Any]) -> dict[str, Any]:
         "model_id": row["id"],
         "model_name": row["name"],
         "cruncher_id": row["player_id"],
-        "cruncher_name": row["player_name"],
+        "cruncher_name": participant_label(row["player_name"], row["player_id"]),
         "deployment_id": row["deployment_identifier"],
         "status": row["state"],
         "wallet": row["wallet"],

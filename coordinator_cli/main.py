@@ -105,7 +105,7 @@ def frame_table(frame: Any, title: str) -> Table:
 
 
 def print_checkpoint(checkpoint_id: str, frame: Any, total: int | None = None) -> None:
-    console.print(frame_table(frame, f"Emission checkpoint {checkpoint_id} (frac64, 1,000,000,000 = 100%)"))
+    console.print(frame_table(frame, f"Emission checkpoint {checkpoint_id} (reward in frac64: 1,000,000,000 = 100 %)"))
     if total is not None:
         console.print(f"  shares sum to [bold]{total:,}[/bold]")
 
@@ -143,28 +143,24 @@ def _run_backtest(start: datetime | None, end: datetime | None, days: int) -> No
     from flows.backtest import backtest
 
     report = backtest(start=start, end=end, days=days)
+    from coordinator_core.reports import backtest_summary, checkpoint_frame, participant_frame
+
     console.print(
         f"\nBacktest {report.start.isoformat()} → {report.end.isoformat()}: {report.totals} "
-        f"in {time.perf_counter() - started:.1f} s"
+        f"in {time.perf_counter() - started:.1f} s\n{backtest_summary(report.totals)}"
     )
     console.print(frame_table(report.leaderboard, f"Leaderboard as of {report.end.isoformat()}"))
     latest = next((c for c in checkpoints(_runtime_engine(), limit=5)), None)
     if latest is not None:
-        total = sum(r["reward_pct"] for r in latest.entries[0]["cruncher_rewards"])
-        from coordinator_core.reports import checkpoint_frame
-
+        total = sum(r["reward_pct"] for r in latest.emission.get("cruncher_rewards", []))
         print_checkpoint(latest.id, checkpoint_frame(latest), total)
-        participants = Table(title="Rewards by participant (EmissionCheckpoint.cruncher_rewards)", title_justify="left")
-        for column in ("cruncher_index", "cruncher_id", "models", "reward_pct"):
-            participants.add_column(column)
-        for reward in latest.entries[0]["cruncher_rewards"]:
-            participants.add_row(
-                str(reward["cruncher_index"]),
-                reward["cruncher_id"],
-                ", ".join(reward["model_ids"]),
-                f"{reward['reward_pct']:,}",
+        console.print(
+            frame_table(participant_frame(latest), "Rewards by participant (EmissionCheckpoint.cruncher_rewards)")
+        )
+        if latest.status == "GATED":
+            console.print(
+                f"[bold red]GATED[/bold red], not payable: {'; '.join((latest.gate or {}).get('blocked') or [])}"
             )
-        console.print(participants)
 
 
 def _runtime_engine() -> Any:
@@ -194,18 +190,24 @@ def backtest(
 def ingest(as_of: AsOf = None) -> None:
     """Run the ingest-feed flow once."""
     _ready("schema", frozenset({"replay"}))
+    from coordinator_core.clock import resolve_now
+    from coordinator_core.reports import ingest_summary
     from flows.ingest_feed import ingest_feed
 
-    console.print(ingest_feed(as_of=_time(as_of, "--as-of")))
+    now = resolve_now(_time(as_of, "--as-of"))
+    console.print(ingest_summary(ingest_feed(as_of=now), now))
 
 
 @app.command()
 def predict(as_of: AsOf = None) -> None:
     """Run the predict-round flow once (the rounds due at that time)."""
     _ready("schema", frozenset({"models", "configs"}))
+    from coordinator_core.clock import resolve_now
+    from coordinator_core.reports import predict_summary
     from flows.predict_round import predict_round
 
-    console.print(predict_round(as_of=_time(as_of, "--as-of")))
+    now = resolve_now(_time(as_of, "--as-of"))
+    console.print(predict_summary(predict_round(as_of=now), now))
 
 
 @app.command()
@@ -221,9 +223,12 @@ def score(as_of: AsOf = None) -> None:
 def checkpoint(as_of: AsOf = None) -> None:
     """Run the build-checkpoint flow once (builds every checkpoint due)."""
     _ready("schema")
+    from coordinator_core.clock import resolve_now
+    from coordinator_core.reports import checkpoint_summary
     from flows.build_checkpoint import build_checkpoint
 
-    console.print(build_checkpoint(as_of=_time(as_of, "--as-of")))
+    now = resolve_now(_time(as_of, "--as-of"))
+    console.print(checkpoint_summary(build_checkpoint(as_of=now), now))
 
 
 @app.command()
@@ -262,6 +267,7 @@ def backfill(
     for column in ("scope", "rows written", "fetched", "pages", "gaps left", "missing buckets"):
         summary.add_column(column, justify="left" if column == "scope" else "right")
     span = max((last - first).total_seconds(), 1.0)
+    results: list[Any] = []
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -282,6 +288,7 @@ def backfill(
                 )
 
             result = run_backfill(runtime.uow, runtime.source_for(scope.source), scope, first, last, now, progress)
+            results.append(result)
             bar.update(task_id, completed=100.0, rows=result.written, pages=result.pages)
             summary.add_row(
                 scope.key,
@@ -292,6 +299,8 @@ def backfill(
                 f"{result.missing:,}",
             )
     console.print(summary)
+    if not any(result.written for result in results):
+        console.print("up to date: nothing new to backfill")
 
 
 feeds_app = typer.Typer(help="Feed records: gaps.", no_args_is_help=True)
@@ -332,9 +341,10 @@ def feeds_gaps(
 def leaderboard() -> None:
     """Print the latest leaderboard from the database (no Prefect)."""
     _ready("schema")
-    from coordinator_core.reports import latest_leaderboard
+    from coordinator_core.reports import latest_leaderboard, window_hours
+    from tasks.context import get_runtime
 
-    board, frame = latest_leaderboard(_runtime_engine())
+    board, frame = latest_leaderboard(_runtime_engine(), window_hours(get_runtime().contract))
     console.print(frame_table(frame, f"Leaderboard as of {board['created_at'].isoformat() if board else '–'}"))
 
 

@@ -8,6 +8,7 @@ import polars as pl
 from prefect import flow
 
 from coordinator_core.clock import resolve_now
+from coordinator_core.reports import score_summary
 from tasks.competition import score_predictions as score_predictions_task
 from tasks.reports import publish_leaderboard
 
@@ -17,5 +18,5 @@ def score_predictions(as_of: datetime | None = None) -> pl.DataFrame:
     """Returns the current leaderboard as a DataFrame."""
     now = resolve_now(as_of)
     result = score_predictions_task(now)
-    print(f"scored at {now.isoformat()}: {result}")
+    print(score_summary(result, now))
     return pl.DataFrame(publish_leaderboard())

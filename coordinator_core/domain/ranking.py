@@ -78,7 +78,7 @@ class LeaderboardEntry:
         entry: dict[str, Any] = {
             "model_id": self.participant.model_id,
             "model_name": self.participant.model_name,
-            "cruncher_name": self.participant.player_name,
+            "cruncher_name": self.participant.label,
             "player_id": self.participant.player_id,
             "wallet": self.participant.wallet,
             "metrics": metrics,

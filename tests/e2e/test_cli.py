@@ -64,4 +64,13 @@ def test_backtest_command_end_to_end(tmp_path: Path) -> None:
         assert model in out
     assert "Emission checkpoint CKP_20191007_000000" in out
     assert "shares sum to 1,000,000,000" in out
+    for column in ("score_recent (24 h)", "reward (frac64)", "reward %", "participant_id"):
+        assert column in out
+    assert "up to date" not in out
+    again = run(
+        ["backtest", "--start", "2019-10-05T00:00:00Z", "--end", "2019-10-08T06:00:00Z"],
+        tmp_path,
+        PREFECT_API_URL=str(PREFECT_API_URL.value()),
+    )
+    assert again.returncode == 0 and "up to date" in again.stdout, again.stdout[-3000:]
     assert (PROJECT_DIR / "README.md").exists()
