@@ -129,9 +129,10 @@ def reward_link(
         else:
             link["weight"] = None
             link["note"] = "not ranked: no scored prediction in the period, so never paid"
-    reproduced = emission_document(contract, ranking, strategy) if ranking else None
-    link["reproduced"] = (
-        reproduced == dict(row_emission) if reproduced is not None else not row_emission.get("cruncher_rewards")
+    # the money (who gets what), not the document's addresses, which come from the settings
+    recomputed = emission_document(contract, ranking, strategy) if ranking else {}
+    link["reproduced"] = all(
+        (recomputed.get(k) or []) == (row_emission.get(k) or []) for k in ("cruncher_rewards", "model_rewards")
     )
     return link
 

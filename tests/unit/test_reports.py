@@ -127,3 +127,14 @@ def test_runs_with_nothing_to_do_say_up_to_date() -> None:
     assert backtest_summary({"steps": 9, "rounds": 18, "predictions": 5, "scored": 5, "checkpoints": 1}).startswith(
         "steps 9"
     )
+
+
+def test_the_checkpoint_artifact_tables_use_the_same_columns() -> None:
+    from tasks.reports import _markdown_table
+
+    lines = _markdown_table(checkpoint_frame(checkpoint()))
+    assert lines[0] == (
+        "| rank | model | participant | participant_id | score_recent over the period (168 h) | scored "
+        "| reward (frac64) | reward % |"
+    )
+    assert lines[2] == "| 1 | m1 | Carol | carol | -1.0000 | 1 | 500,000,000 | 50.000000 |"
