@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from coordinator_core.domain.ranking import participant_label
 from coordinator_core.domain.statuses import PredictionStatus
 from coordinator_core.domain.windows import window_score
 from coordinator_core.ports import CheckpointRow
@@ -23,6 +24,8 @@ def checkpoint(row: Mapping[str, Any]) -> dict[str, Any]:
         "created_at": row["created_at"],
         "tx_hash": row["tx_hash"],
         "submitted_at": row["submitted_at"],
+        "merkle_root": row["merkle_root"],
+        "gate": row["gate_jsonb"],
     }
 
 
@@ -37,6 +40,8 @@ def checkpoint_row(row: CheckpointRow) -> dict[str, Any]:
         "created_at": row.created_at,
         "tx_hash": row.tx_hash,
         "submitted_at": row.submitted_at,
+        "merkle_root": row.merkle_root,
+        "gate": dict(row.gate) if row.gate is not None else None,
     }
 
 
@@ -94,7 +99,7 @@ def model(row: Mapping[str, Any]) -> dict[str, Any]:
         "model_id": row["id"],
         "model_name": row["name"],
         "cruncher_id": row["player_id"],
-        "cruncher_name": row["player_name"],
+        "cruncher_name": participant_label(row["player_name"], row["player_id"]),
         "deployment_id": row["deployment_identifier"],
         "status": row["state"],
         "wallet": row["wallet"],

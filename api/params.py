@@ -75,7 +75,7 @@ ModelStates = Annotated[
     list[SafeStr] | None, Query(max_length=20, description="model state (RUNNING, STOPPED, ...); repeatable")
 ]
 PredictionStatuses = Annotated[list[PredictionStatus] | None, Query(max_length=4, description="repeatable")]
-CheckpointStatuses = Annotated[list[CheckpointStatus] | None, Query(max_length=4, description="repeatable")]
+CheckpointStatuses = Annotated[list[CheckpointStatus] | None, Query(max_length=5, description="repeatable")]
 AsOf = Annotated[
     UTCDateTime | None,
     Query(description="end of the windows and of the history read (default: the latest leaderboard's as-of time)"),
@@ -83,6 +83,7 @@ AsOf = Annotated[
 
 ModelIdPath = Annotated[str, Path(min_length=1, max_length=256, pattern=ID_PATTERN, description="model id")]
 CheckpointIdPath = Annotated[str, Path(min_length=1, max_length=256, pattern=ID_PATTERN, description="checkpoint id")]
+ModelIdQuery = Annotated[str, Query(min_length=1, max_length=256, pattern=ID_PATTERN, description="model id")]
 
 ModelIds = Annotated[list[str] | None, Query(description="model id; repeatable", max_length=MAX_IDS)]
 ProjectIds = Annotated[

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
@@ -221,6 +221,53 @@ class CheckpointOut(Out):
     created_at: datetime
     tx_hash: str | None = None
     submitted_at: datetime | None = None
+    merkle_root: str | None = Field(
+        None, description="SHA-256 Merkle root of the period's snapshots and scores (coordinator_core.merkle)"
+    )
+    gate: dict[str, Any] | None = Field(
+        None,
+        description="the gate's verdict before money moves: stage, checked_at, passed, blocked (reasons), flags; "
+        "a checkpoint with blocking reasons is GATED and cannot be confirmed",
+    )
+
+
+class ProofStep(Out):
+    side: Literal["left", "right"] = Field(description="where the sibling sits")
+    hash: str = Field(description="the sibling's SHA-256, hex")
+
+
+class MerkleProof(Out):
+    """A model's inclusion proof in a checkpoint (check it with ``coordinator verify-proof FILE``)."""
+
+    version: int
+    checkpoint_id: str
+    root: str = Field(description="the checkpoint's stored Merkle root, the one the proof must reach")
+    stored_root: str | None = Field(description="the stored root (null for a checkpoint built before revision 0004)")
+    model_id: str
+    checkpoint_leaf: dict[str, Any] = Field(description="the period and the emission's SHA-256 (informational)")
+    leaves: list[dict[str, Any]] = Field(description="the model's score and snapshot leaves, in (kind, id) order")
+    model_leaf: dict[str, Any] = Field(description="the model's own root and leaf count")
+    index: int = Field(description="position of model_leaf among the checkpoint tree's sorted leaves")
+    count: int = Field(description="number of leaves of the checkpoint tree")
+    path: list[ProofStep] = Field(description="audit path, bottom first")
+
+
+class PayoutExplanation(Out):
+    """Why a model was paid what it was (``coordinator_core.services.explain``); ``snapshots`` is one
+    page (``limit`` snapshots, next page by ``X-Next-Cursor``)."""
+
+    checkpoint: dict[str, Any] = Field(description="id, period, status, merkle_root, gate")
+    model: dict[str, Any] = Field(description="model_id, model_name, player_id, player_name")
+    reward: dict[str, Any] = Field(
+        description="reward_pct (frac64) and percent, the participant's share, the stored strategy and its "
+        "parameters, the exact weight, the rounding residue, and whether the stored emission is reproduced"
+    )
+    rank: dict[str, Any] = Field(description="rank of N, key, direction, value, tie-break, ties, neighbours")
+    aggregate: dict[str, Any] = Field(description="the period's window totals: Σ value_sum / Σ prediction_count")
+    scoring_rule: dict[str, Any] = Field(description="dotted path and sha256 of the source, at build and now")
+    snapshots: list[dict[str, Any]] = Field(
+        description="this page's snapshots, each with its predictions: output, score, ground truth, feed records"
+    )
 
 
 class CheckpointPayload(Out):

@@ -8,6 +8,7 @@ Variables that look like settings but are none get a warning (once, at start).
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import time
@@ -82,17 +83,29 @@ def _ready(
 ALL_PATHS = frozenset({"models", "configs", "replay"})
 
 
+def _cell(column: str, value: Any) -> str:
+    """Floats with 4 decimals (percent columns, ``%``: 6, as apportioned), integers with thousands
+    separators (frac64 shares are easier to read so), missing values as a dash."""
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:,.6f}" if column.endswith("%") else f"{value:,.4f}"
+    if isinstance(value, int) and not isinstance(value, bool) and column != "rank":
+        return f"{value:,}"
+    return f"{value}"
+
+
 def frame_table(frame: Any, title: str) -> Table:
     table = Table(title=title, title_justify="left")
     for column in frame.columns:
         table.add_column(column, justify="right" if frame[column].dtype.is_numeric() else "left")
     for row in frame.iter_rows():
-        table.add_row(*[f"{v:,.4f}" if isinstance(v, float) else ("–" if v is None else f"{v}") for v in row])
+        table.add_row(*[_cell(column, v) for column, v in zip(frame.columns, row, strict=True)])
     return table
 
 
 def print_checkpoint(checkpoint_id: str, frame: Any, total: int | None = None) -> None:
-    console.print(frame_table(frame, f"Emission checkpoint {checkpoint_id} (frac64, 1,000,000,000 = 100%)"))
+    console.print(frame_table(frame, f"Emission checkpoint {checkpoint_id} (reward in frac64: 1,000,000,000 = 100 %)"))
     if total is not None:
         console.print(f"  shares sum to [bold]{total:,}[/bold]")
 
@@ -130,28 +143,24 @@ def _run_backtest(start: datetime | None, end: datetime | None, days: int) -> No
     from flows.backtest import backtest
 
     report = backtest(start=start, end=end, days=days)
+    from coordinator_core.reports import backtest_summary, checkpoint_frame, participant_frame
+
     console.print(
         f"\nBacktest {report.start.isoformat()} → {report.end.isoformat()}: {report.totals} "
-        f"in {time.perf_counter() - started:.1f} s"
+        f"in {time.perf_counter() - started:.1f} s\n{backtest_summary(report.totals)}"
     )
     console.print(frame_table(report.leaderboard, f"Leaderboard as of {report.end.isoformat()}"))
     latest = next((c for c in checkpoints(_runtime_engine(), limit=5)), None)
     if latest is not None:
-        total = sum(r["reward_pct"] for r in latest.entries[0]["cruncher_rewards"])
-        from coordinator_core.reports import checkpoint_frame
-
+        total = sum(r["reward_pct"] for r in latest.emission.get("cruncher_rewards", []))
         print_checkpoint(latest.id, checkpoint_frame(latest), total)
-        participants = Table(title="Rewards by participant (EmissionCheckpoint.cruncher_rewards)", title_justify="left")
-        for column in ("cruncher_index", "cruncher_id", "models", "reward_pct"):
-            participants.add_column(column)
-        for reward in latest.entries[0]["cruncher_rewards"]:
-            participants.add_row(
-                str(reward["cruncher_index"]),
-                reward["cruncher_id"],
-                ", ".join(reward["model_ids"]),
-                f"{reward['reward_pct']:,}",
+        console.print(
+            frame_table(participant_frame(latest), "Rewards by participant (EmissionCheckpoint.cruncher_rewards)")
+        )
+        if latest.status == "GATED":
+            console.print(
+                f"[bold red]GATED[/bold red], not payable: {'; '.join((latest.gate or {}).get('blocked') or [])}"
             )
-        console.print(participants)
 
 
 def _runtime_engine() -> Any:
@@ -261,18 +270,24 @@ def backtest(
 def ingest(as_of: AsOf = None) -> None:
     """Run the ingest-feed flow once."""
     _ready("schema", frozenset({"replay"}))
+    from coordinator_core.clock import resolve_now
+    from coordinator_core.reports import ingest_summary
     from flows.ingest_feed import ingest_feed
 
-    console.print(ingest_feed(as_of=_time(as_of, "--as-of")))
+    now = resolve_now(_time(as_of, "--as-of"))
+    console.print(ingest_summary(ingest_feed(as_of=now), now))
 
 
 @app.command()
 def predict(as_of: AsOf = None) -> None:
     """Run the predict-round flow once (the rounds due at that time)."""
     _ready("schema", frozenset({"models", "configs"}))
+    from coordinator_core.clock import resolve_now
+    from coordinator_core.reports import predict_summary
     from flows.predict_round import predict_round
 
-    console.print(predict_round(as_of=_time(as_of, "--as-of")))
+    now = resolve_now(_time(as_of, "--as-of"))
+    console.print(predict_summary(predict_round(as_of=now), now))
 
 
 @app.command()
@@ -288,9 +303,12 @@ def score(as_of: AsOf = None) -> None:
 def checkpoint(as_of: AsOf = None) -> None:
     """Run the build-checkpoint flow once (builds every checkpoint due)."""
     _ready("schema")
+    from coordinator_core.clock import resolve_now
+    from coordinator_core.reports import checkpoint_summary
     from flows.build_checkpoint import build_checkpoint
 
-    console.print(build_checkpoint(as_of=_time(as_of, "--as-of")))
+    now = resolve_now(_time(as_of, "--as-of"))
+    console.print(checkpoint_summary(build_checkpoint(as_of=now), now))
 
 
 @app.command()
@@ -329,6 +347,7 @@ def backfill(
     for column in ("scope", "rows written", "fetched", "pages", "gaps left", "missing buckets"):
         summary.add_column(column, justify="left" if column == "scope" else "right")
     span = max((last - first).total_seconds(), 1.0)
+    results: list[Any] = []
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -349,6 +368,7 @@ def backfill(
                 )
 
             result = run_backfill(runtime.uow, runtime.source_for(scope.source), scope, first, last, now, progress)
+            results.append(result)
             bar.update(task_id, completed=100.0, rows=result.written, pages=result.pages)
             summary.add_row(
                 scope.key,
@@ -359,6 +379,8 @@ def backfill(
                 f"{result.missing:,}",
             )
     console.print(summary)
+    if not any(result.written for result in results):
+        console.print("up to date: nothing new to backfill")
 
 
 feeds_app = typer.Typer(help="Feed records: gaps.", no_args_is_help=True)
@@ -399,10 +421,217 @@ def feeds_gaps(
 def leaderboard() -> None:
     """Print the latest leaderboard from the database (no Prefect)."""
     _ready("schema")
-    from coordinator_core.reports import latest_leaderboard
+    from coordinator_core.reports import latest_leaderboard, window_hours
+    from tasks.context import get_runtime
 
-    board, frame = latest_leaderboard(_runtime_engine())
+    board, frame = latest_leaderboard(_runtime_engine(), window_hours(get_runtime().contract))
     console.print(frame_table(frame, f"Leaderboard as of {board['created_at'].isoformat() if board else '–'}"))
+
+
+@app.command("proof")
+def proof_command(
+    checkpoint_id: Annotated[str, typer.Argument(help="checkpoint id, e.g. CKP_20191007_000000")],
+    model: Annotated[str, typer.Argument(help="model id")],
+    out: Annotated[str | None, typer.Option("--out", help="write the proof to this file (default: stdout)")] = None,
+) -> None:
+    """Write a model's Merkle inclusion proof in a checkpoint (JSON), to check with `verify-proof`."""
+    from coordinator_core.services.checkpoint import checkpoint_proof
+    from tasks.context import get_runtime
+
+    _ready("schema")
+    document = json.dumps(checkpoint_proof(get_runtime().uow, checkpoint_id, model), indent=2, sort_keys=True)
+    if out is None:
+        print(document)
+    else:
+        with open(out, "w", encoding="utf-8") as handle:
+            handle.write(document + "\n")
+        console.print(f"proof of {model} in {checkpoint_id} written to {out}")
+
+
+@app.command("verify-proof")
+def verify_proof_command(
+    file: Annotated[str, typer.Argument(help="a proof file (GET /reports/checkpoints/{id}/proof?model=, or `proof`)")],
+    root: Annotated[str | None, typer.Option("--root", help="the root it must reach, e.g. as published")] = None,
+) -> None:
+    """Check a Merkle inclusion proof offline (no database): exit 0 when it verifies, 1 when not."""
+    from coordinator_core.merkle import ProofError, verify_proof
+
+    try:
+        with open(file, encoding="utf-8") as handle:
+            document = json.load(handle)
+        proven = verify_proof(document, expected_root=root)
+    except (OSError, json.JSONDecodeError, ProofError) as exc:
+        console.print(f"[bold red]FAILED[/bold red]: {exc}")
+        raise typer.Exit(1) from None
+    console.print(
+        f"[bold green]ok[/bold green]: the {len(document['leaves'])} leaves of model {document['model_id']} "
+        f"are in checkpoint {document['checkpoint_id']} under root {proven}"
+    )
+
+
+def _pairs_table(title: str, pairs: list[tuple[str, Any]]) -> Table:
+    table = Table(title=title, title_justify="left", show_header=False)
+    table.add_column("what")
+    table.add_column("value", overflow="fold")
+    for name, value in pairs:
+        if value is None:
+            continue
+        table.add_row(name, value if isinstance(value, str) else json.dumps(value, default=str))
+    return table
+
+
+@app.command("explain")
+def explain_command(
+    checkpoint_id: Annotated[str, typer.Argument(help="checkpoint id, e.g. CKP_20191014_000000")],
+    model: Annotated[str, typer.Argument(help="model id")],
+    limit: Annotated[int, typer.Option(min=1, max=168, help="snapshots per page")] = 24,
+    after: Annotated[str | None, typer.Option("--after", help="page: snapshots starting after this ISO time")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the page as JSON (the API's body)")] = False,
+) -> None:
+    """Why a model was paid what it was: reward ← rank ← aggregate ← snapshots ← predictions, feed records."""
+    from coordinator_core.services.explain import explain_reward
+    from tasks.context import get_runtime
+
+    _ready("schema")
+    runtime = get_runtime()
+    page = explain_reward(runtime.uow, runtime.contract, checkpoint_id, model, _time(after, "--after"), limit)
+    doc = page.document
+    if as_json:
+        print(json.dumps({**doc, "next_after": page.next_after.isoformat() if page.next_after else None}, indent=2))
+        return
+    who, reward, rank, aggregate = doc["model"], doc["reward"], doc["rank"], doc["aggregate"]
+    checkpoint = doc["checkpoint"]
+    console.print(
+        f"[bold]Payout of {who['model_id']}[/bold] (participant {who['player_name'] or '–'}, "
+        f"{who['player_id'] or '–'}) in {checkpoint['id']}, {checkpoint['period_start']} → "
+        f"{checkpoint['period_end']}, status {checkpoint['status']}, merkle root {checkpoint['merkle_root']}"
+    )
+    console.print(
+        _pairs_table(
+            "1. Reward (from the rank and the emission strategy)",
+            [
+                ("reward (frac64)", f"{reward['reward_pct']:,}"),
+                ("reward %", f"{reward['reward_percent']:.6f}"),
+                ("participant's reward (frac64)", f"{reward['participant']['reward_pct']:,}"),
+                ("participant's models", ", ".join(reward["participant"]["model_ids"])),
+                ("strategy", reward["strategy"]),
+                ("rule", reward.get("rule")),
+                (
+                    "weight / total",
+                    f"{reward.get('weight')} / {reward.get('weight_total')}" if reward.get("weight") else None,
+                ),
+                ("exact share (frac64)", reward.get("exact_share_fraction")),
+                (
+                    "rounding residue (frac64)",
+                    f"{reward['rounding_residue']:+.6f}" if "rounding_residue" in reward else None,
+                ),
+                ("reproduced from the stored ranking", "yes" if reward["reproduced"] else "NO"),
+                ("note", reward.get("note")),
+            ],
+        )
+    )
+    console.print(
+        _pairs_table(
+            "2. Rank (from the period aggregate)",
+            [
+                (
+                    "rank",
+                    f"{rank['rank']} of {rank['of']}" if rank.get("rank") else f"not ranked ({rank['of']} ranked)",
+                ),
+                ("ranking", f"{rank['ranking_key']} {rank.get('direction', '')} = {rank.get('value')}"),
+                ("tie-break", rank["tie_break"]),
+                ("tied with", ", ".join(rank.get("tied_with") or []) or "nobody"),
+                ("above", rank.get("above")),
+                ("below", rank.get("below")),
+                ("recomputed from the snapshots", "same ranking" if rank["recomputed_matches"] else "DIFFERS"),
+            ],
+        )
+    )
+    console.print(
+        _pairs_table(
+            "3. Aggregate (from the snapshots)",
+            [
+                ("score", f"{aggregate['score']}"),
+                ("value_sum / prediction_count", f"{aggregate['value_sum']} / {aggregate['prediction_count']}"),
+                (
+                    "scored / failed / absent",
+                    f"{aggregate['scored_count']} / {aggregate['failed_count']} / {aggregate['absent_count']}",
+                ),
+                ("snapshots", str(aggregate["snapshot_count"])),
+                ("formula", aggregate["formula"]),
+                ("equals the ranking value", "yes" if aggregate["matches_ranking"] else "NO"),
+            ],
+        )
+    )
+    rule = doc["scoring_rule"]
+    console.print(
+        _pairs_table(
+            "Scoring rule (applied to every prediction below)",
+            [
+                ("at build", rule["at_build"]),
+                ("now", rule["now"]),
+                ("unchanged", "yes" if rule["unchanged"] else "NO (or not recorded)"),
+            ],
+        )
+    )
+    table = Table(title="4. Snapshots and their predictions (this page)", title_justify="left")
+    for column in ("snapshot", "value_sum", "prediction", "status", "output", "truth", "feed records", "score"):
+        table.add_column(column, overflow="fold")
+    for snapshot in doc["snapshots"]:
+        first = True
+        for item in snapshot["predictions"] or [{}]:
+            truth = item.get("ground_truth") or {}
+            records = item.get("feed_records") or {}
+            ids = [str((records.get(k) or {}).get("id", "–")) for k in ("entry", "exit")] if records else []
+            table.add_row(
+                f"{snapshot['period_start']} ({snapshot['prediction_count']})" if first else "",
+                f"{snapshot['value_sum']:,.4f}" + ("" if snapshot["sums_match"] else " MISMATCH") if first else "",
+                item.get("prediction_id", "–"),
+                item.get("status", "–"),
+                json.dumps(item.get("output")) if item else "–",
+                f"return {truth['return']:+.6f}" if "return" in truth else json.dumps(truth or None),
+                " → ".join(ids) if ids else "–",
+                f"{item['score']['value']:,.4f}" if item else "–",
+            )
+            first = False
+    console.print(table)
+    if page.next_after is not None:
+        console.print(f"more snapshots: add --after {page.next_after.isoformat()}")
+
+
+@app.command("shadow")
+def shadow_command(
+    contract: Annotated[str, typer.Option("--contract", help="the candidate: module:attr of a CrunchContract")],
+    start: Annotated[str, typer.Option(help="ISO-8601 start: rounds built at or after it")],
+    end: Annotated[str, typer.Option(help="ISO-8601 end: rounds built before it")],
+) -> None:
+    """Re-score the stored predictions of [START, END) under a candidate contract and print both
+    leaderboards and the emission diff per participant. Writes nothing."""
+    from coordinator_core.reports import shadow_frames
+    from coordinator_core.services.shadow import load_candidate, shadow_score
+    from tasks.context import get_runtime
+
+    _ready("schema")
+    runtime = get_runtime()
+    first, last = _time(start, "--start"), _time(end, "--end")
+    assert first is not None and last is not None
+    if last <= first:
+        raise typer.BadParameter(f"--end {last.isoformat()} must be after --start {first.isoformat()}")
+    candidate = load_candidate(contract)
+    report = shadow_score(runtime.uow, runtime.contract, candidate, runtime.settings, first, last)
+    if report.up_to_date:
+        console.print(f"no resolved round was built in {first.isoformat()} → {last.isoformat()}: nothing to compare")
+        return
+    current_board, candidate_board, diff = shadow_frames(report)
+    console.print(
+        f"[bold]Shadow scoring[/bold] of {report.rounds:,} rounds ({report.predictions:,} predictions) built in "
+        f"{first.isoformat()} → {last.isoformat()}; the current contract reproduces "
+        f"{report.reproduced:,} of {report.compared:,} stored scores"
+    )
+    console.print(frame_table(current_board, f"Current: {report.current.strategy}"))
+    console.print(frame_table(candidate_board, f"Candidate {contract}: {report.candidate.strategy}"))
+    console.print(frame_table(diff, "Emission diff per participant (frac64, 1,000,000,000 = 100 %)"))
+    console.print("nothing was written: shadow scoring only reads")
 
 
 LIVE_DEFAULTS = {

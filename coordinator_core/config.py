@@ -252,6 +252,13 @@ class Settings(BaseSettings):
     # checkpoints
     checkpoint_interval_seconds: int = Field(604_800, ge=60)
     checkpoint_anchor: str = "1970-01-05T00:00:00Z"
+    checkpoint_max_share_change: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="a participant's share moving more than this fraction of the whole against the previous "
+        "checkpoint is flagged by the gate (not blocked); 1 = never flagged",
+    )
 
     # extension points (module:attr), validated at start
     inference_input_builder: str | None = None

@@ -19,6 +19,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic import ValidationError as PydanticValidationError
 
+from coordinator_core.domain.emission_strategy import EmissionStrategy, TiersEmission
 from coordinator_core.domain.ranking import default_rank
 from coordinator_core.emission import default_build_emission
 from coordinator_core.errors import ConfigurationError, ValidationError
@@ -313,6 +314,11 @@ class CrunchContract(BaseModel):
     aggregate_snapshot: Callable[[list[dict[str, Any]]], dict[str, Any]] = default_aggregate_snapshot
     rank: Callable[[list[dict[str, Any]], str, str], list[dict[str, Any]]] = default_rank
     build_emission: Callable[..., dict[str, Any]] = default_build_emission
+    emission: EmissionStrategy = Field(
+        default_factory=TiersEmission,
+        description="how the ranking becomes shares: tiers (default), softmax, proportional or rank_decay "
+        "(coordinator_core.domain.emission_strategy); a custom build_emission hook replaces it",
+    )
 
     # -- probabilistic games (see coordinator_core.games.presets) -------------------------------
     output_kind: OutputKind = Field(

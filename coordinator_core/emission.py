@@ -2,7 +2,9 @@
 
 Default rule (the spec's tiers): rank 1 gets 35 %, ranks 2-5 10 % each, ranks 6-10 5 % each;
 when fewer than ten models rank, the unallocated remainder is split equally between all of them.
-Percentages are exact fractions; integer frac64 shares are floored and the leftover units go one by
+Other strategies (softmax, proportional above a floor, rank decay) are in
+``coordinator_core.domain.emission_strategy``; the contract picks one (``CrunchContract.emission``).
+Weights are exact fractions; integer frac64 shares are floored and the leftover units go one by
 one to the largest fractional remainders (ties to the better rank), so shares sum to exactly 1e9.
 
 Rewards are per participant (several models of one participant add up); each names the
@@ -20,32 +22,16 @@ from datetime import datetime
 from fractions import Fraction
 from typing import Any
 
+# the default tiers live with the other strategies; re-exported here
+from coordinator_core.domain.emission_strategy import EmissionStrategy, TiersEmission
+from coordinator_core.domain.emission_strategy import tier_percent as tier_percent
+from coordinator_core.domain.emission_strategy import tier_weights as tier_weights
+
 FRAC64_TOTAL = 1_000_000_000
 MICRO_PERCENT_TOTAL = 100_000_000  # 100 % at 6 decimals
 
 
 # -- apportionment ----------------------------------------------------------------------------------
-def tier_percent(rank: int) -> Fraction:
-    if rank == 1:
-        return Fraction(35)
-    if 2 <= rank <= 5:
-        return Fraction(10)
-    if 6 <= rank <= 10:
-        return Fraction(5)
-    return Fraction(0)
-
-
-def tier_weights(count: int) -> list[Fraction]:
-    """Exact percentage per rank 1..count, summing to 100 (empty for 0)."""
-    if count <= 0:
-        return []
-    weights = [tier_percent(rank) for rank in range(1, count + 1)]
-    leftover = Fraction(100) - sum(weights)
-    if leftover > 0:
-        weights = [w + leftover / count for w in weights]
-    return weights
-
-
 def apportion(weights: Sequence[Fraction], total: int = FRAC64_TOTAL) -> list[int]:
     """Integer shares proportional to ``weights`` that sum to exactly ``total``.
 
@@ -63,6 +49,31 @@ def apportion(weights: Sequence[Fraction], total: int = FRAC64_TOTAL) -> list[in
     for i in order[:leftover]:
         shares[i] += 1
     return shares
+
+
+def strategy_shares(strategy: EmissionStrategy, entries: Sequence[Mapping[str, Any]]) -> list[int]:
+    """frac64 shares of ranked ``entries`` (JSON form, rank order) under ``strategy``: its exact weights
+    apportioned to sum to exactly 1e9, or all 0 when every weight is 0 (the gate refuses that)."""
+    scores, direction = ranking_scores(entries)
+    weights = strategy.weights(scores, direction)
+    if not weights or sum(weights, Fraction(0)) <= 0:
+        return [0] * len(entries)
+    return apportion(weights)
+
+
+def ranking_scores(entries: Sequence[Mapping[str, Any]]) -> tuple[list[float | None], str]:
+    """The ranking score of each entry and the ranking direction (as each entry records them in
+    ``score.ranking``; direction ``desc`` when none says)."""
+    scores: list[float | None] = []
+    direction = "desc"
+    for entry in entries:
+        ranking = (entry.get("score") or {}).get("ranking") or {}
+        value = ranking.get("value")
+        if value is None:
+            value = (entry.get("metrics") or {}).get(ranking.get("key", "")) if ranking else None
+        scores.append(float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None)
+        direction = str(ranking.get("direction") or direction)
+    return scores, direction
 
 
 def split(weights: Sequence[int], total: int) -> list[int]:
@@ -183,9 +194,11 @@ def build_emission(
     compute_provider: str | None = None,
     data_provider: str | None = None,
     weights: Callable[[int], list[Fraction]] = tier_weights,
+    shares: Sequence[int] | None = None,
 ) -> Emission:
-    """The emission for ``ranked`` = ``[(model_id, player_id, wallet, rank), ...]`` in rank order."""
-    shares = apportion(weights(len(ranked)))
+    """The emission for ``ranked`` = ``[(model_id, player_id, wallet, rank), ...]`` in rank order;
+    ``shares`` (one per entry) when given, else ``weights(len(ranked))`` apportioned."""
+    shares = list(shares) if shares is not None else apportion(weights(len(ranked)))
     model_rewards = []
     by_player: dict[str, dict[str, Any]] = {}
     for (model_id, player_id, wallet, rank), share in zip(ranked, shares, strict=True):
@@ -212,18 +225,21 @@ def default_build_emission(
     crunch_pubkey: str = "",
     compute_provider: str | None = None,
     data_provider: str | None = None,
+    strategy: EmissionStrategy | None = None,
 ) -> dict[str, Any]:
     """The contract's ``build_emission`` hook: entries (JSON form, rank order) → the emission's JSON.
 
     Each entry needs ``model_id``; ``player_id`` (the participant; default the model) and
     ``wallet`` are carried. ``cruncher_index`` is the position in ``cruncher_rewards`` (an on-chain
-    index is not known to the coordinator).
+    index is not known to the coordinator). ``strategy`` (default: the tiers) turns the ranking
+    into shares (``strategy_shares``).
     """
     ranked = [
         (str(e["model_id"]), str(e.get("player_id") or e["model_id"]), e.get("wallet"), e.get("rank"))
         for e in ranked_entries
     ]
-    return build_emission(ranked, crunch_pubkey, compute_provider, data_provider).to_json()
+    shares = strategy_shares(strategy or TiersEmission(), ranked_entries)
+    return build_emission(ranked, crunch_pubkey, compute_provider, data_provider, shares=shares).to_json()
 
 
 # -- amounts and percentages ------------------------------------------------------------------------

@@ -84,6 +84,43 @@ class CheckpointRow:
     created_at: datetime
     tx_hash: str | None
     submitted_at: datetime | None
+    merkle_root: str | None = None
+    gate: Mapping[str, Any] | None = None  # the gate's verdict: blocked reasons, flags, when checked
+
+    @property
+    def emission(self) -> Mapping[str, Any]:
+        """The stored ``EmissionCheckpoint`` document (empty when there is none)."""
+        first = self.entries[0] if self.entries else None
+        return first if isinstance(first, Mapping) else {}
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotRow:
+    """A stored snapshot: one model's totals over one snapshot period."""
+
+    id: str
+    model_id: str
+    period_start: datetime
+    period_end: datetime
+    totals: WindowTotals
+
+
+@dataclass(frozen=True, slots=True)
+class StoredInput:
+    """A stored round: its scope, times and, once resolved, its ground truth (``actuals``)."""
+
+    id: str
+    status: str
+    scope: Mapping[str, Any]
+    round_at: datetime
+    received_at: datetime
+    resolvable_at: datetime
+    actuals: Mapping[str, Any] | None
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+    def due(self) -> DueInput:
+        """The round as the scoring service reads it."""
+        return DueInput(self.id, self.scope, self.received_at, self.resolvable_at, self.meta)
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +198,16 @@ class RoundRepository(Protocol):
 
     def set_statuses(self, changes: Sequence[StatusChange]) -> None: ...
 
+    def stored_inputs(self, input_ids: Sequence[str]) -> dict[str, StoredInput]: ...
+
+    def resolved_inputs(
+        self, start: datetime, end: datetime, after: tuple[datetime, str] | None, limit: int
+    ) -> list[StoredInput]:
+        """RESOLVED rounds with ``round_at`` in ``[start, end)``, ordered by ``(round_at, id)``."""
+        ...
+
+    def predictions_by_id(self, prediction_ids: Sequence[str]) -> dict[str, PendingPrediction]: ...
+
 
 class ScoreRepository(Protocol):
     def add(self, rows: Sequence[ScoreRow]) -> int: ...
@@ -181,6 +228,24 @@ class ScoreRepository(Protocol):
 
     def first_snapshot_start(self) -> datetime | None: ...
 
+    def snapshots_between(
+        self,
+        start: datetime,
+        end: datetime,
+        model_id: str | None = None,
+        after: datetime | None = None,
+        limit: int | None = None,
+    ) -> list[SnapshotRow]:
+        """Snapshots ending in ``(start, end]`` (of one model, starting after ``after``), ordered by
+        ``(model_id, period_start)``."""
+        ...
+
+    def scores_between(self, lo: datetime, hi: datetime, model_id: str | None = None) -> list[ScoreRow]:
+        """Score rows with ``scored_at`` in ``[lo, hi)``, ordered by ``(model_id, prediction_id)``."""
+        ...
+
+    def scores_of(self, prediction_ids: Sequence[str]) -> dict[str, ScoreRow]: ...
+
 
 class LeaderboardRepository(Protocol):
     def add(
@@ -198,6 +263,14 @@ class CheckpointRepository(Protocol):
     def confirm(self, checkpoint_id: str, tx_hash: str, now: datetime) -> bool: ...
 
     def move(self, checkpoint_id: str, current: str, target: str) -> bool: ...
+
+    def previous(self, period_end: datetime) -> CheckpointRow | None:
+        """The newest checkpoint ending before ``period_end`` that is not GATED."""
+        ...
+
+    def set_gate(self, checkpoint_id: str, current: str, status: str, gate: Mapping[str, Any]) -> bool:
+        """Record the gate's verdict (and ``status``) only if the status is still ``current``."""
+        ...
 
 
 class UnitOfWork(Protocol):

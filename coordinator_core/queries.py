@@ -521,6 +521,8 @@ CHECKPOINT_COLUMNS = (
     CK.created_at,
     CK.tx_hash,
     CK.submitted_at,
+    CK.merkle_root,
+    CK.gate_jsonb,
 )
 
 

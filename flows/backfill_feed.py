@@ -8,6 +8,7 @@ from typing import Any
 from prefect import flow
 
 from coordinator_core.clock import ensure_utc, resolve_now
+from coordinator_core.reports import backfill_summary
 from coordinator_core.services.ingest import feed_scopes
 from tasks.competition import backfill_range
 from tasks.context import get_runtime
@@ -37,4 +38,5 @@ def backfill_feed(
             f"{result['scope']}: {result['written']} rows written in {result['pages']} pages, "
             f"{len(result['gaps'])} gap(s) left"
         )
+    print(backfill_summary(results))
     return results

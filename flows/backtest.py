@@ -55,10 +55,18 @@ def backtest(start: datetime | None = None, end: datetime | None = None, days: i
         update_progress_artifact(progress, progress=100.0 * index / len(windows))
         log.info("backtest %d/%d up to %s: %s", index, len(windows), chunk_end.isoformat(), chunk)
     publish_leaderboard()
-    _, leaderboard = reports.latest_leaderboard(runtime.engine)
+    _, leaderboard = reports.latest_leaderboard(runtime.engine, reports.window_hours(runtime.contract))
+    print(reports.backtest_summary(totals))
     in_window = [c for c in reports.checkpoints(runtime.engine, limit=100) if start < c.period_end <= end]
     checkpoint_frames = [(c.id, reports.checkpoint_frame(c)) for c in in_window]
-    summary = [f"# Backtest {start.isoformat()} → {end.isoformat()}", "", f"Totals: {totals}", ""]
+    summary = [
+        f"# Backtest {start.isoformat()} → {end.isoformat()}",
+        "",
+        f"Totals: {totals}",
+        "",
+        reports.backtest_summary(totals),
+        "",
+    ]
     summary += [md for c in in_window if (md := checkpoint_markdown(c.id))]
     create_markdown_artifact(key="backtest-summary", markdown="\n\n".join(summary), description="Backtest summary")
     return BacktestReport(start, end, totals, leaderboard, checkpoint_frames)

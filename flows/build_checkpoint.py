@@ -7,6 +7,7 @@ from datetime import datetime
 from prefect import flow
 
 from coordinator_core.clock import resolve_now
+from coordinator_core.reports import checkpoint_summary
 from tasks.competition import build_checkpoints
 from tasks.reports import publish_checkpoint
 
@@ -18,5 +19,5 @@ def build_checkpoint(as_of: datetime | None = None) -> list[str]:
     written = build_checkpoints(now)
     for checkpoint_id in written:
         publish_checkpoint(checkpoint_id)
-    print(f"checkpoints written at {now.isoformat()}: {written or 'none due'}")
+    print(checkpoint_summary(written, now))
     return written

@@ -13,6 +13,7 @@ from prefect import flow
 
 from coordinator_core.clock import resolve_now
 from coordinator_core.errors import CoordinatorError
+from coordinator_core.reports import ingest_summary
 from coordinator_core.services.ingest import feed_scopes
 from tasks.competition import ingest_scope, prune_feed_records
 from tasks.context import get_runtime
@@ -38,4 +39,5 @@ def ingest_feed(as_of: datetime | None = None) -> list[dict[str, Any]]:
     prune_feed_records(now)
     if failures:
         raise IngestFailed("feed ingestion failed for " + "; ".join(failures))
+    print(ingest_summary(results, now))
     return results

@@ -8,6 +8,7 @@ import polars as pl
 from prefect import flow
 
 from coordinator_core.clock import resolve_now
+from coordinator_core.reports import score_summary
 from coordinator_core.services import score
 from tasks.competition import score_predictions as score_predictions_task
 from tasks.context import get_runtime
@@ -36,5 +37,5 @@ def score_predictions(as_of: datetime | None = None, parallel: bool = False) -> 
         }
     else:
         result = score_predictions_task(now)
-    print(f"scored at {now.isoformat()}: {result}")
+    print(score_summary(result, now))
     return pl.DataFrame(publish_leaderboard())

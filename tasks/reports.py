@@ -18,7 +18,8 @@ def _round(value: Any) -> Any:
 
 @task(name="publish-leaderboard", **policy(1))
 def publish_leaderboard() -> list[dict[str, Any]]:
-    board, frame = reports.latest_leaderboard(get_runtime().engine)
+    runtime = get_runtime()
+    board, frame = reports.latest_leaderboard(runtime.engine, reports.window_hours(runtime.contract))
     rows = [{k: _round(v) for k, v in row.items()} for row in frame.to_dicts()]
     if board is not None:
         create_table_artifact(
@@ -27,32 +28,49 @@ def publish_leaderboard() -> list[dict[str, Any]]:
     return rows
 
 
+def _markdown_table(frame: Any) -> list[str]:
+    """A frame as a markdown table: floats with 4 decimals (percent columns with 6), integers with
+    thousands separators, missing values as a dash."""
+
+    def cell(column: str, value: Any) -> str:
+        if value is None:
+            return "–"
+        if isinstance(value, float):
+            return f"{value:,.6f}" if column.endswith("%") else f"{value:,.4f}"
+        if isinstance(value, int) and not isinstance(value, bool) and column != "rank":
+            return f"{value:,}"
+        return str(value)
+
+    lines = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * len(frame.columns)]
+    for row in frame.iter_rows():
+        lines.append("| " + " | ".join(cell(c, v) for c, v in zip(frame.columns, row, strict=True)) + " |")
+    return lines
+
+
 def checkpoint_markdown(checkpoint_id: str) -> str | None:
     found = [c for c in reports.checkpoints(get_runtime().engine, limit=50) if c.id == checkpoint_id]
     if not found:
         return None
     ckp = found[0]
-    frame = reports.checkpoint_frame(ckp)
-    emission = ckp.entries[0] if ckp.entries else {}
     lines = [
         f"# Emission checkpoint {ckp.id}",
         "",
-        f"Period {ckp.period_start.isoformat()} → {ckp.period_end.isoformat()}, status **{ckp.status}**",
+        f"Period {ckp.period_start.isoformat()} → {ckp.period_end.isoformat()}, status **{ckp.status}**, "
+        f"Merkle root `{ckp.merkle_root or '–'}`",
         "",
-        "| rank | model | participant | score | scored | reward (frac64) | reward % |",
-        "|---|---|---|---|---|---|---|",
+        *_markdown_table(reports.checkpoint_frame(ckp)),
+        "",
+        "Rewards by participant (EmissionCheckpoint.cruncher_rewards):",
+        "",
+        *_markdown_table(reports.participant_frame(ckp)),
     ]
-    for row in frame.to_dicts():
-        score = row.get("period_score")
-        lines.append(
-            f"| {row['rank']} | {row['model']} | {row['participant']} | "
-            f"{score:.4f} | {row['scored']} | {row['reward_pct']} | {row['reward_percent']:.6f} |"
-            if score is not None
-            else f"| {row['rank']} | {row['model']} | {row['participant']} | – | "
-            f"{row['scored']} | {row['reward_pct']} | {row['reward_percent']:.6f} |"
-        )
-    total = sum(r["reward_pct"] for r in emission.get("cruncher_rewards", []))
-    lines += ["", f"Total cruncher rewards: **{total:,}** / 1,000,000,000"]
+    total = sum(r["reward_pct"] for r in ckp.emission.get("cruncher_rewards", []))
+    lines += ["", f"Total cruncher rewards: **{total:,}** / 1,000,000,000 (frac64)"]
+    gate = ckp.gate or {}
+    if gate.get("blocked"):
+        lines += ["", "**GATED**, not payable: " + "; ".join(gate["blocked"])]
+    if gate.get("flags"):
+        lines += ["", "Flagged: " + "; ".join(gate["flags"])]
     return "\n".join(lines)
 
 

@@ -21,6 +21,7 @@ from api.params import (
     CheckpointStatuses,
     Cursor,
     Limit,
+    ModelIdQuery,
     UTCDateTime,
     check_range,
     invalid,
@@ -31,6 +32,8 @@ from api.schemas import (
     CliFormat,
     ConfirmBody,
     LatestPrizes,
+    MerkleProof,
+    PayoutExplanation,
     Prize,
     StatusBody,
     problem,
@@ -38,8 +41,10 @@ from api.schemas import (
 from api.security import ADMIN, AUTH_RESPONSES, PUBLIC
 from coordinator_core import emission as money
 from coordinator_core import queries
+from coordinator_core.domain.statuses import CheckpointStatus
 from coordinator_core.emission import Emission
 from coordinator_core.services import checkpoint as checkpoint_service
+from coordinator_core.services import explain as explain_service
 
 router = APIRouter(responses=AUTH_RESPONSES, prefix="/reports/checkpoints", tags=["checkpoints"])
 
@@ -185,13 +190,28 @@ def emission(checkpoint_id: CheckpointIdPath, session: SessionDep) -> dict[str, 
     return emission_of(found(queries.get_checkpoint(session, checkpoint_id), checkpoint_id))
 
 
-@router.get("/{checkpoint_id}/emission/cli-format", response_model=CliFormat, responses=NOT_FOUND, dependencies=PUBLIC)
+@router.get(
+    "/{checkpoint_id}/emission/cli-format",
+    response_model=CliFormat,
+    responses={**NOT_FOUND, 409: problem("the checkpoint is GATED, or its emission pays nobody: nothing to submit")},
+    dependencies=PUBLIC,
+)
 def cli_format(checkpoint_id: CheckpointIdPath, session: SessionDep) -> dict[str, Any]:
     """The emission for the CLI: percent per participant keyed by its wallet when known, else its
     cruncher id (never a list position), and per provider. Percentages have 6 decimals and are
-    apportioned by largest remainder, so a full emission sums to exactly 100."""
-    data = emission_of(found(queries.get_checkpoint(session, checkpoint_id), checkpoint_id))
+    apportioned by largest remainder, so a full emission sums to exactly 100. A GATED checkpoint, or
+    an emission that pays nobody, is a 409 with the reason: it must never be submitted."""
+    row = found(queries.get_checkpoint(session, checkpoint_id), checkpoint_id)
+    data = emission_of(row)
     rewards = [r for r in data.get("cruncher_rewards") or [] if isinstance(r, dict)]
+    if row["status"] == CheckpointStatus.GATED.value:
+        blocked = "; ".join(str(b) for b in (row["gate_jsonb"] or {}).get("blocked") or []) or "none recorded"
+        raise HTTPException(409, f"checkpoint {checkpoint_id} is GATED and must not be submitted: {blocked}")
+    if not any(isinstance(r.get("reward_pct"), int) and r["reward_pct"] > 0 for r in rewards):
+        raise HTTPException(
+            409,
+            f"checkpoint {checkpoint_id} has an empty emission (no participant is paid): there is nothing to submit",
+        )
 
     def participant(reward: dict[str, Any]) -> str:
         return str(
@@ -230,9 +250,57 @@ def prizes(
     return prizes_page(request, response, row, total_prize, limit, cursor)
 
 
+@router.get(
+    "/{checkpoint_id}/proof",
+    response_model=MerkleProof,
+    responses={404: problem("checkpoint not found, or the model has no score or snapshot in it")},
+    dependencies=PUBLIC,
+)
+def proof(checkpoint_id: CheckpointIdPath, model: ModelIdQuery, ctx: ContextDep) -> dict[str, Any]:
+    """The model's inclusion proof in the checkpoint's Merkle tree (``coordinator_core.merkle``): its
+    score and snapshot leaves as stored now, its subtree leaf, and the audit path to the root stored
+    when the checkpoint was built. Verify it offline with ``coordinator verify-proof FILE`` (or
+    ``coordinator_core.merkle.verify_proof``); a score changed since the checkpoint makes it fail."""
+    return checkpoint_service.checkpoint_proof(ctx.uow, checkpoint_id, model)
+
+
+@router.get(
+    "/{checkpoint_id}/explain",
+    response_model=PayoutExplanation,
+    responses={**PAGINATED, 404: problem("checkpoint not found, or the model has no snapshot in its period")},
+    dependencies=PUBLIC,
+)
+def explain(
+    request: Request,
+    response: Response,
+    checkpoint_id: CheckpointIdPath,
+    model: ModelIdQuery,
+    ctx: ContextDep,
+    limit: Annotated[int, Query(ge=1, le=168, description="snapshots per page")] = 24,
+    cursor: Cursor = None,
+) -> dict[str, Any]:
+    """The payout chain of one model: its reward (from its rank and the checkpoint's emission
+    strategy with its parameters, the exact weight and the rounding residue), its rank (from the
+    period aggregate, with the tie-break used), the aggregate (from its snapshots), and one page of
+    snapshots, each with the predictions summed into it (output, score, the round's ground truth, the
+    feed record ids and values used); the scoring rule by dotted path and sha256 of its source. The
+    money is recomputed with the checkpoint service's own functions and compared with what is stored
+    (``reward.reproduced``, ``rank.recomputed_matches``)."""
+    key = decode_cursor("explain", cursor, (str, str, datetime))
+    if key is not None and key[:2] != (checkpoint_id, model):
+        raise invalid("cursor", "invalid cursor: it belongs to another checkpoint or model", cursor)
+    page = explain_service.explain_reward(ctx.uow, ctx.contract, checkpoint_id, model, key[2] if key else None, limit)
+    if page.next_after is not None:
+        set_next(request, response, "explain", (checkpoint_id, model, page.next_after))
+    return page.document
+
+
 # -- admin actions ---------------------------------------------------------------------------------
 CONFLICT: dict[int | str, dict[str, Any]] = {
-    409: problem("the checkpoint is not in a state that allows this (the detail names the allowed move)"),
+    409: problem(
+        "the checkpoint is not in a state that allows this (the detail names the allowed move), "
+        "or it failed the gate (the detail lists the reasons)"
+    ),
     404: problem("checkpoint not found"),
 }
 
@@ -242,9 +310,14 @@ def confirm(checkpoint_id: CheckpointIdPath, body: ConfirmBody, ctx: ContextDep)
     """Record the transaction that paid a PENDING checkpoint: ``tx_hash``, ``submitted_at`` and status
     SUBMITTED. Repeating with the same ``tx_hash`` returns the checkpoint unchanged (200); another
     hash, or a checkpoint that is not PENDING, is a 409. One conditional UPDATE: of two concurrent
-    confirms only one wins."""
+    confirms only one wins. The gate runs again first (shares sum to exactly 1e9, none negative, at
+    least one payee, nobody paid without a scored prediction, the Merkle root recomputed from the
+    stored scores equals the stored one): a failure stores the checkpoint GATED and answers 409
+    with the reasons; a GATED checkpoint is always a 409."""
     return convert.checkpoint_row(
-        checkpoint_service.confirm_checkpoint(ctx.uow, checkpoint_id, body.tx_hash, ctx.clock())
+        checkpoint_service.confirm_checkpoint(
+            ctx.uow, checkpoint_id, body.tx_hash, ctx.clock(), ctx.settings.checkpoint_max_share_change
+        )
     )
 
 

@@ -27,6 +27,7 @@ from api.schemas import Out, score_key
 from api.security import AUTH_RESPONSES, PUBLIC
 from coordinator_core import queries
 from coordinator_core.clock import as_utc
+from coordinator_core.domain.ranking import participant_label
 from coordinator_core.domain.windows import window_score
 
 ROUTE = "scores-history"
@@ -173,7 +174,11 @@ def build_router(windows: dict[str, int]) -> APIRouter:
                     "model_id": m,
                     "model_name": (models.get(m) or {}).get("name"),
                     "cruncher_id": (models.get(m) or {}).get("player_id"),
-                    "cruncher_name": (models.get(m) or {}).get("player_name"),
+                    "cruncher_name": participant_label(
+                        (models.get(m) or {}).get("player_name"), (models.get(m) or {}).get("player_id")
+                    )
+                    if m in models
+                    else None,
                     "points": series(per_model[m], times, hours),
                 }
                 for m in page

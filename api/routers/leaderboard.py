@@ -14,6 +14,7 @@ from api.params import Cursor, Limit, ModelIds, ProjectIds, invalid, model_filte
 from api.schemas import LeaderboardEntry, score_key, with_windows
 from api.security import AUTH_RESPONSES, PUBLIC
 from coordinator_core import queries
+from coordinator_core.domain.ranking import participant_label
 
 ROUTE = "leaderboard"
 
@@ -38,7 +39,9 @@ def entry_payload(
         "model_id": entry["model_id"],
         "model_name": entry.get("model_name"),
         "cruncher_id": entry.get("player_id") or model.get("player_id"),
-        "cruncher_name": entry.get("cruncher_name"),
+        "cruncher_name": participant_label(
+            entry.get("cruncher_name"), entry.get("player_id") or model.get("player_id")
+        ),
         "status": model.get("state"),
         "score_metrics": metrics,
         "score_ranking": ranking,

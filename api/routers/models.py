@@ -49,6 +49,7 @@ from api.schemas import (
 from api.security import AUTH_RESPONSES, PRIVATE, PUBLIC
 from coordinator_core import queries
 from coordinator_core.db.tables import PredictionStatus
+from coordinator_core.domain.ranking import participant_label
 
 DEFAULT_PERIOD = timedelta(days=7)
 STATUS_SAMPLE = 100
@@ -104,7 +105,7 @@ def identity(model: dict[str, Any] | None) -> dict[str, Any]:
     return {
         "model_name": model.get("name"),
         "cruncher_id": model.get("player_id"),
-        "cruncher_name": model.get("player_name"),
+        "cruncher_name": participant_label(model.get("player_name"), model.get("player_id")) if model else None,
         "status": model.get("state"),
     }
 
@@ -289,7 +290,7 @@ def build_router(windows: dict[str, int]) -> APIRouter:
             "model_id": model["id"],
             "model_name": model["name"],
             "cruncher_id": model["player_id"],
-            "cruncher_name": model["player_name"],
+            "cruncher_name": participant_label(model["player_name"], model["player_id"]),
             "status": model["state"],
             "last_failure_code": model["last_failure_code"],
             "last_failure_at": model["last_failure_at"],

@@ -191,6 +191,8 @@ class Checkpoint(SQLModel, table=True):
     created_at: datetime = _ts()
     tx_hash: str | None = None
     submitted_at: datetime | None = _ts(nullable=True)
+    merkle_root: str | None = Field(default=None, max_length=64)  # coordinator_core.merkle: scores and snapshots
+    gate_jsonb: dict[str, Any] | None = _json(default=lambda: None, nullable=True)  # the gate's verdict
 
 
 class Leaderboard(SQLModel, table=True):

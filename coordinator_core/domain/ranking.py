@@ -35,6 +35,23 @@ class Participant:
         """A model the registry does not know: it pays to itself."""
         return cls(model_id, model_id, model_id, "Unknown")
 
+    @property
+    def label(self) -> str:
+        """What people read for this participant (see ``participant_label``)."""
+        return participant_label(self.player_name, self.player_id)
+
+
+UNNAMED = ("", "Unknown", "unknown-player")
+
+
+def participant_label(player_name: str | None, player_id: str | None) -> str:
+    """The one participant label of every table, frame, artifact and report: the display name
+    (``player_name``); the id (``player_id``) when there is no real name. Money is always keyed by
+    ``player_id`` (``cruncher_id``), shown next to the label where shares are listed."""
+    if player_name and player_name not in UNNAMED:
+        return player_name
+    return player_id or "–"
+
 
 @dataclass(frozen=True, slots=True)
 class LeaderboardEntry:
@@ -61,7 +78,7 @@ class LeaderboardEntry:
         entry: dict[str, Any] = {
             "model_id": self.participant.model_id,
             "model_name": self.participant.model_name,
-            "cruncher_name": self.participant.player_name,
+            "cruncher_name": self.participant.label,
             "player_id": self.participant.player_id,
             "wallet": self.participant.wallet,
             "metrics": metrics,

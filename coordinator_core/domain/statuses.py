@@ -22,9 +22,10 @@ class CheckpointStatus(StrEnum):
     SUBMITTED = "SUBMITTED"
     CLAIMABLE = "CLAIMABLE"
     PAID = "PAID"
+    GATED = "GATED"  # refused by the gate before money moved (reasons in gate_jsonb); final, never confirmable
 
 
-#: The one forward move out of each checkpoint status (PAID is final).
+#: The one forward move out of each checkpoint status (PAID and GATED are final).
 CHECKPOINT_TRANSITIONS = {
     CheckpointStatus.PENDING: CheckpointStatus.SUBMITTED,
     CheckpointStatus.SUBMITTED: CheckpointStatus.CLAIMABLE,
@@ -33,7 +34,7 @@ CHECKPOINT_TRANSITIONS = {
 
 
 def allowed_moves(status: str) -> list[str]:
-    """The statuses a checkpoint in ``status`` may move to (empty for PAID or an unknown status)."""
+    """The statuses a checkpoint in ``status`` may move to (empty for PAID, GATED or an unknown status)."""
     known = {s.value: s for s in CheckpointStatus}
     target = CHECKPOINT_TRANSITIONS.get(known[status]) if status in known else None
     return [target.value] if target is not None else []

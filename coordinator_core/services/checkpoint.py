@@ -6,20 +6,33 @@ where the last ended, so no snapshot falls between two checkpoints (scoring neve
 inside a checkpointed period). A period with no snapshots is folded into the next one. Missed
 periods are built in order. Models with no scored prediction in the period are not ranked.
 
-Status moves: ``confirm_checkpoint`` (PENDING → SUBMITTED with the transaction hash) and
-``advance_checkpoint`` (SUBMITTED → CLAIMABLE → PAID); each raises ``NotFound`` or ``Conflict``.
+Each checkpoint carries the Merkle root of its snapshots and the scores they sum
+(``merkle_tree``, ``coordinator_core.merkle``) and the verdict of the gate before money moves
+(``domain.gate``): a checkpoint that fails it is stored GATED with the reasons, never PENDING.
+
+Status moves: ``confirm_checkpoint`` (PENDING → SUBMITTED with the transaction hash, after the gate
+runs again) and ``advance_checkpoint`` (SUBMITTED → CLAIMABLE → PAID); each raises ``NotFound`` or
+``Conflict``.
 """
 
 from __future__ import annotations
 
+import hashlib
+import inspect
 import logging
+from collections.abc import Mapping
 from datetime import datetime, timedelta
+from typing import Any
 
+from coordinator_core import merkle
 from coordinator_core.clock import parse_utc
 from coordinator_core.config import Settings
 from coordinator_core.contract import CrunchContract
+from coordinator_core.domain.emission_strategy import EmissionStrategy
+from coordinator_core.domain.gate import GateVerdict, check_emission, participant_shares
 from coordinator_core.domain.ranking import LeaderboardEntry, build_ranking, ranked_json
 from coordinator_core.domain.statuses import CheckpointStatus, allowed_moves
+from coordinator_core.emission import default_build_emission
 from coordinator_core.errors import Conflict, NotFound
 from coordinator_core.ports import CheckpointRow, UnitOfWork, UnitOfWorkFactory
 from coordinator_core.services.score import SCORE_LOCK, refresh_derived
@@ -45,8 +58,126 @@ def period_ranking(
     return build_ranking({key: totals}, key, participants, key, direction, contract.rank, require_scored=True)
 
 
+def strategy_of(contract: CrunchContract) -> dict[str, Any]:
+    """What turns the ranking into shares, as stored with a checkpoint: the strategy's ``kind`` and
+    parameters, or ``{"kind": "hook", "path": ...}`` for a custom ``build_emission``."""
+    if contract.build_emission is default_build_emission:
+        return contract.emission.params()
+    hook = contract.build_emission
+    return {"kind": "hook", "path": f"{getattr(hook, '__module__', '?')}:{getattr(hook, '__qualname__', repr(hook))}"}
+
+
+def emission_document(
+    contract: CrunchContract, entries: list[dict[str, Any]], strategy: EmissionStrategy | None = None
+) -> dict[str, Any]:
+    """The emission JSON of ranked ``entries``: the contract's strategy (or ``strategy``) through the
+    default builder, or the contract's own ``build_emission`` hook. The one place money is computed:
+    the checkpoint build, the explain chain and shadow scoring all call it."""
+    if contract.build_emission is default_build_emission:
+        return default_build_emission(
+            entries,
+            crunch_pubkey=contract.crunch_pubkey,
+            compute_provider=contract.compute_provider,
+            data_provider=contract.data_provider,
+            strategy=strategy or contract.emission,
+        )
+    return contract.build_emission(
+        entries,
+        crunch_pubkey=contract.crunch_pubkey,
+        compute_provider=contract.compute_provider,
+        data_provider=contract.data_provider,
+    )
+
+
+def code_identity(function: Any) -> dict[str, Any]:
+    """``{"path": "module:qualname", "sha256": hex of the function's source}`` (``sha256`` is
+    ``None`` when the source cannot be read, e.g. a builtin)."""
+    target = inspect.unwrap(function)
+    path = f"{getattr(target, '__module__', '?')}:{getattr(target, '__qualname__', type(target).__name__)}"
+    try:
+        digest: str | None = hashlib.sha256(inspect.getsource(target).encode()).hexdigest()
+    except (OSError, TypeError):
+        digest = None
+    return {"path": path, "sha256": digest}
+
+
+# -- tamper evidence --------------------------------------------------------------------------------
+def merkle_tree(
+    work: UnitOfWork, checkpoint_id: str, start: datetime, end: datetime, emission: Mapping[str, Any]
+) -> merkle.CheckpointTree:
+    """The checkpoint's Merkle tree (``coordinator_core.merkle``) from the stored rows: the snapshots
+    ending in ``(start, end]`` and the scores they sum (``scored_at`` in ``[start, end)``: the
+    periods are aligned to the snapshot period), plus the period and the emission document."""
+    leaves: list[dict[str, Any]] = [
+        merkle.snapshot_leaf(
+            s.id,
+            s.model_id,
+            s.period_start,
+            s.period_end,
+            s.totals.value_sum,
+            s.totals.prediction_count,
+            s.totals.scored_count,
+            s.totals.failed_count,
+            s.totals.absent_count,
+        )
+        for s in work.scores.snapshots_between(start, end)
+    ]
+    leaves += [
+        merkle.score_leaf(r.prediction_id, r.model_id, r.input_id, r.prediction_status, r.value, r.success, r.scored_at)
+        for r in work.scores.scores_between(start, end)
+    ]
+    header = merkle.checkpoint_leaf(checkpoint_id, start, end, dict(emission))
+    return merkle.CheckpointTree.build(header, leaves)
+
+
+def checkpoint_proof(uow: UnitOfWorkFactory, checkpoint_id: str, model_id: str) -> dict[str, Any]:
+    """The inclusion proof of ``model_id`` in a checkpoint: its leaves as stored now and the audit
+    path, against the root stored when the checkpoint was built (``coordinator_core.merkle``). A
+    stored score changed since then makes the proof fail ``merkle.verify_proof``."""
+    with uow() as work:
+        row = work.checkpoints.get(checkpoint_id)
+        if row is None:
+            raise NotFound(f"checkpoint {checkpoint_id!r} not found")
+        tree = merkle_tree(work, row.id, row.period_start, row.period_end, row.emission)
+    if model_id not in tree.by_model:
+        raise NotFound(f"model {model_id!r} has no score or snapshot in checkpoint {checkpoint_id}")
+    proof = tree.proof(model_id)
+    proof["stored_root"] = row.merkle_root
+    proof["root"] = row.merkle_root or proof["root"]
+    return proof
+
+
+def verify_checkpoint(uow: UnitOfWorkFactory, checkpoint_id: str) -> tuple[str | None, str]:
+    """``(stored root, root recomputed from the rows now)`` of a checkpoint."""
+    with uow() as work:
+        row = work.checkpoints.get(checkpoint_id)
+        if row is None:
+            raise NotFound(f"checkpoint {checkpoint_id!r} not found")
+        return row.merkle_root, merkle_tree(work, row.id, row.period_start, row.period_end, row.emission).root
+
+
+# -- the gate ---------------------------------------------------------------------------------------
+def gate_verdict(
+    work: UnitOfWork,
+    emission: Mapping[str, Any],
+    start: datetime,
+    end: datetime,
+    max_share_change: float | None,
+    root_ok: bool | None = None,
+) -> GateVerdict:
+    """``domain.gate.check_emission`` on what the unit of work holds now: the scored predictions of
+    the period per model and the shares of the previous checkpoint that was not gated."""
+    scored = {m: t.scored_count for m, t in work.scores.window_totals(start, end).items()}
+    previous = work.checkpoints.previous(end)
+    shares = participant_shares(previous.emission) if previous is not None else None
+    return check_emission(emission, scored, shares, max_share_change, root_ok)
+
+
 def build_checkpoints(uow: UnitOfWorkFactory, contract: CrunchContract, settings: Settings, now: datetime) -> list[str]:
-    """Build every checkpoint due at ``now``; returns the ids written (empty when none was due)."""
+    """Build every checkpoint due at ``now``; returns the ids written (empty when none was due).
+
+    Each is stored with its Merkle root and the gate's verdict: PENDING when it passes (flags
+    recorded), GATED with the reasons when it does not (it can then never be confirmed)."""
     refresh_derived(uow, contract, settings, now)  # snapshots owed by a scoring run that was killed
     interval = timedelta(seconds=settings.checkpoint_interval_seconds)
     written: list[str] = []
@@ -66,44 +197,74 @@ def build_checkpoints(uow: UnitOfWorkFactory, contract: CrunchContract, settings
             if snapshot_count:
                 ranking = period_ranking(work, contract, start, end)
                 entries = ranked_json(ranking)
-                emission = contract.build_emission(
-                    entries,
-                    crunch_pubkey=contract.crunch_pubkey,
-                    compute_provider=contract.compute_provider,
-                    data_provider=contract.data_provider,
-                )
+                emission = emission_document(contract, entries)
                 checkpoint_id = f"CKP_{end:%Y%m%d_%H%M%S}"
+                tree = merkle_tree(work, checkpoint_id, start, end, emission)
+                verdict = gate_verdict(work, emission, start, end, settings.checkpoint_max_share_change)
+                status = CheckpointStatus.PENDING if verdict.passed else CheckpointStatus.GATED
                 work.checkpoints.add(
                     {
                         "id": checkpoint_id,
                         "period_start": start,
                         "period_end": end,
-                        "status": CheckpointStatus.PENDING.value,
+                        "status": status.value,
                         "entries_jsonb": [emission],
                         "meta_jsonb": {
                             "snapshot_count": snapshot_count,
                             "model_count": len(ranking),
                             "ranking": entries,
                             "ranking_key": contract.aggregation.ranking_key,
+                            "emission_strategy": strategy_of(contract),
+                            "scoring_rule": code_identity(contract.scoring_function),
+                            "merkle": {"version": merkle.PROOF_VERSION, "leaf_count": tree.leaf_count},
                         },
                         "created_at": now,
                         "tx_hash": None,
                         "submitted_at": None,
+                        "merkle_root": tree.root,
+                        "gate_jsonb": verdict.to_json("build", now),
                     }
                 )
                 written.append(checkpoint_id)
-                log.info("checkpoint %s: %d models over %s .. %s", checkpoint_id, len(ranking), start, end)
+                if verdict.passed:
+                    log.info("checkpoint %s: %d models over %s .. %s", checkpoint_id, len(ranking), start, end)
+                else:
+                    log.warning("checkpoint %s GATED: %s", checkpoint_id, verdict.reasons())
                 start = end
             end = end + interval
         work.commit()
     return written
 
 
-def confirm_checkpoint(uow: UnitOfWorkFactory, checkpoint_id: str, tx_hash: str, now: datetime) -> CheckpointRow:
+def confirm_checkpoint(
+    uow: UnitOfWorkFactory, checkpoint_id: str, tx_hash: str, now: datetime, max_share_change: float | None = None
+) -> CheckpointRow:
     """Record the transaction that paid a PENDING checkpoint: status SUBMITTED, ``tx_hash`` and
     ``submitted_at``. Repeating with the recorded hash changes nothing and returns it; another
-    hash, or a checkpoint that is not PENDING, is a ``Conflict``."""
+    hash, or a checkpoint that is not PENDING, is a ``Conflict``.
+
+    Before it leaves PENDING the gate runs again on the stored emission, the scored predictions as
+    stored now and the Merkle root recomputed from the rows: a checkpoint that fails is stored
+    GATED with the reasons (committed) and the confirm is a ``Conflict`` naming them."""
     with uow() as work:
+        row = work.checkpoints.get(checkpoint_id)
+        if row is None:
+            raise NotFound(f"checkpoint {checkpoint_id!r} not found")
+        if row.status == CheckpointStatus.GATED.value:
+            raise Conflict(f"checkpoint {checkpoint_id} is GATED and cannot be confirmed: {gate_reasons(row)}")
+        if row.status == CheckpointStatus.PENDING.value and row.tx_hash is None:
+            recomputed = merkle_tree(work, row.id, row.period_start, row.period_end, row.emission).root
+            root_ok = None if row.merkle_root is None else recomputed == row.merkle_root
+            verdict = gate_verdict(work, row.emission, row.period_start, row.period_end, max_share_change, root_ok)
+            status = CheckpointStatus.PENDING if verdict.passed else CheckpointStatus.GATED
+            stored = verdict.to_json("confirm", now, row.gate)
+            if row.merkle_root is None:
+                stored["flags"].append("no Merkle root stored (built before schema revision 0004)")
+            if work.checkpoints.set_gate(checkpoint_id, CheckpointStatus.PENDING.value, status.value, stored):
+                if not verdict.passed:
+                    work.commit()
+                    log.warning("checkpoint %s GATED at confirm: %s", checkpoint_id, verdict.reasons())
+                    raise Conflict(f"checkpoint {checkpoint_id} failed the gate and is now GATED: {verdict.reasons()}")
         changed = work.checkpoints.confirm(checkpoint_id, tx_hash, now)
         row = work.checkpoints.get(checkpoint_id)
         work.commit()
@@ -116,6 +277,12 @@ def confirm_checkpoint(uow: UnitOfWorkFactory, checkpoint_id: str, tx_hash: str,
             f"checkpoint {checkpoint_id} is already confirmed with another tx_hash ({row.tx_hash}); status {row.status}"
         )
     raise Conflict(f"checkpoint {checkpoint_id} is {row.status}: only a PENDING checkpoint can be confirmed")
+
+
+def gate_reasons(row: CheckpointRow) -> str:
+    """The blocking reasons recorded with a checkpoint (``"none recorded"`` when there are none)."""
+    blocked = (row.gate or {}).get("blocked") or []
+    return "; ".join(str(b) for b in blocked) or "none recorded"
 
 
 def advance_checkpoint(uow: UnitOfWorkFactory, checkpoint_id: str, target: str, attempts: int = 3) -> CheckpointRow:

@@ -30,9 +30,9 @@ def run(args: list[str], tmp_path: Path, **env: str) -> subprocess.CompletedProc
 def test_db_upgrade_creates_the_schema(tmp_path: Path) -> None:
     result = run(["db", "upgrade"], tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "at revision 0003" in result.stdout
+    assert "at revision 0004" in result.stdout
     again = run(["db", "upgrade"], tmp_path)
-    assert again.returncode == 0 and "at revision 0003" in again.stdout
+    assert again.returncode == 0 and "at revision 0004" in again.stdout
 
 
 def test_bad_setting_fails_at_start_naming_the_variable(tmp_path: Path) -> None:
@@ -64,4 +64,13 @@ def test_backtest_command_end_to_end(tmp_path: Path) -> None:
         assert model in out
     assert "Emission checkpoint CKP_20191007_000000" in out
     assert "shares sum to 1,000,000,000" in out
+    for column in ("score_recent (24 h)", "reward (frac64)", "reward %", "participant_id"):
+        assert column in out
+    assert "up to date" not in out
+    again = run(
+        ["backtest", "--start", "2019-10-05T00:00:00Z", "--end", "2019-10-08T06:00:00Z"],
+        tmp_path,
+        PREFECT_API_URL=str(PREFECT_API_URL.value()),
+    )
+    assert again.returncode == 0 and "up to date" in again.stdout, again.stdout[-3000:]
     assert (PROJECT_DIR / "README.md").exists()

@@ -74,16 +74,20 @@ def test_backtest_flow_runs_the_competition_and_is_idempotent(flow_env) -> None:
     report = backtest(start=start, end=end)
     assert report.totals["rounds"] == 2 * report.totals["steps"]
     assert report.leaderboard.height == 6
-    scores = report.leaderboard["score_recent"].to_list()
+    scores = report.leaderboard["score_recent (24 h)"].to_list()  # window columns carry their hours
     assert len(set(scores)) == 6 and all(s != 0 for s in scores)
     assert len(report.checkpoints) == 1  # the Monday 2019-10-07 boundary
     checkpoint_id, frame = report.checkpoints[0]
     assert checkpoint_id == "CKP_20191007_000000"
-    assert frame["reward_pct"].sum() == 1_000_000_000
+    assert frame["reward (frac64)"].sum() == 1_000_000_000
+    assert round(frame["reward %"].sum(), 6) == 100.0
 
     before = counts(flow_env)
     again = backtest(start=start, end=end)
     assert again.totals["rounds"] == 0 and again.totals["checkpoints"] == 0
+    from coordinator_core.reports import backtest_summary
+
+    assert backtest_summary(again.totals).startswith("up to date")
     assert counts(flow_env) == before
 
 

@@ -44,6 +44,8 @@ TIERS = {
     ("GET", "/reports/checkpoints/{checkpoint_id}/emission"): "public",
     ("GET", "/reports/checkpoints/{checkpoint_id}/emission/cli-format"): "public",
     ("GET", "/reports/checkpoints/{checkpoint_id}/prizes"): "public",
+    ("GET", "/reports/checkpoints/{checkpoint_id}/proof"): "public",
+    ("GET", "/reports/checkpoints/{checkpoint_id}/explain"): "public",
     ("POST", "/reports/checkpoints/{checkpoint_id}/confirm"): "admin",
     ("PATCH", "/reports/checkpoints/{checkpoint_id}/status"): "admin",
     ("GET", "/reports/emissions/latest"): "public",
@@ -57,7 +59,8 @@ def call(client: TestClient, method: str, path: str, headers: dict[str, str] | N
     # without changing the shared data
     checkpoint = "CKP_absent" if method != "GET" else CHECKPOINT_ID
     url = path.replace("{model_id}", "noisy").replace("{checkpoint_id}", checkpoint)
-    return client.request(method, url, headers=headers or {}, json=BODIES.get(method))
+    params = {"model": "noisy"} if path.endswith(("/proof", "/explain")) else None  # their required parameter
+    return client.request(method, url, headers=headers or {}, json=BODIES.get(method), params=params)
 
 
 def passed(response: Any) -> bool:

@@ -330,7 +330,10 @@ def test_checkpoint_routes(client: TestClient, api_db: Dataset) -> None:
         "created_at",
         "tx_hash",
         "submitted_at",
+        "merkle_root",
+        "gate",
     }
+    assert len(checkpoint["merkle_root"]) == 64 and checkpoint["gate"]["passed"] is True
     assert parse_ts(checkpoint["period_end"]) == datetime(2019, 10, 7, tzinfo=UTC)
     assert parse_ts(checkpoint["period_start"]) == datetime(2019, 9, 30, tzinfo=UTC)
     assert client.get("/reports/checkpoints/latest").json() == checkpoint

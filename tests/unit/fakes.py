@@ -21,7 +21,16 @@ from coordinator_core.domain.statuses import CheckpointStatus, InputStatus, Pred
 from coordinator_core.domain.windows import WindowTotals
 from coordinator_core.feeds.base import FeedScope, SourceRecord, observe_delay
 from coordinator_core.gateway.base import ModelInfo
-from coordinator_core.ports import CheckpointRow, DueInput, PricePair, PriceQuery, StoredConfig, StoredRecord
+from coordinator_core.ports import (
+    CheckpointRow,
+    DueInput,
+    PricePair,
+    PriceQuery,
+    SnapshotRow,
+    StoredConfig,
+    StoredInput,
+    StoredRecord,
+)
 
 
 @dataclass
@@ -212,6 +221,46 @@ class FakeRounds:
         for c in changes:
             self.s.predictions[c.prediction_id].update(status=c.status, failed_reason=c.failed_reason)
 
+    def _stored(self, r: dict[str, Any]) -> StoredInput:
+        return StoredInput(
+            r["id"],
+            r["status"],
+            r.get("scope_jsonb") or {},
+            r["round_at"],
+            r["received_at"],
+            r["resolvable_at"],
+            r.get("actuals_jsonb"),
+            r.get("meta_jsonb") or {},
+        )
+
+    def stored_inputs(self, input_ids: Sequence[str]) -> dict[str, StoredInput]:
+        return {i: self._stored(self.s.inputs[i]) for i in input_ids if i in self.s.inputs}
+
+    def resolved_inputs(
+        self, start: datetime, end: datetime, after: tuple[datetime, str] | None, limit: int
+    ) -> list[StoredInput]:
+        rows = sorted(
+            (
+                r
+                for r in self.s.inputs.values()
+                if r["status"] == InputStatus.RESOLVED.value and start <= r["round_at"] < end
+            ),
+            key=lambda r: (r["round_at"], r["id"]),
+        )
+        if after is not None:
+            rows = [r for r in rows if (r["round_at"], r["id"]) > after]
+        return [self._stored(r) for r in rows[:limit]]
+
+    def predictions_by_id(self, prediction_ids: Sequence[str]) -> dict[str, PendingPrediction]:
+        out = {}
+        for pid in prediction_ids:
+            p = self.s.predictions.get(pid)
+            if p is not None:
+                out[pid] = PendingPrediction(
+                    p["id"], p["model_id"], p["input_id"], p["status"], p["inference_output_jsonb"], p["failed_reason"]
+                )
+        return out
+
 
 class FakeScores:
     def __init__(self, s: State) -> None:
@@ -273,6 +322,36 @@ class FakeScores:
     def first_snapshot_start(self) -> datetime | None:
         return min((start for _, start in self.s.snapshots), default=None)
 
+    def snapshots_between(
+        self,
+        start: datetime,
+        end: datetime,
+        model_id: str | None = None,
+        after: datetime | None = None,
+        limit: int | None = None,
+    ) -> list[SnapshotRow]:
+        rows = [
+            SnapshotRow(f"SNAP_{m}_{p:%Y%m%dT%H%M%S}", m, p, snap["period_end"], snap["totals"])
+            for (m, p), snap in sorted(self.s.snapshots.items())
+            if start < snap["period_end"] <= end
+            and (model_id is None or m == model_id)
+            and (after is None or p > after)
+        ]
+        return rows if limit is None else rows[:limit]
+
+    def scores_between(self, lo: datetime, hi: datetime, model_id: str | None = None) -> list[ScoreRow]:
+        return sorted(
+            (
+                r
+                for r in self.s.scores.values()
+                if lo <= r.scored_at < hi and (model_id is None or r.model_id == model_id)
+            ),
+            key=lambda r: (r.model_id, r.prediction_id),
+        )
+
+    def scores_of(self, prediction_ids: Sequence[str]) -> dict[str, ScoreRow]:
+        return {p: self.s.scores[p] for p in prediction_ids if p in self.s.scores}
+
 
 class FakeLeaderboards:
     def __init__(self, s: State) -> None:
@@ -309,6 +388,8 @@ class FakeCheckpoints:
             c["created_at"],
             c["tx_hash"],
             c["submitted_at"],
+            c.get("merkle_root"),
+            c.get("gate_jsonb"),
         )
 
     def confirm(self, checkpoint_id: str, tx_hash: str, now: datetime) -> bool:
@@ -323,6 +404,23 @@ class FakeCheckpoints:
         if c is None or c["status"] != current:
             return False
         c["status"] = target
+        return True
+
+    def previous(self, period_end: datetime) -> CheckpointRow | None:
+        earlier = [
+            c
+            for c in self.s.checkpoints.values()
+            if c["period_end"] < period_end and c["status"] != CheckpointStatus.GATED.value
+        ]
+        if not earlier:
+            return None
+        return self.get(max(earlier, key=lambda c: c["period_end"])["id"])
+
+    def set_gate(self, checkpoint_id: str, current: str, status: str, gate: Mapping[str, Any]) -> bool:
+        c = self.s.checkpoints.get(checkpoint_id)
+        if c is None or c["status"] != current or c["tx_hash"] is not None:
+            return False
+        c.update(status=status, gate_jsonb=dict(gate))
         return True
 
 

@@ -175,3 +175,66 @@ def test_give_up_fails_the_pending_predictions_of_an_unresolvable_round() -> Non
     good = next(p for p in state.predictions.values() if p["model_id"] == "good" and p["scope_key"] == "BTC-3600")
     assert good["status"] == PredictionStatus.FAILED.value and "ground truth unavailable" in good["failed_reason"]
     assert T + 2 * HOUR in state.leaderboards  # the give-up changed the leaderboard's inputs
+
+
+def test_explain_links_the_reward_to_each_prediction_and_its_feed_records() -> None:
+    from coordinator_core.services.explain import explain_reward
+
+    state, uow, cfg, contract = competition()
+    score.score_predictions(uow, contract, cfg, T + HOUR)  # the 1 h round, in one snapshot
+    score.score_predictions(uow, contract, cfg, T + 4 * HOUR)  # the 4 h round, in another
+    [checkpoint_id] = checkpoint.build_checkpoints(uow, contract, cfg, utc(2019, 9, 3))
+    page = explain_reward(uow, contract, checkpoint_id, "good", limit=1)
+    doc = page.document
+    assert doc["model"] == {"model_id": "good", "model_name": "good", "player_id": "player-good", "player_name": "Good"}
+    assert doc["reward"]["reward_pct"] == 1_000_000_000 and doc["reward"]["reproduced"] is True
+    assert doc["reward"]["strategy"] == {"kind": "tiers"} and doc["reward"]["weight"] == "100"
+    assert doc["rank"]["rank"] == 1 and doc["rank"]["of"] == 1 and doc["rank"]["recomputed_matches"] is True
+    assert doc["aggregate"]["prediction_count"] == 2 and doc["aggregate"]["matches_ranking"] is True
+    assert doc["scoring_rule"]["unchanged"] is True
+    assert doc["scoring_rule"]["now"]["path"] == "coordinator_core.scoring.rules:absolute_error_bps"
+    [snapshot] = doc["snapshots"]
+    assert snapshot["sums_match"] and page.next_after is not None
+    [item] = snapshot["predictions"]
+    assert item["output"] == {"value": 0.001} and item["status"] == "SCORED"
+    truth, records = item["ground_truth"], item["feed_records"]
+    assert records["match_ground_truth"] is True
+    assert (records["entry"]["values"]["close"], records["exit"]["values"]["close"]) == (
+        truth["entry_price"],
+        truth["resolved_price"],
+    )
+    assert item["score"]["value"] == pytest.approx(-abs(0.001 - truth["return"]) * 10_000)
+    rest = explain_reward(uow, contract, checkpoint_id, "good", after=page.next_after, limit=10)
+    assert rest.next_after is None
+    seen = [s["id"] for s in doc["snapshots"] + rest.document["snapshots"]]
+    assert len(seen) == len(set(seen)) == doc["aggregate"]["snapshot_count"]
+    # a model that was never paid is explained too: no scored prediction, so not ranked
+    boom = explain_reward(uow, contract, checkpoint_id, "boom").document
+    assert boom["reward"]["reward_pct"] == 0 and boom["rank"]["rank"] is None
+    assert "no scored prediction" in boom["reward"]["note"]
+    with pytest.raises(NotFound):
+        explain_reward(uow, contract, checkpoint_id, "nobody")
+    with pytest.raises(NotFound):
+        explain_reward(uow, contract, "CKP_nope", "good")
+
+
+def test_shadow_scoring_compares_two_contracts_and_writes_nothing() -> None:
+    import copy
+
+    from coordinator_core.scoring.rules import directional_pnl_bps
+    from coordinator_core.services.shadow import shadow_score
+
+    state, uow, cfg, contract = competition()
+    score.score_predictions(uow, contract, cfg, T + 4 * HOUR)
+    before = copy.deepcopy(state)
+    same = shadow_score(uow, contract, contract, cfg, T - HOUR, T + HOUR)
+    assert (same.rounds, same.predictions) == (2, 6)
+    assert same.compared == same.reproduced == 6  # the current contract gives the stored scores back
+    assert same.current.ranking == same.candidate.ranking and all(r["change_pct"] == 0 for r in same.diff)
+    candidate = CrunchContract(scoring_function=directional_pnl_bps)
+    other = shadow_score(uow, contract, candidate, cfg, T - HOUR, T + HOUR)
+    assert [e["model_id"] for e in other.candidate.ranking] == ["good"]
+    assert other.candidate.ranking[0]["metrics"] != other.current.ranking[0]["metrics"]
+    assert sum(r["candidate_pct"] for r in other.diff) == 1_000_000_000
+    assert state == before  # nothing written, nothing committed
+    assert shadow_score(uow, contract, candidate, cfg, T + HOUR, T + 2 * HOUR).up_to_date

@@ -24,7 +24,26 @@ COLUMNS = (
     CK.c.created_at,
     CK.c.tx_hash,
     CK.c.submitted_at,
+    CK.c.merkle_root,
+    CK.c.gate_jsonb,
 )
+
+
+def checkpoint_row(row: Any) -> CheckpointRow:
+    """A row selected with ``COLUMNS`` as the port's ``CheckpointRow``."""
+    return CheckpointRow(
+        row.id,
+        row.period_start,
+        row.period_end,
+        row.status,
+        row.entries_jsonb or [],
+        row.meta_jsonb or {},
+        row.created_at,
+        row.tx_hash,
+        row.submitted_at,
+        row.merkle_root,
+        row.gate_jsonb,
+    )
 
 
 class SqlCheckpointRepository:
@@ -40,19 +59,7 @@ class SqlCheckpointRepository:
 
     def get(self, checkpoint_id: str) -> CheckpointRow | None:
         row = self.db.execute(select(*COLUMNS).where(CK.c.id == checkpoint_id)).first()
-        if row is None:
-            return None
-        return CheckpointRow(
-            row.id,
-            row.period_start,
-            row.period_end,
-            row.status,
-            row.entries_jsonb or [],
-            row.meta_jsonb or {},
-            row.created_at,
-            row.tx_hash,
-            row.submitted_at,
-        )
+        return checkpoint_row(row) if row is not None else None
 
     def confirm(self, checkpoint_id: str, tx_hash: str, now: datetime) -> bool:
         """PENDING → SUBMITTED with ``tx_hash``: one conditional UPDATE (``status = PENDING AND
@@ -68,5 +75,26 @@ class SqlCheckpointRepository:
         """``current`` → ``target`` only if the status is still ``current`` (one conditional UPDATE)."""
         result = self.db.execute(
             CK.update().where(CK.c.id == checkpoint_id, CK.c.status == current).values(status=target)
+        )
+        return result.rowcount == 1  # type: ignore[attr-defined]
+
+    def previous(self, period_end: datetime) -> CheckpointRow | None:
+        """The newest checkpoint ending before ``period_end`` that is not GATED (unique index on
+        ``period_end``)."""
+        row = self.db.execute(
+            select(*COLUMNS)
+            .where(CK.c.period_end < period_end, CK.c.status != CheckpointStatus.GATED.value)
+            .order_by(CK.c.period_end.desc())
+            .limit(1)
+        ).first()
+        return checkpoint_row(row) if row is not None else None
+
+    def set_gate(self, checkpoint_id: str, current: str, status: str, gate: Mapping[str, Any]) -> bool:
+        """The gate's verdict and ``status``, only if the status is still ``current`` (one conditional
+        UPDATE; a confirmed checkpoint is never touched)."""
+        result = self.db.execute(
+            CK.update()
+            .where(CK.c.id == checkpoint_id, CK.c.status == current, CK.c.tx_hash.is_(None))
+            .values(status=status, gate_jsonb=dict(gate))
         )
         return result.rowcount == 1  # type: ignore[attr-defined]

@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection
 from coordinator_core.db.bulk import update_rows, upsert_rows
 from coordinator_core.db.tables import Input, InputStatus, Prediction, PredictionStatus
 from coordinator_core.domain.scoring import PendingPrediction, StatusChange
-from coordinator_core.ports import DueInput
+from coordinator_core.ports import DueInput, StoredInput
 
 IN: Any = Input.__table__  # type: ignore[attr-defined]
 P: Any = Prediction.__table__  # type: ignore[attr-defined]
@@ -144,3 +144,69 @@ class SqlRoundRepository:
             "id",
             [{"id": c.prediction_id, "status": c.status, "failed_reason": c.failed_reason} for c in rest],
         )
+
+    # -- reads of stored rounds (explain, shadow scoring) ---------------------------------------------
+    def stored_inputs(self, input_ids: Sequence[str]) -> dict[str, StoredInput]:
+        out: dict[str, StoredInput] = {}
+        ids = sorted(set(input_ids))
+        for offset in range(0, len(ids), PAGE):
+            rows = self.db.execute(select(*INPUT_COLUMNS).where(IN.c.id.in_(ids[offset : offset + PAGE]))).all()
+            out.update((r.id, _stored_input(r)) for r in rows)
+        return out
+
+    def resolved_inputs(
+        self, start: datetime, end: datetime, after: tuple[datetime, str] | None, limit: int
+    ) -> list[StoredInput]:
+        """RESOLVED rounds with ``round_at`` in ``[start, end)``, in ``(round_at, id)`` order after
+        ``after``."""
+        query = select(*INPUT_COLUMNS).where(IN.c.status == RESOLVED, IN.c.round_at >= start, IN.c.round_at < end)
+        if after is not None:
+            at, key = after
+            query = query.where(or_(IN.c.round_at > at, and_(IN.c.round_at == at, IN.c.id > key)))
+        rows = self.db.execute(query.order_by(IN.c.round_at, IN.c.id).limit(limit)).all()
+        return [_stored_input(r) for r in rows]
+
+    def predictions_by_id(self, prediction_ids: Sequence[str]) -> dict[str, PendingPrediction]:
+        out: dict[str, PendingPrediction] = {}
+        ids = sorted(set(prediction_ids))
+        for offset in range(0, len(ids), PAGE):
+            rows = self.db.execute(
+                select(
+                    P.c.id, P.c.model_id, P.c.input_id, P.c.status, P.c.inference_output_jsonb, P.c.failed_reason
+                ).where(P.c.id.in_(ids[offset : offset + PAGE]))
+            ).all()
+            out.update(
+                (
+                    r.id,
+                    PendingPrediction(
+                        r.id, r.model_id, r.input_id, r.status, r.inference_output_jsonb or {}, r.failed_reason
+                    ),
+                )
+                for r in rows
+            )
+        return out
+
+
+INPUT_COLUMNS = (
+    IN.c.id,
+    IN.c.status,
+    IN.c.scope_jsonb,
+    IN.c.round_at,
+    IN.c.received_at,
+    IN.c.resolvable_at,
+    IN.c.actuals_jsonb,
+    IN.c.meta_jsonb,
+)
+
+
+def _stored_input(r: Any) -> StoredInput:
+    return StoredInput(
+        r.id,
+        r.status,
+        r.scope_jsonb or {},
+        r.round_at,
+        r.received_at,
+        r.resolvable_at,
+        r.actuals_jsonb,
+        r.meta_jsonb or {},
+    )

@@ -20,7 +20,7 @@ from coordinator_core.db.bulk import upsert_rows
 from coordinator_core.db.tables import DerivedDirty, PredictionStatus, Score, Snapshot
 from coordinator_core.domain.scoring import ScoreRow
 from coordinator_core.domain.windows import WindowTotals
-from coordinator_core.ports import Aggregator
+from coordinator_core.ports import Aggregator, SnapshotRow
 
 S: Any = Score.__table__  # type: ignore[attr-defined]
 SN: Any = Snapshot.__table__  # type: ignore[attr-defined]
@@ -200,6 +200,94 @@ class SqlScoreRepository:
 
     def first_snapshot_start(self) -> datetime | None:
         return self.db.execute(select(func.min(SN.c.period_start))).scalar()
+
+    def snapshots_between(
+        self,
+        start: datetime,
+        end: datetime,
+        model_id: str | None = None,
+        after: datetime | None = None,
+        limit: int | None = None,
+    ) -> list[SnapshotRow]:
+        """Snapshots ending in ``(start, end]`` (of one model, starting after ``after``), ordered by
+        ``(model_id, period_start)`` (index on ``period_end``; per model the unique key)."""
+        query = select(
+            SN.c.id,
+            SN.c.model_id,
+            SN.c.period_start,
+            SN.c.period_end,
+            SN.c.value_sum,
+            SN.c.prediction_count,
+            SN.c.scored_count,
+            SN.c.failed_count,
+            SN.c.absent_count,
+        ).where(SN.c.period_end > start, SN.c.period_end <= end)
+        if model_id is not None:
+            query = query.where(SN.c.model_id == model_id)
+        if after is not None:
+            query = query.where(SN.c.period_start > after)
+        query = query.order_by(SN.c.model_id, SN.c.period_start)
+        if limit is not None:
+            query = query.limit(limit)
+        return [
+            SnapshotRow(
+                r.id,
+                r.model_id,
+                r.period_start,
+                r.period_end,
+                WindowTotals(
+                    float(r.value_sum),
+                    int(r.prediction_count),
+                    int(r.scored_count),
+                    int(r.failed_count),
+                    int(r.absent_count),
+                ),
+            )
+            for r in self.db.execute(query).all()
+        ]
+
+    def scores_between(self, lo: datetime, hi: datetime, model_id: str | None = None) -> list[ScoreRow]:
+        """Score rows with ``scored_at`` in ``[lo, hi)``, ordered by ``(model_id, prediction_id)``
+        (index ``(model_id, scored_at)`` for one model, ``scored_at`` otherwise)."""
+        query = select(*SCORE_COLUMNS).where(S.c.scored_at >= lo, S.c.scored_at < hi)
+        if model_id is not None:
+            query = query.where(S.c.model_id == model_id)
+        return [_score_row(r) for r in self.db.execute(query.order_by(S.c.model_id, S.c.prediction_id)).all()]
+
+    def scores_of(self, prediction_ids: Sequence[str]) -> dict[str, ScoreRow]:
+        out: dict[str, ScoreRow] = {}
+        ids = sorted(set(prediction_ids))
+        for offset in range(0, len(ids), 5_000):
+            rows = self.db.execute(select(*SCORE_COLUMNS).where(S.c.prediction_id.in_(ids[offset : offset + 5_000])))
+            out.update((r.prediction_id, _score_row(r)) for r in rows.all())
+        return out
+
+
+SCORE_COLUMNS = (
+    S.c.prediction_id,
+    S.c.model_id,
+    S.c.input_id,
+    S.c.prediction_status,
+    S.c.value,
+    S.c.success,
+    S.c.failed_reason,
+    S.c.result_jsonb,
+    S.c.scored_at,
+)
+
+
+def _score_row(r: Any) -> ScoreRow:
+    return ScoreRow(
+        r.prediction_id,
+        r.model_id,
+        r.input_id,
+        r.prediction_status,
+        float(r.value),
+        bool(r.success),
+        r.failed_reason,
+        r.result_jsonb or {},
+        r.scored_at,
+    )
 
 
 def window_totals(session: Connection | Session, since: datetime, until: datetime) -> dict[str, WindowTotals]:
