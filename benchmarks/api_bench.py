@@ -395,7 +395,7 @@ def build_derived(now: datetime) -> dict[str, Any]:
     runtime = build_runtime(database_url=bench_url())
     started = time.perf_counter()
     with runtime.uow() as work:
-        rebuild_leaderboard(work, runtime.contract, now)
+        rebuild_leaderboard(work, runtime.contract, now, runtime.settings.snapshot_period_seconds)
         work.commit()
     leaderboard_seconds = time.perf_counter() - started
     started = time.perf_counter()

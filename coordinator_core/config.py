@@ -252,6 +252,12 @@ class Settings(BaseSettings):
     # checkpoints
     checkpoint_interval_seconds: int = Field(604_800, ge=60)
     checkpoint_anchor: str = "1970-01-05T00:00:00Z"
+    checkpoint_wait_seconds: int = Field(
+        3600,
+        ge=0,
+        description="how long after its end a checkpoint waits for the rounds resolvable inside its period that are "
+        "not yet scored or given up; then it is built without them and their scores count as late in the next",
+    )
     checkpoint_max_share_change: float = Field(
         0.5,
         ge=0,

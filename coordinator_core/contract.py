@@ -290,6 +290,12 @@ def default_aggregate_snapshot(results: list[dict[str, Any]]) -> dict[str, Any]:
     return {key: sums[key] / counts[key] for key in sums}
 
 
+def custom_aggregator(contract: CrunchContract) -> Callable[[list[dict[str, Any]]], dict[str, Any]] | None:
+    """The contract's aggregator when it is not the default mean (``MODEL_SCORE_AGGREGATOR``): it
+    then scores the leaderboard windows and the checkpoints (``domain.windows``)."""
+    return None if contract.aggregate_snapshot is default_aggregate_snapshot else contract.aggregate_snapshot
+
+
 class CrunchContract(BaseModel):
     """Types, scope, aggregation and callables of one competition."""
 

@@ -7,7 +7,7 @@ Standalone (no database, no project import): a proof file can be checked by anyo
 
 * ``{"kind": "score", "id": "SCR_<prediction id>", "prediction_id", "model_id", "input_id",
   "prediction_status", "value", "success", "scored_at"}``: every score row summed into the
-  checkpoint's snapshots (``scored_at`` in ``[period_start, period_end)``);
+  checkpoint's snapshots (``scored_at`` in ``(period_start, period_end]``);
 * ``{"kind": "snapshot", "id", "model_id", "period_start", "period_end", "value_sum",
   "prediction_count", "scored_count", "failed_count", "absent_count"}``: every snapshot ending in
   ``(period_start, period_end]``;

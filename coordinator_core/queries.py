@@ -16,16 +16,16 @@ Plain SQLAlchemy Core on a ``Session``'s connection; no Prefect, no web framewor
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, case, func, literal_column, null, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from coordinator_core.db.repositories.scores import window_totals
+from coordinator_core.db.repositories.scores import counted_results, window_totals
 from coordinator_core.db.tables import (
     Checkpoint,
     FeedIngestionState,
@@ -38,7 +38,7 @@ from coordinator_core.db.tables import (
     Score,
     Snapshot,
 )
-from coordinator_core.domain.windows import window_score
+from coordinator_core.domain.windows import WindowTotals, window_score, with_aggregate
 
 PREDICTIONS: Any = Prediction.__table__  # type: ignore[attr-defined]
 SCORES: Any = Score.__table__  # type: ignore[attr-defined]
@@ -52,7 +52,6 @@ FR = FeedRecord.__table__.c  # type: ignore[attr-defined]
 FS = FeedIngestionState.__table__.c  # type: ignore[attr-defined]
 IN = Input.__table__.c  # type: ignore[attr-defined]
 
-ONE_MICROSECOND = timedelta(microseconds=1)
 FEED_COUNT_CAP = 100_000
 
 
@@ -198,17 +197,43 @@ def models_by_id(session: Session, model_ids: Iterable[str]) -> dict[str, dict[s
 
 
 # -- window scores ---------------------------------------------------------------------------------
-def window_scores(session: Session, windows: dict[str, int], as_of: datetime) -> dict[str, dict[str, dict[str, Any]]]:
-    """``{window: {model_id: totals}}`` over ``(as_of - hours, as_of]``, the leaderboard's bounds."""
-    until = as_of + ONE_MICROSECOND
+def window_scores(
+    session: Session,
+    windows: dict[str, int],
+    as_of: datetime,
+    period_seconds: int,
+    aggregator: Callable[[list[dict[str, Any]]], Mapping[str, Any]] | None = None,
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """``{window: {model_id: totals}}`` over ``(as_of - hours, as_of]``, the leaderboard's bounds
+    and score (``domain.windows``: with a custom aggregator, its ``value``)."""
     return {
-        name: _dicts(window_totals(session, as_of - timedelta(hours=hours), until)) for name, hours in windows.items()
+        name: _dicts(totals_between(session, as_of - timedelta(hours=hours), as_of, period_seconds, aggregator))
+        for name, hours in windows.items()
     }
 
 
-def period_totals(session: Session, start: datetime, end: datetime) -> dict[str, dict[str, Any]]:
-    """Per model over snapshots ending in ``(start, end]`` (a checkpoint's bounds)."""
-    return _dicts(window_totals(session, start, end + ONE_MICROSECOND))
+def period_totals(
+    session: Session,
+    start: datetime,
+    end: datetime,
+    period_seconds: int,
+    aggregator: Callable[[list[dict[str, Any]]], Mapping[str, Any]] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Per model over the scores resolved in ``(start, end]`` (a checkpoint's bounds when aligned)."""
+    return _dicts(totals_between(session, start, end, period_seconds, aggregator))
+
+
+def totals_between(
+    session: Session,
+    since: datetime,
+    until: datetime,
+    period_seconds: int,
+    aggregator: Callable[[list[dict[str, Any]]], Mapping[str, Any]] | None,
+) -> dict[str, WindowTotals]:
+    totals = window_totals(session, since, until, period_seconds)
+    if aggregator is None or not totals:
+        return totals
+    return with_aggregate(totals, counted_results(session, since, until), aggregator)
 
 
 def _dicts(totals: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -228,27 +253,10 @@ def last_performed_at(session: Session, model_ids: Sequence[str], until: datetim
     return {r.id: r.performed_at for r in rows if r.performed_at is not None}
 
 
-def _floor(value: datetime, seconds: int) -> datetime:
-    epoch = value.timestamp()
-    return datetime.fromtimestamp(epoch - epoch % seconds, UTC)
-
-
-def _ceil(value: datetime, seconds: int) -> datetime:
-    floor = _floor(value, seconds)
-    return floor if floor == value else floor + timedelta(seconds=seconds)
-
-
-def scored_range(since: datetime, until: datetime, snapshot_period_seconds: int) -> tuple[datetime, datetime]:
-    """The ``scored_at`` range ``[lo, hi)`` of the scores summed into the snapshots that
-    ``window_totals(since, until)`` reads (``since < period_end`` and ``period_start < until``, with
-    each score in the period holding its ``scored_at``)."""
-    return _floor(since, snapshot_period_seconds), _ceil(until, snapshot_period_seconds)
-
-
 def scope_totals(
     session: Session, model_ids: Sequence[str], ranges: dict[str, tuple[datetime, datetime]]
 ) -> dict[tuple[str, str], dict[str, dict[str, Any]]]:
-    """Per ``(model_id, scope_key)`` and per named ``scored_at`` range: the snapshot columns
+    """Per ``(model_id, scope_key)`` and per named ``scored_at`` range ``(lo, hi]``: the snapshot columns
     (value_sum, prediction_count, scored/failed/absent counts) and ``score``, summed from scores.
 
     One GROUP BY over the scores of ``model_ids`` in the widest range (index on
@@ -260,7 +268,7 @@ def scope_totals(
     high = max(r[1] for r in ranges.values())
     columns: list[Any] = [S.model_id, P.scope_key]
     for index, (lo, hi) in enumerate(ranges.values()):
-        inside = and_(S.scored_at >= lo, S.scored_at < hi)
+        inside = and_(S.scored_at > lo, S.scored_at <= hi)
         columns += [
             func.sum(case((inside, S.value), else_=0.0)).label(f"v{index}"),
             func.sum(case((inside, 1), else_=0)).label(f"n{index}"),
@@ -275,7 +283,7 @@ def scope_totals(
     query = (
         select(*columns)
         .select_from(SCORES.join(PREDICTIONS, P.id == S.prediction_id))
-        .where(S.model_id.in_(list(model_ids)), S.scored_at >= low, S.scored_at < high)
+        .where(S.model_id.in_(list(model_ids)), S.scored_at > low, S.scored_at <= high)
         .group_by(S.model_id, P.scope_key)
     )
     out: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}

@@ -48,6 +48,7 @@ from api.schemas import (
 )
 from api.security import AUTH_RESPONSES, PRIVATE, PUBLIC
 from coordinator_core import queries
+from coordinator_core.contract import custom_aggregator
 from coordinator_core.db.tables import PredictionStatus
 from coordinator_core.domain.ranking import participant_label
 
@@ -78,11 +79,25 @@ def cached(session: Session, ctx: ApiContext, key: tuple[Any, ...], compute: Any
 
 
 def window_scores(session: Session, ctx: ApiContext, as_of: datetime) -> dict[str, dict[str, dict[str, Any]]]:
-    return cached(session, ctx, ("windows", as_of), lambda: queries.window_scores(session, ctx.windows, as_of))
+    return cached(
+        session,
+        ctx,
+        ("windows", as_of),
+        lambda: queries.window_scores(
+            session, ctx.windows, as_of, ctx.settings.snapshot_period_seconds, custom_aggregator(ctx.contract)
+        ),
+    )
 
 
 def period_totals(session: Session, ctx: ApiContext, start: datetime, end: datetime) -> dict[str, dict[str, Any]]:
-    return cached(session, ctx, ("period", start, end), lambda: queries.period_totals(session, start, end))
+    return cached(
+        session,
+        ctx,
+        ("period", start, end),
+        lambda: queries.period_totals(
+            session, start, end, ctx.settings.snapshot_period_seconds, custom_aggregator(ctx.contract)
+        ),
+    )
 
 
 def score_fields(ctx: ApiContext, per_window: dict[str, dict[str, Any] | None]) -> dict[str, Any]:
@@ -209,7 +224,6 @@ def build_router(windows: dict[str, int]) -> APIRouter:
         period boundaries: the scope keys of a model add up to its ``global`` totals."""
         as_of, start = bounds(session, ctx, start, end)
         key = decode_cursor("models-params", cursor, (str, str))
-        period_seconds = ctx.settings.snapshot_period_seconds
         per_window = window_scores(session, ctx, as_of)
         period = period_totals(session, ctx, start, as_of)
         ids = set(model_filter(model_id, project_ids))
@@ -217,12 +231,8 @@ def build_router(windows: dict[str, int]) -> APIRouter:
             m for m in set(period).union(*per_window.values()) if (not ids or m in ids) and (key is None or m >= key[0])
         )
         chosen = candidates[: limit + 1]  # every model with snapshots has at least one scope key
-        until = as_of + queries.ONE_MICROSECOND
-        ranges = {
-            name: queries.scored_range(as_of - timedelta(hours=hours), until, period_seconds)
-            for name, hours in ctx.windows.items()
-        }
-        ranges[PERIOD] = queries.scored_range(start, until, period_seconds)
+        ranges = {name: (as_of - timedelta(hours=hours), as_of) for name, hours in ctx.windows.items()}
+        ranges[PERIOD] = (start, as_of)
         per_scope = queries.scope_totals(session, chosen, ranges)
         pairs = sorted(p for p in per_scope if key is None or p > key)
         page = pairs[:limit]

@@ -2,7 +2,8 @@
 emission checkpoints.
 
 ``build_ranking`` takes window totals per model (``{window: {model_id: WindowTotals}}``), the
-window whose counts are shown with each entry (and break ties), and the participants; it returns
+window whose counts are shown with each entry and break ties (the leaderboard's ranking window),
+and the participants; it returns
 entries ranked by the contract's ranker, in the ranker's order (its ``rank`` when it sets one, else the position). The default ranker sorts by the ranking window's score
 (``desc``: higher is better), missing scores last, ties broken by more scored predictions, then by
 ``model_id``. A custom ranker (``LEADERBOARD_RANKER``) works on the entries' JSON form and must
@@ -98,19 +99,31 @@ class LeaderboardEntry:
 
 Ranker = Callable[[list[dict[str, Any]], str, str], list[dict[str, Any]]]
 
+#: significant digits a ranking compares: a window's mean over up to millions of scores carries
+#: float summation noise of about 1e-12 relative, which depends on the order rows were summed in
+RANK_DIGITS = 10
+
+
+def rank_value(value: float) -> float:
+    """``value`` rounded to ``RANK_DIGITS`` significant digits: what the default ranker compares."""
+    return float(f"{value:.{RANK_DIGITS}g}")
+
 
 def default_rank(entries: list[dict[str, Any]], ranking_key: str, direction: str) -> list[dict[str, Any]]:
     """Sort entries (JSON form) by ``entry["metrics"][ranking_key]`` and number them 1..N.
 
-    Missing scores rank last. Ties are broken deterministically: more scored predictions first,
-    then ``model_id`` ascending. Returns new dicts with ``rank`` set.
+    Scores are compared at ``RANK_DIGITS`` significant digits (``rank_value``), so the order in
+    which a database summed a window never decides a rank: two models whose scores differ only by
+    float rounding tie. Missing scores rank last. Ties are broken deterministically: more scored
+    predictions (in the ranking window) first, then ``model_id`` ascending. Returns new dicts with
+    ``rank`` set.
     """
     descending = direction == "desc"
 
     def key(entry: dict[str, Any]) -> tuple[int, float, int, str]:
         value = entry.get("metrics", {}).get(ranking_key)
         missing = value is None or not math.isfinite(float(value))
-        metric = 0.0 if missing else float(value)
+        metric = 0.0 if missing else rank_value(float(value))
         return (
             1 if missing else 0,
             -metric if descending else metric,
@@ -131,11 +144,13 @@ def build_ranking(
     ranker: Ranker = default_rank,
     require_scored: bool = False,
 ) -> list[LeaderboardEntry]:
-    """Entries for every model with totals in ``counts_window`` (and, with ``require_scored``, at
-    least one scored prediction there), ranked; see the module docstring."""
-    shown = windows.get(counts_window, {})
+    """Entries for every model with totals in any window (and, with ``require_scored``, at least
+    one scored prediction in ``counts_window``), each showing its ``counts_window`` totals (which
+    break ties), ranked; see the module docstring."""
+    counted = windows.get(counts_window, {})
     entries = {}
-    for model_id, totals in shown.items():
+    for model_id in sorted(set().union(*windows.values())) if windows else []:
+        totals = counted.get(model_id, WindowTotals())
         if require_scored and totals.scored_count <= 0:
             continue
         metrics = {

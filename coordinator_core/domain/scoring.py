@@ -106,12 +106,17 @@ def score_rounds(
     score: RoundRule,
     policy: MissingPolicy,
     direction: str,
-    scored_at: datetime,
+    scored_at: datetime | Sequence[datetime],
 ) -> ScoredBatch:
     """Score every ``(ground_truth, predictions, scope)`` round; see the module docstring. ``score``
-    sees the round's PENDING outputs at once."""
+    sees the round's PENDING outputs at once. ``scored_at``: one time for every round, or one per
+    round (in order)."""
     batch = ScoredBatch()
-    for truth, predictions, scope in rounds:
+    items = list(rounds)
+    times = [scored_at] * len(items) if isinstance(scored_at, datetime) else list(scored_at)
+    if len(times) != len(items):
+        raise ValueError(f"score_rounds: {len(times)} score times for {len(items)} rounds")
+    for (truth, predictions, scope), at in zip(items, times, strict=True):
         values: list[float] = []
         missing: list[tuple[PendingPrediction, str, str | None]] = []
         reason: str | None
@@ -140,7 +145,7 @@ def score_rounds(
                     bool(result.get("success", True)),
                     result.get("failed_reason"),
                     result,
-                    scored_at,
+                    at,
                 )
             )
         penalty = policy.penalty(values, direction)
@@ -159,7 +164,7 @@ def score_rounds(
                     False,
                     reason,
                     result,
-                    scored_at,
+                    at,
                 )
             )
         batch.statuses[SCORED] += len(values)

@@ -1,10 +1,17 @@
 """Emission checkpoints: building them, and the two admin actions on them.
 
 Periods are contiguous, aligned to ``CHECKPOINT_ANCHOR`` every ``CHECKPOINT_INTERVAL_SECONDS``.
-Each covers the snapshots whose period ends in ``(period_start, period_end]``; the next starts
-where the last ended, so no snapshot falls between two checkpoints (scoring never stamps scores
-inside a checkpointed period). A period with no snapshots is folded into the next one. Missed
-periods are built in order. Models with no scored prediction in the period are not ranked.
+Each pays the scores resolved in ``(period_start, period_end]`` (``domain.periods``): the snapshots
+whose period ends in it. The next starts where the last ended, so no score falls between two
+checkpoints, and a score resolved inside a paid period is late (``services.score``): it counts in
+the next one. A period with no snapshots is folded into the next one. Missed periods are built in
+order. Models with no scored prediction in the period are not ranked. Window scores follow the
+aggregator (``domain.windows``).
+
+A checkpoint waits for its period's rounds: while a round whose ``resolvable_at`` is at or before
+the period's end is still unresolved (neither scored nor given up), the period is not built until
+``CHECKPOINT_WAIT_SECONDS`` after its end; then it is built without them (their scores, when they
+come, are late), and the number left out is stored in ``meta_jsonb.unsettled_rounds``.
 
 Each checkpoint carries the Merkle root of its snapshots and the scores they sum
 (``merkle_tree``, ``coordinator_core.merkle``) and the verdict of the gate before money moves
@@ -35,7 +42,7 @@ from coordinator_core.domain.statuses import CheckpointStatus, allowed_moves
 from coordinator_core.emission import default_build_emission
 from coordinator_core.errors import Conflict, NotFound
 from coordinator_core.ports import CheckpointRow, UnitOfWork, UnitOfWorkFactory
-from coordinator_core.services.score import SCORE_LOCK, refresh_derived
+from coordinator_core.services.score import SCORE_LOCK, refresh_derived, window_scores
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +57,10 @@ def last_boundary(settings: Settings, now: datetime) -> datetime:
 def period_ranking(
     work: UnitOfWork, contract: CrunchContract, start: datetime, end: datetime
 ) -> list[LeaderboardEntry]:
-    """Models ranked over snapshots ending in ``(start, end]`` (snapshots are aligned to periods that
-    divide the checkpoint interval: ending in ``(start, end]`` is starting in ``[start, end)``)."""
+    """Models ranked over the scores resolved in ``(start, end]`` (the snapshots ending in it: their
+    periods divide the checkpoint interval), scored as the leaderboard windows are."""
     key, direction = contract.aggregation.ranking_key, contract.aggregation.ranking_direction
-    totals = work.scores.window_totals(start, end)
+    totals = window_scores(work, contract, start, end, None)
     participants = work.models.participants(list(totals))
     return build_ranking({key: totals}, key, participants, key, direction, contract.rank, require_scored=True)
 
@@ -106,8 +113,8 @@ def merkle_tree(
     work: UnitOfWork, checkpoint_id: str, start: datetime, end: datetime, emission: Mapping[str, Any]
 ) -> merkle.CheckpointTree:
     """The checkpoint's Merkle tree (``coordinator_core.merkle``) from the stored rows: the snapshots
-    ending in ``(start, end]`` and the scores they sum (``scored_at`` in ``[start, end)``: the
-    periods are aligned to the snapshot period), plus the period and the emission document."""
+    ending in ``(start, end]`` and the scores they sum (``scored_at`` in ``(start, end]``), plus the
+    period and the emission document."""
     leaves: list[dict[str, Any]] = [
         merkle.snapshot_leaf(
             s.id,
@@ -192,7 +199,14 @@ def build_checkpoints(uow: UnitOfWorkFactory, contract: CrunchContract, settings
             end = start + interval
         else:
             start, end = last_end, last_end + interval
+        wait = timedelta(seconds=settings.checkpoint_wait_seconds)
         while end <= now:
+            unsettled = work.rounds.unsettled(end)
+            if unsettled and now < end + wait:
+                log.info(
+                    "checkpoint ending %s waits for %d unresolved rounds (until %s at most)", end, unsettled, end + wait
+                )
+                break
             snapshot_count = work.scores.snapshot_count(start, end)
             if snapshot_count:
                 ranking = period_ranking(work, contract, start, end)
@@ -211,6 +225,7 @@ def build_checkpoints(uow: UnitOfWorkFactory, contract: CrunchContract, settings
                         "entries_jsonb": [emission],
                         "meta_jsonb": {
                             "snapshot_count": snapshot_count,
+                            "unsettled_rounds": unsettled,
                             "model_count": len(ranking),
                             "ranking": entries,
                             "ranking_key": contract.aggregation.ranking_key,

@@ -31,14 +31,14 @@ from datetime import datetime
 from fractions import Fraction
 from typing import Any
 
-from coordinator_core.contract import CrunchContract
+from coordinator_core.contract import CrunchContract, custom_aggregator
 from coordinator_core.domain.emission_strategy import parse_strategy
 from coordinator_core.domain.ranking import default_rank, ranked_json
 from coordinator_core.emission import FRAC64_TOTAL, percents, ranking_scores
 from coordinator_core.errors import NotFound
 from coordinator_core.ports import PricePair, SnapshotRow, StoredInput, StoredRecord, UnitOfWork, UnitOfWorkFactory
 from coordinator_core.services.checkpoint import code_identity, emission_document, period_ranking
-from coordinator_core.services.score import price_queries
+from coordinator_core.services.score import price_queries, window_scores
 
 DEFAULT_TIE_BREAK = (
     "higher score first (desc) or lower first (asc); missing scores last; ties: more scored predictions "
@@ -185,8 +185,10 @@ def rank_link(
     return link
 
 
-def aggregate_link(work: UnitOfWork, meta: Mapping[str, Any], model_id: str, start: datetime, end: datetime) -> dict:
-    totals = work.scores.window_totals(start, end).get(model_id)
+def aggregate_link(
+    work: UnitOfWork, contract: CrunchContract, meta: Mapping[str, Any], model_id: str, start: datetime, end: datetime
+) -> dict:
+    totals = window_scores(work, contract, start, end, None).get(model_id)
     if totals is None:
         raise NotFound(f"model {model_id!r} has no snapshot in this checkpoint's period")
     entry = next((e for e in meta.get("ranking") or [] if e.get("model_id") == model_id), None)
@@ -195,7 +197,10 @@ def aggregate_link(work: UnitOfWork, meta: Mapping[str, Any], model_id: str, sta
         **totals.as_dict(),
         "snapshot_count": len(work.scores.snapshots_between(start, end, model_id)),
         "formula": "score = Σ value_sum / Σ prediction_count over the model's snapshots ending in "
-        "(period_start, period_end]",
+        "(period_start, period_end]: the scores resolved in that period"
+        if custom_aggregator(contract) is None
+        else f"score = {code_identity(contract.aggregate_snapshot)['path']}(results)['value'] over the model's "
+        "scores resolved in (period_start, period_end] (MODEL_SCORE_AGGREGATOR)",
         "matches_ranking": entry is not None and stored is not None and math.isclose(totals.score or 0.0, stored),
     }
 
@@ -239,7 +244,7 @@ def snapshot_links(
     pairs = work.feeds.price_pairs(price_queries([i.due() for i in inputs.values()]))
     out = []
     for snapshot in page:
-        inside = [s for s in scores if snapshot.period_start <= s.scored_at < snapshot.period_end]
+        inside = [s for s in scores if snapshot.period_start < s.scored_at <= snapshot.period_end]
         items = []
         for score in inside:
             prediction = predictions.get(score.prediction_id)
@@ -298,7 +303,7 @@ def explain_reward(
         if row is None:
             raise NotFound(f"checkpoint {checkpoint_id!r} not found")
         start, end = row.period_start, row.period_end
-        aggregate = aggregate_link(work, row.meta, model_id, start, end)
+        aggregate = aggregate_link(work, contract, row.meta, model_id, start, end)
         participants = work.models.participants([model_id])
         snapshots, next_after = snapshot_links(work, model_id, start, end, after, limit)
         document = {

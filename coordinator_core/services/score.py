@@ -9,6 +9,15 @@ other price at or before ``t + h`` can still arrive. Rounds that cannot be resol
 ``RESOLVE_GIVE_UP_SECONDS`` with a reason. A scoring rule that raises fails that prediction only.
 FAILED and ABSENT predictions are counted through ``MISSING_PREDICTION_POLICY``.
 
+A score belongs to its round's resolution time, not to the time it is computed: ``scored_at`` is
+the round's ``resolvable_at`` (fixed when it was predicted: the round time plus its horizon or
+``resolve_after_seconds``, or the settlement point plus the allowed latency), rounded up to the
+whole second (``score_time``). So a delayed or re-run scoring run puts every score in the same
+snapshot, window and checkpoint period (``domain.periods``: ``(start, end]``). A score whose
+period a checkpoint has already paid is *late*: it is stamped one second after that checkpoint's
+end (the first unpaid period), marked ``late_from`` in its result, counted in ``ScoreRunResult.late``
+and logged; it never changes a paid period.
+
 Each batch of rounds is one transaction: scores, statuses and the work it owes to the derived
 tables (``derived_dirty``). ``refresh_derived`` then rebuilds what is owed from the scores in one
 transaction, so a run killed anywhere leaves either the old state or work the next run finishes.
@@ -19,16 +28,17 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from coordinator_core.clock import floor_time
 from coordinator_core.config import Settings, granularity_seconds
-from coordinator_core.contract import CrunchContract, default_aggregate_snapshot
+from coordinator_core.contract import CrunchContract, custom_aggregator
+from coordinator_core.domain.periods import period_start
 from coordinator_core.domain.policy import MissingPolicy
 from coordinator_core.domain.ranking import build_ranking, ranked_json
 from coordinator_core.domain.scoring import PendingPrediction, score_rounds
+from coordinator_core.domain.windows import WindowTotals, with_aggregate
 from coordinator_core.feeds.base import FeedScope, observe_delay
 from coordinator_core.games.ticks import points_from_records
 from coordinator_core.ports import DueInput, PricePair, PriceQuery, UnitOfWork, UnitOfWorkFactory
@@ -38,7 +48,6 @@ log = logging.getLogger(__name__)
 SCORE_LOCK = "coordinator:score-and-checkpoint"
 SNAPSHOT, LEADERBOARD = "snapshot", "leaderboard"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-ONE_MICROSECOND = timedelta(microseconds=1)
 
 
 @dataclass
@@ -46,14 +55,22 @@ class ScoreRunResult:
     resolved: int = 0
     waiting: int = 0
     gave_up: int = 0
+    #: scores resolved inside a period a checkpoint had already paid (moved to the next one)
+    late: int = 0
     statuses: Counter[str] = field(default_factory=Counter)
     leaderboard_id: str | None = None
 
 
-def scoring_time(work: UnitOfWork, now: datetime) -> datetime:
-    """Scores are stamped ``now``, but never inside a period a checkpoint already paid."""
-    latest_end = work.checkpoints.last_end()
-    return max(now, latest_end) if latest_end is not None else now
+def score_time(resolvable_at: datetime, paid_until: datetime | None) -> tuple[datetime, bool]:
+    """``(scored_at, late)`` of a round's scores: its resolution time rounded up to the whole second
+    or, when a checkpoint already paid that moment (``<= paid_until``), the first second after the
+    paid periods."""
+    at = resolvable_at.replace(microsecond=0)
+    if at < resolvable_at:
+        at += timedelta(seconds=1)
+    if paid_until is not None and at <= paid_until:
+        return paid_until + timedelta(seconds=1), True
+    return at, False
 
 
 # -- ground truth --------------------------------------------------------------------------------------
@@ -208,8 +225,10 @@ def score_predictions(
         with uow() as work:
             work.lock(SCORE_LOCK)
             still = work.rounds.still_received([inp.id for inp in batch])
-            scored_at = scoring_time(work, now)
+            paid_until = work.checkpoints.last_end()
             kept = [input_id for input_id in by_input if input_id in still]
+            resolvable = {inp.id: inp.resolvable_at for inp in batch}
+            times = {input_id: score_time(resolvable[input_id], paid_until) for input_id in kept}
             rounds = [(truths[input_id], by_input[input_id], scopes[input_id]) for input_id in kept]
             rule = _precomputed([results[input_id] for input_id in kept if input_id in results])
             truths = {k: v for k, v in truths.items() if k in still}
@@ -224,14 +243,31 @@ def score_predictions(
                 rule,
                 policy,
                 contract.aggregation.ranking_direction,
-                scored_at,
+                [times[input_id][0] for input_id in kept],
             )
+            late = {input_id for input_id, (_, is_late) in times.items() if is_late}
+            if late:
+                scored.scores = [
+                    replace(r, result={**r.result, "late_from": resolvable[r.input_id].isoformat()})
+                    if r.input_id in late
+                    else r
+                    for r in scored.scores
+                ]
+                moved = sum(1 for r in scored.scores if r.input_id in late)
+                result.late += moved
+                log.warning(
+                    "%d late scores of %d rounds resolved inside a paid checkpoint period (ending %s): "
+                    "they count in the next period",
+                    moved,
+                    len(late),
+                    paid_until,
+                )
             work.rounds.set_statuses(scored.changes)
             work.scores.add(scored.scores)
             result.statuses.update(scored.statuses)
             if scored.scores:
                 work.scores.mark_dirty(
-                    SNAPSHOT, [floor_time(r.scored_at, settings.snapshot_period_seconds) for r in scored.scores]
+                    SNAPSHOT, [period_start(r.scored_at, settings.snapshot_period_seconds) for r in scored.scores]
                 )
             if scored.scores or reasons:
                 work.scores.mark_dirty(LEADERBOARD, [EPOCH])
@@ -260,7 +296,7 @@ def _precomputed(results: list[Any]) -> Callable[..., Any]:
 def refresh_derived(uow: UnitOfWorkFactory, contract: CrunchContract, settings: Settings, now: datetime) -> str | None:
     """Rebuild the snapshots owed (one GROUP BY over their periods' scores) and, when owed, the
     leaderboard at ``now`` and the models' overall scores. Returns the leaderboard id if rebuilt."""
-    aggregator = None if contract.aggregate_snapshot is default_aggregate_snapshot else contract.aggregate_snapshot
+    aggregator = custom_aggregator(contract)
     with uow() as work:
         work.lock(SCORE_LOCK)
         periods = work.scores.dirty(SNAPSHOT)
@@ -270,30 +306,55 @@ def refresh_derived(uow: UnitOfWorkFactory, contract: CrunchContract, settings: 
         leaderboard_id = None
         owed = work.scores.dirty(LEADERBOARD)
         if owed:
-            leaderboard_id = rebuild_leaderboard(work, contract, now)
+            leaderboard_id = rebuild_leaderboard(work, contract, now, settings.snapshot_period_seconds)
             work.scores.clear_dirty(LEADERBOARD, owed)
         work.commit()
     return leaderboard_id
 
 
-def rebuild_leaderboard(work: UnitOfWork, contract: CrunchContract, now: datetime) -> str:
-    """The leaderboard at ``now``: every window's score per model over ``(now - hours, now]``,
-    the counts of the longest window, ranked; and each model's overall score."""
+def window_scores(
+    work: UnitOfWork, contract: CrunchContract, since: datetime, until: datetime, period_seconds: int | None
+) -> dict[str, WindowTotals]:
+    """Per model, the totals and the score of the window ``(since, until]`` (``domain.windows``:
+    the default mean from the snapshots, or the contract's custom aggregator over the counted
+    results)."""
+    totals = work.scores.window_totals(since, until, period_seconds)
+    aggregator = custom_aggregator(contract)
+    if aggregator is None or not totals:
+        return totals
+    return with_aggregate(totals, work.scores.counted_results(since, until), aggregator)
+
+
+def rebuild_leaderboard(work: UnitOfWork, contract: CrunchContract, now: datetime, period_seconds: int) -> str:
+    """The leaderboard at ``now``: every window's score per model over ``(now - hours, now]``
+    (exactly ``hours`` of score times), ranked on the ranking window, whose counts are shown and
+    break ties; and each model's overall score."""
     windows = contract.aggregation.windows
-    until = now + ONE_MICROSECOND
-    totals = {name: work.scores.window_totals(now - timedelta(hours=w.hours), until) for name, w in windows.items()}
-    longest = max(windows, key=lambda name: windows[name].hours)
-    participants = work.models.participants(list(totals[longest]))
+    totals = {
+        name: window_scores(work, contract, now - timedelta(hours=w.hours), now, period_seconds)
+        for name, w in windows.items()
+    }
     aggregation = contract.aggregation
+    shown = set().union(*totals.values())
+    participants = work.models.participants(sorted(shown))
     entries = build_ranking(
-        totals, longest, participants, aggregation.ranking_key, aggregation.ranking_direction, contract.rank
+        totals,
+        aggregation.ranking_key,
+        participants,
+        aggregation.ranking_key,
+        aggregation.ranking_direction,
+        contract.rank,
     )
     leaderboard_id = f"LBR_{now:%Y%m%dT%H%M%S.%f}"
     work.leaderboards.add(
         leaderboard_id,
         now,
         ranked_json(entries),
-        {"generated_by": "coordinator_core.services.score", "as_of": now.isoformat()},
+        {
+            "generated_by": "coordinator_core.services.score",
+            "as_of": now.isoformat(),
+            "counts_window": aggregation.ranking_key,
+        },
     )
     work.models.set_overall_scores({e.model_id: {"rank": e.rank, **e.metrics} for e in entries})
     return leaderboard_id

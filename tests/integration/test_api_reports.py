@@ -1,5 +1,6 @@
 """Every read route of the report API on the backtest data (SQLite and Postgres): shapes, and
-values checked against the database (``window_totals`` for scores, the tables for the rest)."""
+values checked against the database (scores summed straight from the score rows resolved in the
+window, ``(since, until]``; the tables for the rest)."""
 
 from __future__ import annotations
 
@@ -13,15 +14,14 @@ from sqlalchemy import func, select
 from sqlmodel import Session
 
 from api.report_schema import referenced_properties
-from coordinator_core.db.repositories.scores import window_totals
-from coordinator_core.db.tables import Checkpoint, FeedRecord, Leaderboard, Prediction, Snapshot
+from coordinator_core.db.tables import Checkpoint, FeedRecord, Leaderboard, Prediction, Score, Snapshot
+from coordinator_core.domain.windows import WindowTotals
 from tests.integration import test_api_support as support
 from tests.integration.test_api_support import CHECKPOINT_ID, MODELS, Dataset, parse_ts, walk
 
 api_db, client = support.api_db, support.client  # the shared fixtures
 
 WINDOWS = {"score_recent": 24, "score_steady": 72, "score_anchor": 168}
-MICRO = timedelta(microseconds=1)
 LEADERBOARD_KEYS = {
     "created_at",
     "leaderboard_id",
@@ -42,8 +42,18 @@ LEADERBOARD_KEYS = {
 
 
 def totals_at(data: Dataset, since: datetime, until: datetime) -> dict[str, dict[str, Any]]:
+    """Per model, the scores resolved in ``(since, until]``, from the score rows themselves."""
     with Session(data.engine) as session:
-        return {model_id: t.as_dict() for model_id, t in window_totals(session, since, until).items()}
+        rows = session.execute(
+            select(Score.model_id, Score.value, Score.success, Score.prediction_status).where(
+                Score.scored_at > since, Score.scored_at <= until
+            )
+        ).all()
+    out: dict[str, WindowTotals] = {}
+    for model_id, value, success, status in rows:
+        part = WindowTotals(float(value), 1, int(bool(success)), int(status == "FAILED"), int(status == "ABSENT"))
+        out[model_id] = out.get(model_id, WindowTotals()) + part
+    return {model_id: t.as_dict() for model_id, t in out.items()}
 
 
 def scalar(data: Dataset, query: Any) -> Any:
@@ -70,12 +80,12 @@ def test_leaderboard_shape_and_scores_equal_window_totals(client: TestClient, ap
         assert entry["status"] == "RUNNING"
         assert entry["score_ranking"] == {"key": "score_recent", "value": entry["score_recent"], "direction": "desc"}
         for window, hours in WINDOWS.items():
-            expected = totals_at(api_db, as_of - timedelta(hours=hours), as_of + MICRO)[entry["model_id"]]
+            expected = totals_at(api_db, as_of - timedelta(hours=hours), as_of)[entry["model_id"]]
             assert entry[window] == pytest.approx(expected["score"], rel=1e-12)
             assert entry["score_metrics"][window] == entry[window]
-        longest = totals_at(api_db, as_of - timedelta(hours=168), as_of + MICRO)[entry["model_id"]]
-        assert entry["prediction_count"] == longest["prediction_count"]
-        assert entry["failed_count"] == longest["failed_count"]
+        ranking = totals_at(api_db, as_of - timedelta(hours=24), as_of)[entry["model_id"]]  # the ranking window
+        assert entry["prediction_count"] == ranking["prediction_count"]
+        assert entry["failed_count"] == ranking["failed_count"]
     recent = [e["score_recent"] for e in entries]
     assert recent == sorted(recent, reverse=True)
     by_model = {e["model_id"]: e for e in entries}
@@ -111,7 +121,7 @@ def test_models_global_agrees_with_the_leaderboard(client: TestClient, api_db: D
     rows = client.get("/reports/models/global").json()
     assert [r["model_id"] for r in rows] == sorted(MODELS)
     as_of = latest_board_time(api_db)
-    period = totals_at(api_db, as_of - timedelta(days=7), as_of + MICRO)
+    period = totals_at(api_db, as_of - timedelta(days=7), as_of)
     for row in rows:
         entry = board[row["model_id"]]
         assert parse_ts(row["as_of"]) == parse_ts(row["end"]) == as_of
@@ -139,8 +149,8 @@ def test_models_global_explicit_window_and_timezones(client: TestClient, api_db:
         client.get("/reports/models/global", params={"end": v, "start": "2019-10-06T00:00:00"}).json() for v in variants
     ]
     assert all(answer == answers[0] for answer in answers)  # naive values are read as UTC
-    expected = totals_at(api_db, as_of - timedelta(hours=24), as_of + MICRO)
-    period = totals_at(api_db, datetime(2019, 10, 6, tzinfo=UTC), as_of + MICRO)
+    expected = totals_at(api_db, as_of - timedelta(hours=24), as_of)
+    period = totals_at(api_db, datetime(2019, 10, 6, tzinfo=UTC), as_of)
     for row in answers[0]:
         assert parse_ts(row["end"]) == as_of
         assert row["score_recent"] == pytest.approx(expected[row["model_id"]]["score"], rel=1e-12)
@@ -178,7 +188,7 @@ def test_model_status(client: TestClient, api_db: Dataset) -> None:
         status = client.get(f"/reports/models/{model_id}/status").json()
         assert status["rank"] == board[model_id]["rank"]
         assert status["score_metrics"] == {w: board[model_id][w] for w in WINDOWS}
-        assert status["windows"]["score_anchor"]["prediction_count"] == board[model_id]["prediction_count"]
+        assert status["windows"]["score_recent"]["prediction_count"] == board[model_id]["prediction_count"]
         newest = scalar(api_db, select(func.max(Prediction.performed_at)).where(Prediction.model_id == model_id))
         assert parse_ts(status["last_prediction"]["performed_at"]) == newest
         assert parse_ts(status["last_round_at"]) <= newest
@@ -189,7 +199,7 @@ def test_model_status(client: TestClient, api_db: Dataset) -> None:
     assert flaky["recent_statuses"]["FAILED"] > 0 and flaky["last_failure_code"] == "FAILED"
     earlier = client.get("/reports/models/flaky/status", params={"as_of": "2019-10-05T00:00:00"}).json()
     assert parse_ts(earlier["last_prediction"]["performed_at"]) <= datetime(2019, 10, 5, tzinfo=UTC)
-    expected = totals_at(api_db, datetime(2019, 10, 4, tzinfo=UTC), datetime(2019, 10, 5, tzinfo=UTC) + MICRO)["flaky"]
+    expected = totals_at(api_db, datetime(2019, 10, 4, tzinfo=UTC), datetime(2019, 10, 5, tzinfo=UTC))["flaky"]
     assert earlier["score_metrics"]["score_recent"] == pytest.approx(expected["score"], rel=1e-12)
     assert client.get("/reports/models/nobody/status").status_code == 404
 

@@ -19,7 +19,7 @@ from coordinator_core.services.configs import seed_configs
 from coordinator_core.services.ingest import ingest
 from coordinator_core.services.predict import predict_round
 from coordinator_core.services.score import score_predictions
-from tests._svc_helpers import HOUR, floor_hour, rows, utc, write_model
+from tests._svc_helpers import HOUR, rows, utc, write_model
 
 START = utc(2019, 9, 1)
 DAY = timedelta(days=1)
@@ -59,8 +59,7 @@ def _expected_ranking(scores, start, end):
     """Σvalue/Σcount per model over the scores whose snapshot period ends in (start, end]."""
     total, counted, scored = defaultdict(float), defaultdict(int), defaultdict(int)
     for s in scores:
-        period_end = floor_hour(s["scored_at"]) + HOUR
-        if start < period_end <= end:
+        if start < s["scored_at"] <= end:  # a period is (start, end] of score times
             total[s["model_id"]] += s["value"]
             counted[s["model_id"]] += 1
             scored[s["model_id"]] += 1 if s["success"] else 0
@@ -173,24 +172,31 @@ def _small_round_setup(make_runtime, models_dir, boundary):
 
 
 def test_late_scores_are_stamped_after_the_paid_period(make_runtime, models_dir):
+    """The second round (resolvable at boundary - 1 h) is not scored before the day's checkpoint:
+    the checkpoint waits CHECKPOINT_WAIT_SECONDS for it, then is built without it; its scores, when
+    they come, are late: stamped one second after the paid period, marked, and paid by the next."""
     boundary = START + DAY
     rt = _small_round_setup(make_runtime, models_dir, boundary)
+    wait = timedelta(seconds=rt.settings.checkpoint_wait_seconds)
     assert score_predictions(rt.uow, rt.contract, rt.settings, boundary - 2 * HOUR).resolved == 1
-    assert build_checkpoints(rt.uow, rt.contract, rt.settings, boundary) == ["CKP_20190902_000000"]
+    assert build_checkpoints(rt.uow, rt.contract, rt.settings, boundary) == []  # waits for the second round
+    assert build_checkpoints(rt.uow, rt.contract, rt.settings, boundary + wait) == ["CKP_20190902_000000"]
     paid = rows(rt.engine, Checkpoint)
+    assert paid[0]["meta_jsonb"]["unsettled_rounds"] == 1
     scores_before = {s["id"] for s in rows(rt.engine, Score)}
 
-    # scoring runs late with an as_of inside the paid period
-    result = score_predictions(rt.uow, rt.contract, rt.settings, boundary - HOUR)
+    # scoring runs late (its round resolved at boundary - 1 h, inside the paid period)
+    result = score_predictions(rt.uow, rt.contract, rt.settings, boundary + wait)
 
-    assert result.resolved == 1
+    assert result.resolved == 1 and result.late == 5
     new = [s for s in rows(rt.engine, Score) if s["id"] not in scores_before]
-    assert len(new) == 5 and {s["scored_at"] for s in new} == {boundary}
-    assert all(s["scored_at"] < boundary for s in rows(rt.engine, Score) if s["id"] in scores_before)
-    assert {s["period_start"] for s in rows(rt.engine, Snapshot)} == {boundary - 2 * HOUR, boundary}
+    assert len(new) == 5 and {s["scored_at"] for s in new} == {boundary + timedelta(seconds=1)}
+    assert {s["result_jsonb"]["late_from"] for s in new} == {(boundary - HOUR).isoformat()}
+    assert all(s["scored_at"] <= boundary for s in rows(rt.engine, Score) if s["id"] in scores_before)
+    assert {s["period_start"] for s in rows(rt.engine, Snapshot)} == {boundary - 3 * HOUR, boundary}
     assert rows(rt.engine, Checkpoint) == paid
     # the late scores are paid by the next checkpoint, and only there
-    assert build_checkpoints(rt.uow, rt.contract, rt.settings, boundary + DAY) == ["CKP_20190903_000000"]
+    assert build_checkpoints(rt.uow, rt.contract, rt.settings, boundary + DAY + wait) == ["CKP_20190903_000000"]
     nxt = _checkpoints(rt.engine)[-1]
     assert nxt["period_start"] == boundary
     assert sum(e["prediction_count"] for e in nxt["meta_jsonb"]["ranking"]) == sum(

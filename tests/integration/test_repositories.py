@@ -69,12 +69,13 @@ def _seed(engine) -> None:
 
 
 def test_snapshots_rebuilt_again_and_again_in_one_period_count_every_score(db_url: str) -> None:
-    """Scoring runs at 01:00, 01:12, 01:24, 01:36 all land in the 01:00 snapshot: after each rebuild
-    the snapshot holds every score of the period so far (a period key is an integer division)."""
+    """Scores resolved at 01:15, 01:30, 01:45 and 02:00 all land in the snapshot (01:00, 02:00]:
+    after each rebuild the snapshot holds every score of the period so far (a period key is an
+    integer division; the end belongs to the period)."""
     engine = get_engine(db_url)
     _seed(engine)
     for k in range(4):
-        at = T + timedelta(minutes=12 * k)
+        at = T + timedelta(minutes=15 * (k + 1))
         with SqlUnitOfWork(engine) as work:
             work.scores.add(
                 [

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from coordinator_core.db.tables import Input, Leaderboard, Prediction, Score, Snapshot
+from coordinator_core.domain.periods import period_start
 from coordinator_core.services.configs import seed_configs
 from coordinator_core.services.ingest import ingest
 from coordinator_core.services.predict import predict_round
@@ -17,7 +18,6 @@ from coordinator_core.services.score import score_predictions
 from tests._svc_helpers import (
     HOUR,
     close,
-    floor_hour,
     raise_above_threshold,
     rows,
     utc,
@@ -259,7 +259,7 @@ def test_snapshots_match_the_scores(start):
     assert len(scores) == 6 * len(MODELS)
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for s in scores:
-        groups[(s["model_id"], floor_hour(s["scored_at"]))].append(s)
+        groups[(s["model_id"], period_start(s["scored_at"], 3600))].append(s)  # (start, end]
 
     snapshots = rows(rt.engine, Snapshot)
     assert {(s["model_id"], s["period_start"]) for s in snapshots} == set(groups)
@@ -281,13 +281,9 @@ def test_leaderboard_windows_match_the_scores(start):
     windows = {name: w.hours for name, w in rt.contract.aggregation.windows.items()}
 
     def expected(model_id, hours):
-        since, until = now - timedelta(hours=hours), now + timedelta(microseconds=1)
+        since = now - timedelta(hours=hours)  # exactly `hours` of score times: (since, now]
         picked = [
-            s["value"]
-            for s in rows(rt.engine, Score)
-            if s["model_id"] == model_id
-            and floor_hour(s["scored_at"]) + HOUR > since
-            and floor_hour(s["scored_at"]) < until
+            s["value"] for s in rows(rt.engine, Score) if s["model_id"] == model_id and since < s["scored_at"] <= now
         ]
         return sum(picked) / len(picked) if picked else None
 

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from coordinator_core.clock import floor_time
+from coordinator_core.domain.periods import aligned, period_end, period_start
 from coordinator_core.domain.ranking import Participant
 from coordinator_core.domain.scoring import PendingPrediction, ScoreRow, StatusChange
 from coordinator_core.domain.statuses import CheckpointStatus, InputStatus, PredictionStatus
@@ -184,6 +185,13 @@ class FakeRounds:
             for r in due[:limit]
         ]
 
+    def unsettled(self, until: datetime) -> int:
+        return sum(
+            1
+            for r in self.s.inputs.values()
+            if r["status"] == InputStatus.RECEIVED.value and r["resolvable_at"] <= until
+        )
+
     def still_received(self, input_ids: Sequence[str]) -> set[str]:
         return {i for i in input_ids if self.s.inputs[i]["status"] == InputStatus.RECEIVED.value}
 
@@ -291,7 +299,7 @@ class FakeScores:
             end = start + timedelta(seconds=period_seconds)
             groups: dict[str, list[ScoreRow]] = {}
             for row in sorted(self.s.scores.values(), key=lambda r: r.prediction_id):
-                if start <= row.scored_at < end:
+                if start < row.scored_at <= end:
                     groups.setdefault(row.model_id, []).append(row)
             for model_id, rows in groups.items():
                 results = [dict(r.result) for r in rows if r.success]
@@ -309,12 +317,38 @@ class FakeScores:
                 written += 1
         return written
 
-    def window_totals(self, since: datetime, until: datetime) -> dict[str, WindowTotals]:
-        out: dict[str, list[WindowTotals]] = {}
+    def window_totals(
+        self, since: datetime, until: datetime, period_seconds: int | None = None
+    ) -> dict[str, WindowTotals]:
+        """The snapshots overlapping ``(since, until]``, less the scores of the edge periods outside
+        it, as the SQL repository does (whose agreement with the scores themselves is tested on it)."""
+        out: dict[str, WindowTotals] = {}
         for (model_id, start), snap in self.s.snapshots.items():
             if snap["period_end"] > since and start < until:
-                out.setdefault(model_id, []).append(snap["totals"])
-        return {model_id: WindowTotals.total(parts) for model_id, parts in out.items()}
+                out[model_id] = out.get(model_id, WindowTotals()) + snap["totals"]
+        if period_seconds is None:
+            return out
+        low, high = period_start(since, period_seconds), period_end(until, period_seconds)
+        for row in self.s.scores.values():
+            if (not aligned(since, period_seconds) and low < row.scored_at <= since) or (
+                not aligned(until, period_seconds) and until < row.scored_at <= high
+            ):
+                part = WindowTotals(
+                    -row.value,
+                    -1,
+                    -int(row.success),
+                    -int(row.prediction_status == PredictionStatus.FAILED.value),
+                    -int(row.prediction_status == PredictionStatus.ABSENT.value),
+                )
+                out[row.model_id] = out.get(row.model_id, WindowTotals()) + part
+        return {m: t for m, t in out.items() if t.prediction_count > 0}
+
+    def counted_results(self, lo: datetime, hi: datetime) -> dict[str, list[dict[str, Any]]]:
+        out: dict[str, list[dict[str, Any]]] = {}
+        for row in sorted(self.s.scores.values(), key=lambda r: (r.scored_at, r.prediction_id)):
+            if lo < row.scored_at <= hi:
+                out.setdefault(row.model_id, []).append({**row.result, "value": row.value})
+        return out
 
     def snapshot_count(self, start: datetime, end: datetime) -> int:
         return sum(1 for snap in self.s.snapshots.values() if start < snap["period_end"] <= end)
@@ -344,7 +378,7 @@ class FakeScores:
             (
                 r
                 for r in self.s.scores.values()
-                if lo <= r.scored_at < hi and (model_id is None or r.model_id == model_id)
+                if lo < r.scored_at <= hi and (model_id is None or r.model_id == model_id)
             ),
             key=lambda r: (r.model_id, r.prediction_id),
         )

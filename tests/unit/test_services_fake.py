@@ -141,8 +141,12 @@ def test_checkpoint_built_confirmed_and_advanced_with_domain_errors() -> None:
     state, uow, cfg, contract = competition()
     score.score_predictions(uow, contract, cfg, T + HOUR)
     assert checkpoint.build_checkpoints(uow, contract, cfg, T + HOUR) == []  # the day is not over
-    written = checkpoint.build_checkpoints(uow, contract, cfg, utc(2019, 9, 3))
+    # the 4 h round (resolvable inside the day) is not scored: the checkpoint waits for it ...
+    assert checkpoint.build_checkpoints(uow, contract, cfg, utc(2019, 9, 3)) == []
+    # ... for CHECKPOINT_WAIT_SECONDS (1 h), then it is built without it and says so
+    written = checkpoint.build_checkpoints(uow, contract, cfg, utc(2019, 9, 3, 1))
     assert written == ["CKP_20190903_000000"]
+    assert state.checkpoints[written[0]]["meta_jsonb"]["unsettled_rounds"] == 1
     emission = state.checkpoints[written[0]]["entries_jsonb"][0]
     assert sum(r["reward_pct"] for r in emission["cruncher_rewards"]) == 1_000_000_000
     assert [r["model_id"] for r in emission["model_rewards"]] == ["good"]  # only models with a scored prediction

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, or_, select, text
+from sqlalchemy import and_, bindparam, func, or_, select, text
 from sqlalchemy.engine import Connection
 
 from coordinator_core.db.bulk import update_rows, upsert_rows
@@ -52,6 +52,12 @@ class SqlRoundRepository:
             query = query.where(or_(IN.c.resolvable_at > at, and_(IN.c.resolvable_at == at, IN.c.id > key)))
         rows = self.db.execute(query.order_by(IN.c.resolvable_at, IN.c.id).limit(limit)).all()
         return [DueInput(r.id, r.scope_jsonb, r.received_at, r.resolvable_at, r.meta_jsonb or {}) for r in rows]
+
+    def unsettled(self, until: datetime) -> int:
+        """Rounds still RECEIVED (neither resolved nor given up) whose ``resolvable_at`` is at or
+        before ``until``: what a checkpoint ending at ``until`` waits for."""
+        query = select(func.count()).where(IN.c.status == InputStatus.RECEIVED.value, IN.c.resolvable_at <= until)
+        return int(self.db.execute(query).scalar() or 0)
 
     def still_received(self, input_ids: Sequence[str]) -> set[str]:
         """Which of these rounds are still waiting for their ground truth (not resolved meanwhile)."""

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from coordinator_core.db.bulk import upsert_rows
 from coordinator_core.db.tables import DerivedDirty, PredictionStatus, Score, Snapshot
+from coordinator_core.domain.periods import aligned, period_end, period_start
 from coordinator_core.domain.scoring import ScoreRow
 from coordinator_core.domain.windows import WindowTotals
 from coordinator_core.ports import Aggregator, SnapshotRow
@@ -136,10 +137,17 @@ class SqlScoreRepository:
         return upsert_rows(self.db, SN, rows, ["model_id", "period_start"], update=SNAPSHOT_COLUMNS)
 
     def _bucket(self, period_seconds: int) -> Any:
-        """The period index ``floor(epoch(scored_at) / period)`` as SQL."""
+        """The index ``k`` of the period ``(k P, (k + 1) P]`` holding ``scored_at``: ``ceil(epoch / P) - 1``
+        as SQL (``domain.periods``; integer arithmetic on SQLite)."""
         if self.dialect == "postgresql":
-            return cast(func.floor(func.extract("epoch", S.c.scored_at) / period_seconds), BigInteger)
-        return cast(func.strftime("%s", S.c.scored_at), Integer).op("/")(literal(period_seconds, Integer))  # integer /
+            return cast(func.ceil(func.extract("epoch", S.c.scored_at) / period_seconds), BigInteger) - 1
+        # the whole seconds, truncated (strftime rounds a fraction of .9995 or more up, so cut it off)
+        seconds = cast(func.strftime("%s", func.substr(S.c.scored_at, 1, 19)), Integer)
+        # ceil(t / P) - 1 == floor((ceil(t) - 1) / P): ceil(t) - 1 is the whole seconds when the stored
+        # text has a fraction ("YYYY-MM-DD HH:MM:SS.ffffff"), else one less (integer division)
+        fraction = func.substr(S.c.scored_at, 21)
+        below = case((fraction > "000000", seconds), else_=seconds - 1)
+        return below.op("/")(literal(period_seconds, Integer))
 
     def _ranges(self, starts: list[datetime], period_seconds: int) -> Any:
         """``scored_at`` inside one of the periods (adjacent periods merged into one range)."""
@@ -150,7 +158,7 @@ class SqlScoreRepository:
                 ranges[-1][1] = start + period
             else:
                 ranges.append([start, start + period])
-        return or_(*[and_(S.c.scored_at >= lo, S.c.scored_at < hi) for lo, hi in ranges])
+        return or_(*[and_(S.c.scored_at > lo, S.c.scored_at <= hi) for lo, hi in ranges])
 
     def _summaries(
         self, inside: Any, bucket: Any, aggregator: Aggregator | None
@@ -185,9 +193,11 @@ class SqlScoreRepository:
         return {key: aggregator(values) for key, values in results.items()}
 
     # -- reads --------------------------------------------------------------------------------------
-    def window_totals(self, since: datetime, until: datetime) -> dict[str, WindowTotals]:
-        """Per model, over snapshots with ``since < period_end`` and ``period_start < until``."""
-        return window_totals(self.db, since, until)
+    def window_totals(
+        self, since: datetime, until: datetime, period_seconds: int | None = None
+    ) -> dict[str, WindowTotals]:
+        """Per model, the scores resolved in ``(since, until]`` (see ``window_totals``)."""
+        return window_totals(self.db, since, until, period_seconds)
 
     def snapshot_count(self, start: datetime, end: datetime) -> int:
         """Snapshots whose period ends in ``(start, end]``."""
@@ -246,10 +256,15 @@ class SqlScoreRepository:
             for r in self.db.execute(query).all()
         ]
 
+    def counted_results(self, lo: datetime, hi: datetime) -> dict[str, list[dict[str, Any]]]:
+        """Per model, the results of its scores resolved in ``(lo, hi]`` in ``(scored_at,
+        prediction_id)`` order: what a custom aggregator scores a window on (``domain.windows``)."""
+        return counted_results(self.db, lo, hi)
+
     def scores_between(self, lo: datetime, hi: datetime, model_id: str | None = None) -> list[ScoreRow]:
-        """Score rows with ``scored_at`` in ``[lo, hi)``, ordered by ``(model_id, prediction_id)``
+        """Score rows with ``scored_at`` in ``(lo, hi]``, ordered by ``(model_id, prediction_id)``
         (index ``(model_id, scored_at)`` for one model, ``scored_at`` otherwise)."""
-        query = select(*SCORE_COLUMNS).where(S.c.scored_at >= lo, S.c.scored_at < hi)
+        query = select(*SCORE_COLUMNS).where(S.c.scored_at > lo, S.c.scored_at <= hi)
         if model_id is not None:
             query = query.where(S.c.model_id == model_id)
         return [_score_row(r) for r in self.db.execute(query.order_by(S.c.model_id, S.c.prediction_id)).all()]
@@ -290,9 +305,14 @@ def _score_row(r: Any) -> ScoreRow:
     )
 
 
-def window_totals(session: Connection | Session, since: datetime, until: datetime) -> dict[str, WindowTotals]:
-    """Per model, over snapshots with ``since < period_end`` and ``period_start < until``: summed
-    counts and value sums (one indexed GROUP BY; shared with the read queries)."""
+def window_totals(
+    session: Connection | Session, since: datetime, until: datetime, period_seconds: int | None = None
+) -> dict[str, WindowTotals]:
+    """Per model, the totals of the scores resolved in ``(since, until]`` (``domain.periods``): the
+    snapshots whose period overlaps it (``period_end > since`` and ``period_start < until``), one
+    indexed GROUP BY, less the scores of the two edge periods that fall outside when ``since`` or
+    ``until`` is not on a period boundary (``period_seconds``; without it the bounds are taken as
+    aligned, as a checkpoint's are)."""
     rows = session.execute(
         select(
             SN.c.model_id,
@@ -305,9 +325,55 @@ def window_totals(session: Connection | Session, since: datetime, until: datetim
         .where(SN.c.period_end > since, SN.c.period_start < until)
         .group_by(SN.c.model_id)
     ).all()
-    return {
+    totals = {
         model_id: WindowTotals(
             float(value_sum or 0.0), int(count or 0), int(scored or 0), int(failed or 0), int(absent or 0)
         )
         for model_id, value_sum, count, scored, failed, absent in rows
     }
+    if period_seconds is None:
+        return totals
+    outside = []  # the parts of the edge periods outside the window
+    if not aligned(since, period_seconds):
+        outside.append(and_(S.c.scored_at > period_start(since, period_seconds), S.c.scored_at <= since))
+    if not aligned(until, period_seconds):
+        outside.append(and_(S.c.scored_at > until, S.c.scored_at <= period_end(until, period_seconds)))
+    if not outside:
+        return totals
+    edges = session.execute(
+        select(
+            S.c.model_id,
+            func.sum(S.c.value),
+            func.count(),
+            func.sum(case((S.c.success.is_(True), 1), else_=0)),
+            func.sum(case((S.c.prediction_status == PredictionStatus.FAILED.value, 1), else_=0)),
+            func.sum(case((S.c.prediction_status == PredictionStatus.ABSENT.value, 1), else_=0)),
+        )
+        .where(or_(*outside))
+        .group_by(S.c.model_id)
+    ).all()
+    for model_id, value_sum, count, scored, failed, absent in edges:
+        kept = totals.get(model_id, WindowTotals())
+        totals[model_id] = WindowTotals(
+            kept.value_sum - float(value_sum or 0.0),
+            kept.prediction_count - int(count or 0),
+            kept.scored_count - int(scored or 0),
+            kept.failed_count - int(failed or 0),
+            kept.absent_count - int(absent or 0),
+        )
+        if totals[model_id].prediction_count == 0:
+            del totals[model_id]
+    return totals
+
+
+def counted_results(session: Connection | Session, lo: datetime, hi: datetime) -> dict[str, list[dict[str, Any]]]:
+    """See ``SqlScoreRepository.counted_results`` (shared with the read queries)."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    rows = session.execute(
+        select(S.c.model_id, S.c.result_jsonb, S.c.value)
+        .where(S.c.scored_at > lo, S.c.scored_at <= hi)
+        .order_by(S.c.scored_at, S.c.prediction_id)
+    ).all()
+    for model_id, result, value in rows:
+        out.setdefault(model_id, []).append({**(result or {}), "value": float(value)})
+    return out
