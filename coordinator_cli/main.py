@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from coordinator_core.clock import parse_utc
 from coordinator_core.errors import CoordinatorError
@@ -149,6 +150,7 @@ def _run_backtest(start: datetime | None, end: datetime | None, days: int) -> No
         f"\nBacktest {report.start.isoformat()} → {report.end.isoformat()}: {report.totals} "
         f"in {time.perf_counter() - started:.1f} s\n{backtest_summary(report.totals)}"
     )
+    console.print(f"Predictions as scored: {report.failure_summary}", markup=False)
     console.print(frame_table(report.leaderboard, f"Leaderboard as of {report.end.isoformat()}"))
     latest = next((c for c in checkpoints(_runtime_engine(), limit=5)), None)
     if latest is not None:
@@ -415,6 +417,45 @@ def feeds_gaps(
             found += 1
             table.add_row(scope.key, gap.first.isoformat(), gap.last.isoformat(), f"{gap.count:,}")
     console.print(table if found else "no gaps")
+
+
+@app.command()
+def failures(
+    start: Annotated[str | None, typer.Option(help="ISO-8601 start (default: 1 day before END)")] = None,
+    end: Annotated[str | None, typer.Option(help="ISO-8601 end, excluded (default: now)")] = None,
+) -> None:
+    """List the predictions made in [START, END) that failed or were absent, by model and cause
+    (kind: scoring_function, ground_truth, model_error, model_timeout, invalid_output, absent). No Prefect."""
+    from datetime import timedelta
+
+    from coordinator_core.clock import SystemClock
+    from coordinator_core.diagnostics import failures as period_failures
+    from coordinator_core.domain.failures import kinds
+
+    _ready("schema")
+    last = _time(end, "--end") or SystemClock().now()
+    first = _time(start, "--start") or last - timedelta(days=1)
+    found = period_failures(_runtime_engine(), first, last)
+    statuses = ", ".join(f"{status} {count:,}" for status, count in sorted(found.statuses.items())) or "none"
+    console.print(f"Predictions {first.isoformat()} → {last.isoformat()}: {statuses}", markup=False)
+    if not found.groups:
+        console.print("no failures")
+        return
+    by_kind = kinds(found.failures)
+    console.print("By kind: " + ", ".join(f"{kind} {count:,}" for kind, count in sorted(by_kind.items())), markup=False)
+    table = Table(title="Failures by model and reason", title_justify="left")
+    for column in ("model", "kind", "count", "reason", "first", "last"):
+        table.add_column(column, justify="right" if column == "count" else "left", overflow="fold")
+    for group in found.groups:
+        table.add_row(
+            group.model_id,
+            group.kind,
+            f"{group.count:,}",
+            Text(group.example if len(group.example) <= 160 else group.example[:160] + "…"),  # no markup
+            group.first_at.isoformat(),
+            group.last_at.isoformat(),
+        )
+    console.print(table)
 
 
 @app.command()

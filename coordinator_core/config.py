@@ -248,6 +248,13 @@ class Settings(BaseSettings):
     resolve_give_up_seconds: int = Field(86_400, ge=0)
     missing_prediction_policy: str = "worst_in_round"
     snapshot_period_seconds: int = Field(3600, ge=60)
+    scoring_failure_limit: float = Field(
+        0.5, ge=0.0, le=1.0, description="share of scored predictions the scoring function may fail on"
+    )
+    scoring_failure_min_count: int = Field(10, ge=1, description="failures below this count never fail a run")
+
+    # alerts (Prefect events)
+    alert_model_failing_rounds: int = Field(5, ge=1, description="rounds a model fails in a row before an alert")
 
     # checkpoints
     checkpoint_interval_seconds: int = Field(604_800, ge=60)

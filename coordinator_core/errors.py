@@ -9,7 +9,8 @@
     │   ├── DataError             stored data that cannot be used as asked
     │   ├── NotFound              the thing asked for does not exist (the API's 404)
     │   ├── Conflict              its state does not allow the change asked (the API's 409)
-    │   └── FeedPermanentError    an upstream refused for good (unknown symbol, 401, 451)
+    │   ├── FeedPermanentError    an upstream refused for good (unknown symbol, 401, 451)
+    │   └── ScoringFunctionFailing  the competition's scoring function failed on too many predictions
     └── TransientError            retried by Prefect (network, timeouts, lock conflicts)
         └── FeedUnavailable       a feed source could not answer now
             └── RateLimited       the upstream asked us to wait (429/418, Retry-After)
@@ -54,6 +55,12 @@ class TransientError(CoordinatorError):
 
 class FeedPermanentError(PermanentError):
     """An upstream feed refused in a way no retry fixes; the message says what to change."""
+
+
+class ScoringFunctionFailing(PermanentError):
+    """The competition's scoring function (``SCORING_FUNCTION``), not the models, failed on more than
+    ``SCORING_FAILURE_LIMIT`` of the predictions it was given; the message says why (the run's
+    scores are stored: only the run's state is Failed)."""
 
 
 class FeedUnavailable(TransientError):

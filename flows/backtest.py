@@ -3,6 +3,7 @@ through the same services as live; one task run per simulated day."""
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import cast
@@ -18,6 +19,7 @@ from prefect.artifacts import (
 
 from coordinator_core import reports
 from coordinator_core.clock import ensure_utc
+from coordinator_core.domain import failures as failure_rules
 from coordinator_core.services import backtest as service
 from tasks.competition import backtest_chunk, seed_configs
 from tasks.context import get_runtime
@@ -31,6 +33,12 @@ class BacktestReport:
     totals: dict[str, int]
     leaderboard: pl.DataFrame
     checkpoints: list[tuple[str, pl.DataFrame]] = field(default_factory=list)
+    failures: failure_rules.Failures = field(default_factory=Counter)  # (kind, reason) -> predictions, as scored
+
+    @property
+    def failure_summary(self) -> str:
+        statuses = {name.upper(): self.totals.get(name, 0) for name in ("scored", "failed", "absent")}
+        return failure_rules.summary(statuses, self.failures)
 
 
 @flow(name="backtest", log_prints=True)
@@ -49,11 +57,24 @@ def backtest(start: datetime | None = None, end: datetime | None = None, days: i
         UUID, create_progress_artifact(progress=0.0, key="backtest-progress", description="Backtest progress")
     )
     totals: dict[str, int] = {}
+    found: failure_rules.Failures = Counter()
+    settings = runtime.settings
     for index, (chunk_start, chunk_end) in enumerate(windows, start=1):
         chunk = backtest_chunk(chunk_start, chunk_end)
+        found.update(failure_rules.from_dicts(chunk.pop("failures", [])))
         totals = {k: totals.get(k, 0) + v for k, v in chunk.items()}
         update_progress_artifact(progress, progress=100.0 * index / len(windows))
         log.info("backtest %d/%d up to %s: %s", index, len(windows), chunk_end.isoformat(), chunk)
+        # a broken scoring function fails the backtest as soon as it shows, over everything run so far
+        failure_rules.check_scoring_function(
+            totals.get("scored", 0),
+            found,
+            settings.scoring_failure_limit,
+            settings.scoring_failure_min_count,
+            f"backtest {start.isoformat()} → {chunk_end.isoformat()}",
+        )
+    statuses = {name.upper(): totals.get(name, 0) for name in ("scored", "failed", "absent")}
+    log.info("backtest predictions as scored: %s", failure_rules.summary(statuses, found))
     publish_leaderboard()
     _, leaderboard = reports.latest_leaderboard(runtime.engine, reports.window_hours(runtime.contract))
     print(reports.backtest_summary(totals))
@@ -66,7 +87,9 @@ def backtest(start: datetime | None = None, end: datetime | None = None, days: i
         "",
         reports.backtest_summary(totals),
         "",
+        "Failures (by kind, top reasons): " + failure_rules.summary(statuses, found),
+        "",
     ]
     summary += [md for c in in_window if (md := checkpoint_markdown(c.id))]
     create_markdown_artifact(key="backtest-summary", markdown="\n\n".join(summary), description="Backtest summary")
-    return BacktestReport(start, end, totals, leaderboard, checkpoint_frames)
+    return BacktestReport(start, end, totals, leaderboard, checkpoint_frames, found)

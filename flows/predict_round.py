@@ -8,6 +8,7 @@ from typing import Any
 from prefect import flow
 
 from coordinator_core.clock import resolve_now
+from coordinator_core.domain import failures as failure_rules
 from coordinator_core.reports import predict_summary
 from tasks.competition import predict_round as predict_round_task
 from tasks.competition import seed_configs
@@ -18,5 +19,6 @@ def predict_round(as_of: datetime | None = None) -> dict[str, Any]:
     now = resolve_now(as_of)
     seed_configs(now)
     result = predict_round_task(now)
-    print(predict_summary(result, now))
+    failures = failure_rules.from_dicts(result["failures"])
+    print(predict_summary(result, now) + " | " + failure_rules.summary(result["statuses"], failures))
     return result

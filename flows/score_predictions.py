@@ -7,10 +7,13 @@ from datetime import datetime
 import polars as pl
 from prefect import flow
 
+from coordinator_core import diagnostics
 from coordinator_core.clock import resolve_now
+from coordinator_core.domain import failures as failure_rules
 from coordinator_core.reports import score_summary
 from coordinator_core.services import score
 from tasks.competition import score_predictions as score_predictions_task
+from tasks.competition import score_report
 from tasks.context import get_runtime
 from tasks.reports import publish_leaderboard
 from tasks.scoring import task_mapper
@@ -27,15 +30,11 @@ def score_predictions(as_of: datetime | None = None, parallel: bool = False) -> 
     now = resolve_now(as_of)
     if parallel:
         rt = get_runtime()
+        due = diagnostics.due_input_ids(rt.engine, now)
         outcome = score.score_predictions(rt.uow, rt.contract, rt.settings, now, mapper=task_mapper)
-        result = {
-            "resolved": outcome.resolved,
-            "waiting": outcome.waiting,
-            "gave_up": outcome.gave_up,
-            "statuses": dict(outcome.statuses),
-            "leaderboard_id": outcome.leaderboard_id,
-        }
+        result = score_report(rt, now, due, outcome)
     else:
         result = score_predictions_task(now)
-    print(score_summary(result, now))
+    failures = failure_rules.from_dicts(result["failures"])
+    print(score_summary(result, now) + " | " + failure_rules.summary(result["statuses"], failures))
     return pl.DataFrame(publish_leaderboard())

@@ -118,3 +118,8 @@ def hang_above_threshold(prediction: dict[str, Any], ground_truth: dict[str, Any
 
         time.sleep(HANG_SECONDS)
     return absolute_error_bps(prediction, ground_truth)
+
+
+def broken_rule(prediction: dict[str, Any], ground_truth: dict[str, Any]) -> dict[str, Any]:
+    """A scoring function with a designer's bug: it reads a key the ground truth does not have."""
+    return {"value": ground_truth["realised_return"]}

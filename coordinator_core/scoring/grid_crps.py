@@ -225,7 +225,7 @@ def _crps_block(batch: DensityBatch, x: FloatArray, grid: FloatArray, renormaliz
                 rows = block.rows[start:stop]
                 cdf = block.evaluate(grid, slice(start, stop), batch.impl, dt)
                 if renormalize:
-                    integral = cdf @ weights
+                    integral = _row_dot(cdf, weights)
                     scale = np.where(integral > 0, dt / integral, 1.0)
                 np.cumsum(cdf, axis=1, out=cdf)
                 if renormalize:
@@ -233,5 +233,13 @@ def _crps_block(batch: DensityBatch, x: FloatArray, grid: FloatArray, renormaliz
                 np.clip(cdf, 0.0, 1.0, out=cdf)
                 cdf -= steps[np.searchsorted(grid, x[rows], side="left")]  # 1[z_i >= x]
                 np.multiply(cdf, cdf, out=cdf)
-                out[rows] = cdf @ weights
+                out[rows] = _row_dot(cdf, weights, overwrite=True)
     return out
+
+
+def _row_dot(matrix: FloatArray, weights: FloatArray, overwrite: bool = False) -> FloatArray:
+    """``matrix @ weights``, row by row in one fixed summation order (numpy's pairwise sum along each
+    row), so a prediction's score never depends on how many others share its batch: BLAS picks a
+    different kernel (and order) for one row than for many."""
+    product = np.multiply(matrix, weights, out=matrix if overwrite else None)
+    return product.sum(axis=1)

@@ -4,11 +4,13 @@ services as live (ingest → predict → score → checkpoint at every step)."""
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 
 from coordinator_core.bootstrap import Runtime
 from coordinator_core.clock import floor_time
+from coordinator_core.domain.failures import SCORING_FUNCTION, kinds
 from coordinator_core.services.checkpoint import build_checkpoints
 from coordinator_core.services.configs import seed_configs
 from coordinator_core.services.ingest import ingest
@@ -37,23 +39,34 @@ def virtual_times(start: datetime, end: datetime, step: int) -> Iterator[datetim
 
 
 def run_steps(
-    runtime: Runtime, times: list[datetime], progress: Callable[[datetime], None] | None = None
+    runtime: Runtime,
+    times: list[datetime],
+    progress: Callable[[datetime], None] | None = None,
+    failures: Counter[tuple[str, str]] | None = None,
 ) -> dict[str, int]:
-    """Run one competition step at each virtual time; returns totals."""
-    totals = {"steps": 0, "rounds": 0, "predictions": 0, "scored": 0, "checkpoints": 0}
+    """Run one competition step at each virtual time; returns totals (``failed``, ``absent``: as
+    scored; ``scoring_failed``: of those failed, the scoring function's). ``failures``, when given,
+    gathers the scoring runs' failures by (kind, reason)."""
+    totals = dict.fromkeys(
+        ("steps", "rounds", "predictions", "scored", "failed", "absent", "scoring_failed", "checkpoints"), 0
+    )
     # virtual time: no wall-clock deadline may decide a result, so a backtest gives the same
     # results whatever the machine's load (BACKTEST_MODEL_TIMEOUT_SECONDS caps a call that hangs)
     gateway = runtime.gateway
     gateway.virtual_timeout_seconds = runtime.settings.backtest_model_timeout_seconds
     try:
-        _steps(runtime, times, totals, progress)
+        _steps(runtime, times, totals, progress, failures)
     finally:
         gateway.virtual_timeout_seconds = None
     return totals
 
 
 def _steps(
-    runtime: Runtime, times: list[datetime], totals: dict[str, int], progress: Callable[[datetime], None] | None
+    runtime: Runtime,
+    times: list[datetime],
+    totals: dict[str, int],
+    progress: Callable[[datetime], None] | None,
+    failures: Counter[tuple[str, str]] | None,
 ) -> None:
     for now in times:
         ingest(runtime.uow, runtime.sources, runtime.settings, now, runtime.contract.history_seconds)
@@ -64,6 +77,11 @@ def _steps(
         totals["rounds"] += len(round_result.inputs)
         totals["predictions"] += sum(round_result.statuses.values())
         totals["scored"] += score_result.statuses.get("SCORED", 0)
+        totals["failed"] += score_result.statuses.get("FAILED", 0)
+        totals["absent"] += score_result.statuses.get("ABSENT", 0)
+        totals["scoring_failed"] += kinds(score_result.failures)[SCORING_FUNCTION]
+        if failures is not None:
+            failures.update(score_result.failures)
         totals["checkpoints"] += len(checkpoints)
         if progress:
             progress(now)

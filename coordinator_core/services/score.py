@@ -34,6 +34,7 @@ from typing import Any
 
 from coordinator_core.config import Settings, granularity_seconds
 from coordinator_core.contract import CrunchContract, custom_aggregator
+from coordinator_core.domain.failures import GROUND_TRUTH, GROUND_TRUTH_REASON, Failures, batch_failures
 from coordinator_core.domain.periods import period_start
 from coordinator_core.domain.policy import MissingPolicy
 from coordinator_core.domain.ranking import build_ranking, ranked_json
@@ -59,6 +60,9 @@ class ScoreRunResult:
     late: int = 0
     statuses: Counter[str] = field(default_factory=Counter)
     leaderboard_id: str | None = None
+    # (kind, reason) -> predictions that failed, kinds of ``domain.failures``: the scoring function's
+    # failures apart from the models' (and the give-ups)
+    failures: Failures = field(default_factory=Counter)
 
 
 def score_time(resolvable_at: datetime, paid_until: datetime | None) -> tuple[datetime, bool]:
@@ -237,7 +241,11 @@ def score_predictions(
             result.resolved += len(truths)
             result.gave_up += len(reasons)
             work.rounds.resolve_inputs(truths, now)
-            result.statuses["FAILED"] += work.rounds.give_up_inputs(reasons, metas, now)
+            gave_up = work.rounds.give_up_inputs(reasons, metas, now)
+            result.statuses["FAILED"] += gave_up
+            if gave_up:
+                result.failures[(GROUND_TRUTH, GROUND_TRUTH_REASON)] += gave_up
+            predictions = [p for input_id in kept for p in by_input[input_id]]
             scored = score_rounds(
                 rounds,
                 rule,
@@ -265,6 +273,7 @@ def score_predictions(
             work.rounds.set_statuses(scored.changes)
             work.scores.add(scored.scores)
             result.statuses.update(scored.statuses)
+            result.failures.update(batch_failures(predictions, scored.changes))
             if scored.scores:
                 work.scores.mark_dirty(
                     SNAPSHOT, [period_start(r.scored_at, settings.snapshot_period_seconds) for r in scored.scores]

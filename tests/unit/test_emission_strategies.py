@@ -26,7 +26,7 @@ from coordinator_core.domain.emission_strategy import (
     parse_strategy,
     softmax_weights,
 )
-from coordinator_core.domain.ranking import default_rank
+from coordinator_core.domain.ranking import default_rank, rank_value
 from coordinator_core.domain.windows import WindowTotals
 from coordinator_core.emission import FRAC64_TOTAL, default_build_emission, strategy_shares
 from coordinator_core.gateway.base import ModelInfo
@@ -178,12 +178,13 @@ def test_every_strategy_pays_exactly_by_participant_and_monotone_in_rank(
 @given(st.lists(score_values, min_size=2, max_size=30, unique=True), st.floats(0.1, 100.0))
 def test_direction_is_respected(scores: list[float], temperature: float) -> None:
     for strategy in (SoftmaxEmission(temperature=temperature), ProportionalEmission(floor=min(scores) - 1)):
-        best_desc = max(range(len(scores)), key=lambda i: scores[i])
+        # scores equal at RANK_DIGITS significant digits tie (summation noise never decides a rank)
         desc = strategy_shares(strategy, ranked(scores, "desc"))
-        assert ranked(scores, "desc")[0]["model_id"] == f"m{best_desc:03d}" and desc[0] == max(desc)
+        first = ranked(scores, "desc")[0]["metrics"][KEY]
+        assert rank_value(first) == max(rank_value(s) for s in scores) and desc[0] >= max(desc) - 1
     worst_first = ranked(scores, "asc")  # lowest score first
     asc = strategy_shares(SoftmaxEmission(temperature=temperature), worst_first)
-    assert worst_first[0]["metrics"][KEY] == min(scores) and asc[0] == max(asc)
+    assert rank_value(worst_first[0]["metrics"][KEY]) == min(rank_value(s) for s in scores) and asc[0] >= max(asc) - 1
 
 
 def test_softmax_of_a_thousand_entries_is_fast_and_exact() -> None:
