@@ -32,15 +32,24 @@ def fresh_sqlite() -> str:
     return url
 
 
+# a schema of this run's own, dropped at the end: two benchmarks can run at once on one server
+SCHEMA = f"bench_{os.getpid()}_{int(time.time())}"
+
+
 def fresh_postgres() -> str | None:
     try:
         with get_engine(POSTGRES).begin() as connection:
-            connection.execute(text("DROP SCHEMA IF EXISTS bench CASCADE; CREATE SCHEMA bench"))
+            connection.execute(text(f"CREATE SCHEMA {SCHEMA}"))
     except Exception:
         return None
-    url = POSTGRES + "?options=-csearch_path%3Dbench"
+    url = POSTGRES + f"?options=-csearch_path%3D{SCHEMA}"
     upgrade(url)
     return url
+
+
+def drop_postgres() -> None:
+    with get_engine(POSTGRES).begin() as connection:
+        connection.execute(text(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE"))
 
 
 def bench_ingest(url: str) -> None:
@@ -129,9 +138,13 @@ def main() -> None:
             print(f"{name}: not reachable at {POSTGRES}, skipped")
             continue
         print(f"{name}:")
-        bench_ingest(url)
-        bench_binance_backfill(url)
-        bench_backtest(url)
+        try:
+            bench_ingest(url)
+            bench_binance_backfill(url)
+            bench_backtest(url)
+        finally:
+            if name == "Postgres":
+                drop_postgres()
 
 
 if __name__ == "__main__":
