@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import time
 from datetime import UTC, datetime, timedelta
@@ -109,6 +110,26 @@ def print_checkpoint(checkpoint_id: str, frame: Any, total: int | None = None) -
     console.print(frame_table(frame, f"Emission checkpoint {checkpoint_id} (reward in frac64: 1,000,000,000 = 100 %)"))
     if total is not None:
         console.print(f"  shares sum to [bold]{total:,}[/bold]")
+
+
+@app.command("init")
+def init_command(
+    name: Annotated[str, typer.Argument(help="the competition's name: the folder written, its CRUNCH_ID and database")],
+    path: Annotated[
+        str | None, typer.Option("--path", help="the folder to write NAME in (default: the current one)")
+    ] = None,
+) -> None:
+    """Write a competition workspace NAME/: contract.py, scoring.py, configs.json, three example
+    models, replay data, .local.env, a Makefile (demo, backtest/report, check, test) and a test.
+    Refuses a folder that exists and is not empty."""
+    from pathlib import Path
+
+    from coordinator_cli.workspace import write_workspace
+
+    target = write_workspace(name, Path(path) if path else Path.cwd())
+    files = sorted(str(p.relative_to(target)) for p in target.rglob("*") if p.is_file())
+    console.print(f"[bold]workspace {name}[/bold] written to {target}: {', '.join(files)}")
+    console.print(f"next: cd {target} && make demo   (then make test; make check; make backtest)", markup=False)
 
 
 @db_app.command("upgrade")
@@ -799,6 +820,10 @@ def api() -> None:
 
 
 def main() -> None:
+    # a workspace's own modules (CRUNCH_CONTRACT=contract:contract) import from the current folder,
+    # as with `python -m`; installed packages come first
+    if "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.append(os.getcwd())
     apply_defaults()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     from coordinator_core.preflight import warn_unknown_variables
