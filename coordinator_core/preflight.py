@@ -287,7 +287,7 @@ def check_scoring(contract: Any, settings: Settings) -> None:
     values: list[float] = []
     errors: list[str] = []
     for outputs, truth, scope in samples:
-        for result in contract.score_batch(outputs, truth, scope):
+        for result in contract.score_batch(outputs, truth, scope, timeout=settings.scoring_timeout_seconds):
             if isinstance(result, dict):
                 values.append(float(result["value"]))
             else:
