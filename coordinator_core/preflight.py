@@ -191,7 +191,7 @@ SAMPLE_PRICES = ((100.0, 99.0), (100.0, 100.5), (100.0, 101.5))
 #: Spreads of the density samples, as a fraction of the price per step.
 SAMPLE_SCALES = (0.0005, 0.003, 0.02)
 
-_checked: set[tuple[Any, Any, Any]] = set()  # the rules that passed (held: their ids cannot be reused)
+_checked: set[tuple[Any, ...]] = set()  # the rules that passed (held: their ids cannot be reused)
 
 
 def scoring_rule_path(contract: Any, settings: Settings | None = None) -> str:
@@ -276,7 +276,16 @@ def check_scoring(contract: Any, settings: Settings) -> None:
     rule that fails on the samples is left to the run's own checks (a warning here)."""
     if settings.allow_constant_scoring:
         return
-    key = (contract.score_round, contract.scoring_function, contract.scoring_samples)
+    key = (
+        contract.score_round,
+        contract.scoring_function,
+        contract.scoring_samples,
+        contract.resolve_ground_truth,
+        contract.validate_output,
+        contract.output_type,
+        contract.output_kind,
+        contract.truth,
+    )
     if key in _checked:
         return
     path = scoring_rule_path(contract, settings)

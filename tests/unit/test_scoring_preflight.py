@@ -82,3 +82,18 @@ def test_the_shipped_contracts_pass(path: str) -> None:
     contract = load_contract(settings)
     assert scoring_samples(contract), f"{path}: no samples, the check would be skipped"
     check_scoring(contract, settings)
+
+
+def hangs(prediction: dict[str, Any], ground_truth: dict[str, Any]) -> dict[str, Any]:
+    import time
+
+    time.sleep(3)
+    return {"value": 0.0}
+
+
+def test_a_rule_that_hangs_on_the_samples_does_not_hang_the_start() -> None:
+    import time
+
+    started = time.perf_counter()
+    check_scoring(CrunchContract(scoring_function=hangs), load_settings(scoring_timeout_seconds=0.1))
+    assert time.perf_counter() - started < 2.5  # 3 sample rounds, each given up after 0.1 s
