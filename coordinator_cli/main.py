@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import time
 from datetime import UTC, datetime, timedelta
@@ -111,6 +112,26 @@ def print_checkpoint(checkpoint_id: str, frame: Any, total: int | None = None) -
         console.print(f"  shares sum to [bold]{total:,}[/bold]")
 
 
+@app.command("init")
+def init_command(
+    name: Annotated[str, typer.Argument(help="the competition's name: the folder written, its CRUNCH_ID and database")],
+    path: Annotated[
+        str | None, typer.Option("--path", help="the folder to write NAME in (default: the current one)")
+    ] = None,
+) -> None:
+    """Write a competition workspace NAME/: contract.py, scoring.py, configs.json, three example
+    models, replay data, .local.env, a Makefile (demo, backtest/report, check, test) and a test.
+    Refuses a folder that exists and is not empty."""
+    from pathlib import Path
+
+    from coordinator_cli.workspace import write_workspace
+
+    target = write_workspace(name, Path(path) if path else Path.cwd())
+    files = sorted(str(p.relative_to(target)) for p in target.rglob("*") if p.is_file())
+    console.print(f"[bold]workspace {name}[/bold] written to {target}: {', '.join(files)}")
+    console.print(f"next: cd {target} && make demo   (then make test; make check; make backtest)", markup=False)
+
+
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Create or migrate the schema of DATABASE_URL to the newest revision."""
@@ -129,7 +150,19 @@ def db_current() -> None:
     console.print(current(_ready("connect").database_url) or "empty (run: coordinator db upgrade)")
 
 
-def _run_backtest(start: datetime | None, end: datetime | None, days: int) -> None:
+ReportOption = Annotated[
+    str | None,
+    typer.Option(
+        "--report",
+        help="write the HTML report here (default: reports/backtest-<start>-<end>.html in the current folder)",
+    ),
+]
+NoReport = Annotated[bool, typer.Option("--no-report", help="do not write the HTML report")]
+
+
+def _run_backtest(
+    start: datetime | None, end: datetime | None, days: int, report_path: str | None = None, no_report: bool = False
+) -> None:
     from coordinator_core.db.migrate import upgrade
     from coordinator_core.reports import checkpoints
 
@@ -143,7 +176,7 @@ def _run_backtest(start: datetime | None, end: datetime | None, days: int) -> No
     started = time.perf_counter()
     from flows.backtest import backtest
 
-    report = backtest(start=start, end=end, days=days)
+    report = backtest(start=start, end=end, days=days, report_path=report_path, html_report=not no_report)
     from coordinator_core.reports import backtest_summary, checkpoint_frame, participant_frame
 
     console.print(
@@ -163,6 +196,10 @@ def _run_backtest(start: datetime | None, end: datetime | None, days: int) -> No
             console.print(
                 f"[bold red]GATED[/bold red], not payable: {'; '.join((latest.gate or {}).get('blocked') or [])}"
             )
+    if report.report_path is not None:
+        console.print(f"Report: {report.report_path} (rendered in {report.report_seconds:.1f} s)", markup=False)
+    elif report.report_error is not None:
+        console.print(f"[bold red]Report not written[/bold red]: {report.report_error}")
 
 
 def _runtime_engine() -> Any:
@@ -199,18 +236,21 @@ def demo(
             "example trackers, 2 days of synthetic 1-minute BTC by default)"
         ),
     ] = None,
+    report: ReportOption = None,
+    no_report: NoReport = False,
 ) -> None:
     """Create the database, backtest the last DAYS of the shipped BTC data with the example models,
-    and print the leaderboard and the emission checkpoint. With --game, the same for a real game."""
+    and print the leaderboard, the emission checkpoint and the path of the HTML report. With
+    --game, the same for a real game."""
     if game is None:
-        _run_backtest(None, None, days)
+        _run_backtest(None, None, days, report, no_report)
         return
     if game not in GAMES:
         raise typer.BadParameter(f"unknown game {game!r}; use {' or '.join(GAMES)}", param_hint="--game")
-    _run_game_demo(game, days if days != 14 else 2)
+    _run_game_demo(game, days if days != 14 else 2, report, no_report)
 
 
-def _run_game_demo(game: str, days: int) -> None:
+def _run_game_demo(game: str, days: int, report: str | None = None, no_report: bool = False) -> None:
     """The game's preset on a synthetic 1-minute feed, daily checkpoints; every variable the user
     exported wins. Condor's trackers need Python 3.12: they run as local model nodes."""
     import os
@@ -234,7 +274,7 @@ def _run_game_demo(game: str, days: int) -> None:
     reset_runtime()
     start, end = GAME_DEMO_START, GAME_DEMO_START + timedelta(days=days)
     if not nodes:
-        _run_backtest(start, end, days)
+        _run_backtest(start, end, days, report, no_report)
         return
     from coordinator_core.config import PROJECT_DIR
     from coordinator_core.gateway.orchestrator import LocalCluster
@@ -253,7 +293,7 @@ def _run_game_demo(game: str, days: int) -> None:
         )
         reset_runtime()
         try:
-            _run_backtest(start, end, days)
+            _run_backtest(start, end, days, report, no_report)
         finally:
             reset_runtime()  # close the gateway before the nodes go
 
@@ -263,9 +303,12 @@ def backtest(
     start: Annotated[str | None, typer.Option(help="ISO-8601 start (default: END minus DAYS)")] = None,
     end: Annotated[str | None, typer.Option(help="ISO-8601 end (default: end of the replay data)")] = None,
     days: Annotated[int, typer.Option(help="window length when START is not given")] = 14,
+    report: ReportOption = None,
+    no_report: NoReport = False,
 ) -> None:
-    """Run the whole competition over a historical window on a virtual clock."""
-    _run_backtest(_time(start, "--start"), _time(end, "--end"), days)
+    """Run the whole competition over a historical window on a virtual clock; prints the
+    leaderboard, the checkpoint and the path of the HTML report."""
+    _run_backtest(_time(start, "--start"), _time(end, "--end"), days, report, no_report)
 
 
 @app.command()
@@ -777,6 +820,10 @@ def api() -> None:
 
 
 def main() -> None:
+    # a workspace's own modules (CRUNCH_CONTRACT=contract:contract) import from the current folder,
+    # as with `python -m`; installed packages come first
+    if "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.append(os.getcwd())
     apply_defaults()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     from coordinator_core.preflight import warn_unknown_variables

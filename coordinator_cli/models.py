@@ -109,3 +109,37 @@ def list_models() -> None:
         console.print(table)
     finally:
         runtime.close()
+
+
+@models_app.command("check")
+def check(
+    path: Annotated[
+        Path,
+        typer.Argument(help="a model folder (main.py + model.json) or a folder of model folders", exists=True),
+    ],
+    rounds: Annotated[int, typer.Option(min=1, max=48, help="prediction rounds to run per config")] = 3,
+) -> None:
+    """Run a participant's model(s) against the contract locally, as a competition would: load,
+    tick on the feed's data (the shipped replay by default), predict for every scheduled config and
+    validate each answer with the contract's output validation. Prints what passed and what would
+    fail, and why; exits 1 on any failure. Reads the contract, configs and feed settings as
+    configured (.local.env); writes nothing outside a temporary folder."""
+    from rich.table import Table
+
+    from coordinator_cli.main import _ready, console
+    from coordinator_core.services.model_check import check_models
+
+    settings = _ready("none", frozenset({"configs", "replay"}))
+    rows = check_models(path, settings, rounds=rounds)
+    table = Table(title=f"models check of {path} ({rounds} rounds per config)", title_justify="left")
+    for column in ("model", "check", "result", "detail"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(row.model, row.check, "ok" if row.ok else "FAIL", row.detail, style=None if row.ok else "red")
+    console.print(table)
+    failed = [row for row in rows if not row.ok]
+    if failed:
+        models = sorted({row.model for row in failed})
+        console.print(f"{len(failed)} check(s) would fail, in {', '.join(models)}", markup=False)
+        raise typer.Exit(1)
+    console.print(f"all {len(rows)} checks passed", markup=False)

@@ -2,7 +2,8 @@
 
 ``build_runtime()`` reads the settings (environment, ``.local.env``), loads the contract, and makes
 the database engine, the unit-of-work factory, the model gateway and the feed sources (the last
-two on first use, since connecting to model nodes or building a replay index costs time). Nothing
+two on first use, since connecting to model nodes or building a replay index costs time). The
+contract's scoring rule is tried on sample inputs first (``preflight.check_scoring``). Nothing
 else in the core constructs these; services receive them as arguments. A process that needs one
 runtime for its lifetime (a Prefect worker's flow run) keeps it in ``tasks.context``.
 """
@@ -89,6 +90,10 @@ class Runtime:
 
 def build_runtime(settings: Settings | None = None, **overrides: Any) -> Runtime:
     """A new runtime; validates settings and the contract (errors name the variable to fix)."""
+    from coordinator_core.preflight import check_scoring
+
     settings = settings or load_settings(**overrides)
+    contract = load_contract(settings)
+    check_scoring(contract, settings)  # a stub scoring rule is refused before anything runs
     engine = get_engine(settings.database_url)
-    return Runtime(settings=settings, contract=load_contract(settings), engine=engine, uow=sql_unit_of_work(engine))
+    return Runtime(settings=settings, contract=contract, engine=engine, uow=sql_unit_of_work(engine))

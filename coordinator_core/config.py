@@ -252,6 +252,11 @@ class Settings(BaseSettings):
         0.5, ge=0.0, le=1.0, description="share of scored predictions the scoring function may fail on"
     )
     scoring_failure_min_count: int = Field(10, ge=1, description="failures below this count never fail a run")
+    allow_constant_scoring: bool = Field(
+        False,
+        description="start even though the scoring function gives every sample prediction the same score "
+        "(the scoring preflight, coordinator_core.preflight.check_scoring)",
+    )
 
     # alerts (Prefect events)
     alert_model_failing_rounds: int = Field(5, ge=1, description="rounds a model fails in a row before an alert")

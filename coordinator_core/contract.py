@@ -365,6 +365,11 @@ class CrunchContract(BaseModel):
         None, description="the default configs: one per subject with this horizon, steps and interval"
     )
     supported_subjects: list[str] | None = Field(None, description="subjects the rules can score (None: any)")
+    scoring_samples: Callable[[], Sequence[tuple[Sequence[Any], Mapping[str, Any], Mapping[str, Any]]]] | None = Field(
+        None,
+        description="sample rounds (outputs, ground truth, scope) the scoring preflight scores at start "
+        "(coordinator_core.preflight.check_scoring); None: built-in samples for point returns and density paths",
+    )
 
     # -- behaviour used by the services ------------------------------------------------------
     @property

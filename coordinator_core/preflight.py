@@ -14,6 +14,10 @@
   that look like the coordinator's (they start with a prefix of a setting's name) but that no
   setting reads, each with the nearest setting; ``warn_unknown_variables()`` logs them once per
   process.
+
+* ``check_scoring(contract, settings)`` runs the contract's scoring rule on sample rounds and
+  refuses a rule that scores distinct predictions all the same (unless ``ALLOW_CONSTANT_SCORING``);
+  ``bootstrap.build_runtime`` calls it, so every entry point does.
 """
 
 from __future__ import annotations
@@ -175,3 +179,137 @@ def warn_unknown_variables(**kwargs: Any) -> list[str]:
         _warned.add(message)
         logger.warning(message)
     return fresh
+
+
+# -- the scoring function on sample inputs ---------------------------------------------------------
+
+#: Predicted returns of the point samples: both signs, zero, small and large (a sign-only rule and a
+#: magnitude rule both tell them apart).
+SAMPLE_RETURNS = (-0.02, -0.004, 0.0, 0.003, 0.012)
+#: (entry, exit) prices of the point samples' ground truths: down, up a little, up more.
+SAMPLE_PRICES = ((100.0, 99.0), (100.0, 100.5), (100.0, 101.5))
+#: Spreads of the density samples, as a fraction of the price per step.
+SAMPLE_SCALES = (0.0005, 0.003, 0.02)
+
+_checked: set[tuple[Any, ...]] = set()  # the rules that passed (held: their ids cannot be reused)
+
+
+def scoring_rule_path(contract: Any, settings: Settings | None = None) -> str:
+    """The dotted path of the rule that scores ``contract``'s predictions: ``score_round`` when the
+    contract has one, else its ``scoring_function`` (``SCORING_FUNCTION`` when that replaced it)."""
+    rule = contract.score_round or contract.scoring_function
+    name = f"{getattr(rule, '__module__', '?')}:{getattr(rule, '__qualname__', type(rule).__name__)}"
+    if (
+        settings is not None
+        and contract.score_round is None
+        and settings.scoring_function.replace(":", ".") == (name.replace(":", "."))
+    ):
+        return settings.scoring_function
+    return name
+
+
+def scoring_samples(contract: Any) -> list[tuple[list[Any], dict[str, Any], dict[str, Any]]]:
+    """Sample rounds ``(outputs, ground truth, scope)`` to run the contract's scoring rule on: the
+    contract's own ``scoring_samples`` when it has them, else built-in ones for point forecasts of
+    a return (``truth="price_pair"``) and for density paths (``truth="price_path"``); ``[]`` when
+    no sample can be built (the check is then skipped, with a warning)."""
+    if contract.scoring_samples is not None:
+        return [(list(o), dict(t), dict(s)) for o, t, s in contract.scoring_samples()]
+    scope = contract.scope.model_dump()
+    if contract.output_kind == "point" and contract.truth == "price_pair":
+        outputs = []
+        for value in SAMPLE_RETURNS:
+            try:
+                outputs.append(contract.check_output({"value": value}, scope))
+            except Exception:
+                continue
+        if len(outputs) < 2:
+            return []
+        truths = [
+            contract.resolve_ground_truth({"price": entry, "ts": 0}, {"price": exit, "ts": scope["horizon_seconds"]})
+            for entry, exit in SAMPLE_PRICES
+        ]
+        return [(outputs, truth, scope) for truth in truths if truth is not None]
+    if contract.output_kind == "density_path" and contract.truth == "price_path":
+        return _density_samples(contract, scope)
+    return []
+
+
+def _density_samples(contract: Any, scope: dict[str, Any]) -> list[tuple[list[Any], dict[str, Any], dict[str, Any]]]:
+    horizon = int(scope["horizon_seconds"])
+    steps = [int(s) for s in scope.get("steps") or [scope["step_seconds"]]]
+    finest = min(steps)
+    start, price = 1_700_000_000 - 1_700_000_000 % horizon, 60_000.0
+    outputs = []
+    for spread in SAMPLE_SCALES:
+        raw = {
+            str(step): [
+                {"step": k * step, "type": "builtin", "name": "norm", "params": {"loc": 0.0, "scale": spread * price}}
+                for k in range(1, horizon // step + 1)
+            ]
+            for step in steps
+        }
+        try:
+            outputs.append(contract.check_output(raw, scope))
+        except Exception:
+            continue
+    samples = []
+    for drift in (-0.0004, 0.0001, 0.0007):
+        series = [[start + i * finest, price * (1 + drift) ** i] for i in range(horizon // finest + 1)]
+        truth = {
+            "subject": scope.get("subject", "BTC"),
+            "round_ts": start,
+            "horizon_seconds": horizon,
+            "steps": steps,
+            "settled_ts": series[-1][0],
+            "series": series,
+            "source": "sample",
+        }
+        samples.append((outputs, truth, scope))
+    return samples if len(outputs) >= 2 else []
+
+
+def check_scoring(contract: Any, settings: Settings) -> None:
+    """Run the contract's scoring rule on sample rounds (distinct predictions against sample ground
+    truths) and raise ``ConfigurationError`` if it gives every one the same score: a stub left in
+    place would pay everyone the same. ``ALLOW_CONSTANT_SCORING=true`` lets such a rule start. A
+    rule that fails on the samples is left to the run's own checks (a warning here)."""
+    if settings.allow_constant_scoring:
+        return
+    key = (
+        contract.score_round,
+        contract.scoring_function,
+        contract.scoring_samples,
+        contract.resolve_ground_truth,
+        contract.validate_output,
+        contract.output_type,
+        contract.output_kind,
+        contract.truth,
+    )
+    if key in _checked:
+        return
+    path = scoring_rule_path(contract, settings)
+    samples = scoring_samples(contract)
+    if not samples:
+        logger.warning("scoring preflight skipped: no sample inputs for %s (give the contract scoring_samples)", path)
+        return
+    values: list[float] = []
+    errors: list[str] = []
+    for outputs, truth, scope in samples:
+        for result in contract.score_batch(outputs, truth, scope, timeout=settings.scoring_timeout_seconds):
+            if isinstance(result, dict):
+                values.append(float(result["value"]))
+            else:
+                errors.append(str(result))
+    if len(values) < 2:
+        logger.warning(
+            "scoring preflight: %s scored %d of the samples (%s)", path, len(values), "; ".join(errors[:2]) or "none"
+        )
+        return
+    if len({float(f"{v:.10g}") for v in values}) == 1:
+        raise ConfigurationError(
+            f"scoring function {path} gives the same score ({values[0]:g}) to all {len(values)} distinct sample "
+            f"predictions ({len(samples)} sample ground truths): it looks like a stub, and every model would be paid "
+            "alike. Fix it, or set ALLOW_CONSTANT_SCORING=true to start anyway"
+        )
+    _checked.add(key)

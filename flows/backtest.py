@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import cast
 from uuid import UUID
 
@@ -17,7 +18,7 @@ from prefect.artifacts import (
     update_progress_artifact,
 )
 
-from coordinator_core import reports
+from coordinator_core import backtest_report, reports
 from coordinator_core.clock import ensure_utc
 from coordinator_core.domain import failures as failure_rules
 from coordinator_core.services import backtest as service
@@ -34,6 +35,9 @@ class BacktestReport:
     leaderboard: pl.DataFrame
     checkpoints: list[tuple[str, pl.DataFrame]] = field(default_factory=list)
     failures: failure_rules.Failures = field(default_factory=Counter)  # (kind, reason) -> predictions, as scored
+    report_path: Path | None = None  # the HTML report (coordinator_core.backtest_report), when written
+    report_seconds: float = 0.0  # how long rendering it took
+    report_error: str | None = None  # why it was not written
 
     @property
     def failure_summary(self) -> str:
@@ -42,9 +46,20 @@ class BacktestReport:
 
 
 @flow(name="backtest", log_prints=True)
-def backtest(start: datetime | None = None, end: datetime | None = None, days: int = 14) -> BacktestReport:
-    """Backtest over [start, end] (default: the last ``days`` of the replay data)."""
+def backtest(
+    start: datetime | None = None,
+    end: datetime | None = None,
+    days: int = 14,
+    report_path: str | None = None,
+    html_report: bool = True,
+) -> BacktestReport:
+    """Backtest over [start, end] (default: the last ``days`` of the replay data). With
+    ``html_report``, writes the HTML report to ``report_path`` (default
+    ``reports/backtest-<start>-<end>.html`` in the working folder) and links it in the
+    ``backtest-report`` markdown artifact."""
     log = get_run_logger()
+    if html_report:
+        backtest_report.warm_up()  # the chart engine loads while the backtest runs
     runtime = get_runtime()
     default_start, default_end = service.default_window(runtime, days, datetime.now(UTC))
     start = ensure_utc(start, "start") if start else default_start
@@ -92,4 +107,31 @@ def backtest(start: datetime | None = None, end: datetime | None = None, days: i
     ]
     summary += [md for c in in_window if (md := checkpoint_markdown(c.id))]
     create_markdown_artifact(key="backtest-summary", markdown="\n\n".join(summary), description="Backtest summary")
-    return BacktestReport(start, end, totals, leaderboard, checkpoint_frames, found)
+    result = BacktestReport(start, end, totals, leaderboard, checkpoint_frames, found)
+    if html_report:
+        _write_report(result, Path(report_path) if report_path else backtest_report.default_report_path(start, end))
+    return result
+
+
+def _write_report(result: BacktestReport, path: Path) -> None:
+    """The HTML report and the artifact linking to it; a report that cannot be written is logged
+    (the backtest's results are stored either way)."""
+    log = get_run_logger()
+    try:
+        data = backtest_report.report_data(get_runtime().engine, result)
+        written, seconds = backtest_report.write_report(data, path)
+    except Exception as exc:  # the charts are a view: never lose the run for them
+        result.report_error = f"{type(exc).__name__}: {exc}"
+        log.error("backtest report not written to %s: %s", path, result.report_error)
+        return
+    result.report_path, result.report_seconds = written.resolve(), seconds
+    log.info("backtest report written to %s in %.2f s", result.report_path, seconds)
+    create_markdown_artifact(
+        key="backtest-report",
+        markdown=(
+            f"# Backtest report\n\n[{result.report_path.name}]({result.report_path.as_uri()})\n\n"
+            f"`{result.report_path}` (self-contained HTML: leaderboard, score over time per model, cumulative "
+            f"rewards per participant, failures by reason; rendered in {seconds:.2f} s)"
+        ),
+        description=f"Backtest report {result.start.isoformat()} → {result.end.isoformat()}",
+    )

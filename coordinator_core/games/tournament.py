@@ -168,6 +168,17 @@ def score_round(outputs: Sequence[Any], truth: Mapping[str, Any], scope: Mapping
     return results
 
 
+def scoring_samples() -> list[tuple[list[Any], dict[str, Any], dict[str, Any]]]:
+    """The scoring preflight's samples: the first era's targets against three distinct answers
+    (the targets themselves, reversed, and the first feature)."""
+    era = min(dataset())
+    ids, features, targets = dataset()[era]
+    answers = [targets, [-t for t in targets], [row[0] for row in features]]
+    outputs = [{"predictions": dict(zip(ids, answer, strict=True))} for answer in answers]
+    truth = {"era": era, "targets": dict(zip(ids, targets, strict=True))}
+    return [(outputs, truth, {"subject": SUBJECT})]
+
+
 contract = CrunchContract(
     output_type=TournamentOutput,
     scope=PredictionScope(subject=SUBJECT, horizon_seconds=HORIZON_DAYS * 86_400, step_seconds=HORIZON_DAYS * 86_400),
@@ -188,4 +199,5 @@ contract = CrunchContract(
     truth="dataset",
     resolve_truth=resolve_truth,
     score_round=score_round,
+    scoring_samples=scoring_samples,
 )

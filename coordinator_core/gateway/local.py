@@ -50,6 +50,18 @@ def resolve_base(classname: str) -> type:
 _resolve_base = resolve_base
 
 
+def _where(exc: BaseException, folder: Path) -> str:
+    """`` (at main.py:12)``: where a model's own code raised while loading (the innermost line of
+    its folder's files in the traceback; a syntax error's own line)."""
+    if isinstance(exc, SyntaxError) and exc.filename and exc.lineno:
+        return f" (at {Path(exc.filename).name}:{exc.lineno})"
+    root = folder.resolve()
+    inside = [f for f in traceback.extract_tb(exc.__traceback__) if Path(f.filename).resolve().is_relative_to(root)]
+    if not inside:
+        return ""
+    return f" (at {Path(inside[-1].filename).resolve().relative_to(root)}:{inside[-1].lineno})"
+
+
 class LocalGateway:
     def __init__(
         self,
@@ -98,7 +110,7 @@ class LocalGateway:
                 self._instances[model_id] = self._instantiate(model_id, folder / "main.py")
                 self._locks[model_id] = threading.Lock()
             except Exception as exc:
-                self.load_errors[model_id] = f"{type(exc).__name__}: {exc}"
+                self.load_errors[model_id] = f"{type(exc).__name__}: {exc}{_where(exc, folder)}"
                 log.warning("model %s failed to load: %s", model_id, self.load_errors[model_id])
 
     def _instantiate(self, model_id: str, path: Path) -> Any:

@@ -67,10 +67,14 @@ def test_backtest_command_end_to_end(tmp_path: Path) -> None:
     for column in ("score_recent (24 h)", "reward (frac64)", "reward %", "participant_id"):
         assert column in out
     assert "up to date" not in out
+    report = tmp_path / "reports" / "backtest-20191005T000000-20191008T060000.html"  # the default: per window
+    assert f"Report: {report} (rendered in " in out.replace("\n", "")
+    assert report.is_file() and report.read_text().count('<img alt="') == 3
     again = run(
-        ["backtest", "--start", "2019-10-05T00:00:00Z", "--end", "2019-10-08T06:00:00Z"],
+        ["backtest", "--start", "2019-10-05T00:00:00Z", "--end", "2019-10-08T06:00:00Z", "--report", "mine.html"],
         tmp_path,
         PREFECT_API_URL=str(PREFECT_API_URL.value()),
     )
     assert again.returncode == 0 and "up to date" in again.stdout, again.stdout[-3000:]
+    assert f"Report: {tmp_path / 'mine.html'}" in again.stdout.replace("\n", "")
     assert (PROJECT_DIR / "README.md").exists()

@@ -67,11 +67,17 @@ def test_live_flows_in_sequence_and_rerun_writes_nothing(flow_env) -> None:
     assert counts(flow_env) == before
 
 
-def test_backtest_flow_runs_the_competition_and_is_idempotent(flow_env) -> None:
+def test_backtest_flow_runs_the_competition_and_is_idempotent(flow_env, tmp_path) -> None:
     from flows.backtest import backtest
 
     start, end = datetime(2019, 10, 5, tzinfo=UTC), datetime(2019, 10, 8, 6, tzinfo=UTC)
-    report = backtest(start=start, end=end)
+    report = backtest(start=start, end=end, report_path=str(tmp_path / "report.html"))
+    assert report.report_path == (tmp_path / "report.html").resolve() and report.report_path.is_file()
+    from prefect.artifacts import Artifact
+
+    artifact = Artifact.get("backtest-report")  # the newest: this run's
+    assert artifact is not None and artifact.type == "markdown"
+    assert f"({report.report_path.as_uri()})" in str(artifact.data)
     assert report.totals["rounds"] == 2 * report.totals["steps"]
     assert report.leaderboard.height == 6
     scores = report.leaderboard["score_recent (24 h)"].to_list()  # window columns carry their hours
@@ -83,7 +89,8 @@ def test_backtest_flow_runs_the_competition_and_is_idempotent(flow_env) -> None:
     assert round(frame["reward %"].sum(), 6) == 100.0
 
     before = counts(flow_env)
-    again = backtest(start=start, end=end)
+    again = backtest(start=start, end=end, html_report=False)
+    assert again.report_path is None
     assert again.totals["rounds"] == 0 and again.totals["checkpoints"] == 0
     from coordinator_core.reports import backtest_summary
 
