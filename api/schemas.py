@@ -112,6 +112,7 @@ class LeaderboardEntry(Out):
 
 
 class ClusterPair(Out):
+    config: str | None = Field(None, description="the config (scope_key) whose stream showed it")
     a: str
     b: str
     correlation: float = Field(description="Pearson correlation of b[t + lag] with a[t] over the shared rounds")

@@ -32,6 +32,8 @@ def entry_payload(
     metrics = entry.get("metrics") or score.get("metrics") or {}
     ranking = score.get("ranking") or {"key": ranking_key, "value": metrics.get(ranking_key), "direction": direction}
     model = states.get(entry["model_id"], {})
+    if entry.get("virtual"):
+        model = {**model, "player_id": None}  # a virtual ensemble has no participant
     out = {
         "created_at": board["created_at"],
         "leaderboard_id": board["id"],

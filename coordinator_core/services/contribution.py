@@ -23,8 +23,8 @@ Contribution (``window_contribution``), on the contract's first ensemble
 Clusters (``window_clusters``)
     One stream per config: the rounds of the window in round-time order, one column per model (the
     ``value`` of a point forecast, NaN when not SCORED); ``find_clusters`` per config with the
-    contract's ``ClusterRule``, merged over the configs (``union_clusters``). Only point forecasts
-    are clustered (other output kinds: no clusters).
+    contract's ``ClusterRule``, merged over the configs (``union_clusters``); each evidence pair is
+    kept with its config. Only point forecasts are clustered (other output kinds: no clusters).
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ from coordinator_core.contract import CrunchContract, is_virtual
 from coordinator_core.contribution import (
     POINT_RULES,
     Clusters,
+    PairEvidence,
     emission_slots,
     find_clusters,
     point_contribution,
@@ -154,38 +155,51 @@ def _scored_contribution(
     return {m: (sums[m] / counts[m] if counts[m] else None) for m in model_ids}
 
 
-def window_clusters(contract: CrunchContract, rounds: Sequence[WindowRound]) -> Clusters:
+@dataclass(frozen=True)
+class WindowClusters:
+    """The clusters merged over the configs, and each evidence pair with the config it was found on."""
+
+    clusters: Clusters
+    evidence: tuple[tuple[str, PairEvidence], ...] = ()
+
+
+def window_clusters(contract: CrunchContract, rounds: Sequence[WindowRound]) -> WindowClusters:
     """The clone clusters of the window's point-forecast streams, one stream per config (module
     docstring); no clusters when the rule is disabled or the outputs are not point forecasts."""
     rule = contract.clusters
     model_ids = _model_ids(rounds)
-    empty = Clusters(tuple(model_ids), (), rule.threshold, rule.max_lag, rule.min_overlap)
+    empty = WindowClusters(Clusters(tuple(model_ids), (), rule.threshold, rule.max_lag, rule.min_overlap))
     if not rule.enabled or contract.output_kind != "point" or len(model_ids) < 2:
         return empty
     by_config: dict[str, list[WindowRound]] = {}
     for r in rounds:
         by_config.setdefault(r.scope_key, []).append(r)
-    parts = []
-    for _, group in sorted(by_config.items()):
+    parts, evidence = [], []
+    for config, group in sorted(by_config.items()):
         x = np.array([[_value(r.outputs[m]) if m in r.outputs else math.nan for m in model_ids] for r in group])
-        parts.append(
-            find_clusters(
-                x.reshape(len(group), len(model_ids)),
-                model_ids,
-                threshold=rule.threshold,
-                max_lag=rule.max_lag,
-                min_overlap=rule.min_overlap,
-            )
+        part = find_clusters(
+            x.reshape(len(group), len(model_ids)),
+            model_ids,
+            threshold=rule.threshold,
+            max_lag=rule.max_lag,
+            min_overlap=rule.min_overlap,
         )
-    merged = union_clusters(parts) if parts else empty
-    return Clusters(merged.model_ids, merged.clusters, rule.threshold, rule.max_lag, rule.min_overlap)
+        parts.append(part)
+        evidence += [(config, p) for p in part.pairs]
+    if not parts:
+        return empty
+    merged = union_clusters(parts)
+    return WindowClusters(
+        Clusters(merged.model_ids, merged.clusters, rule.threshold, rule.max_lag, rule.min_overlap), tuple(evidence)
+    )
 
 
-def clusters_json(clusters: Clusters, slots: Mapping[str, str] | None = None) -> dict[str, Any]:
+def clusters_json(found: WindowClusters, slots: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The stored form (``checkpoints.meta_jsonb.clusters``): the rule, each cluster with its members,
-    leaders, the representative that holds its slot and the evidence pairs, and the followers left
-    out of the missing-prediction baseline."""
+    leaders, the representative that holds its slot and the evidence pairs (with their config),
+    and the followers left out of the missing-prediction baseline."""
     slots = slots or {}
+    clusters = found.clusters
     return {
         "threshold": clusters.threshold,
         "max_lag": clusters.max_lag,
@@ -196,8 +210,16 @@ def clusters_json(clusters: Clusters, slots: Mapping[str, str] | None = None) ->
                 "leaders": list(c.leaders),
                 "representative": next((slots[m] for m in c.members if m in slots), None),
                 "pairs": [
-                    {"a": p.a, "b": p.b, "correlation": p.correlation, "lag": p.lag, "overlap": p.overlap}
-                    for p in c.pairs
+                    {
+                        "config": config,
+                        "a": p.a,
+                        "b": p.b,
+                        "correlation": p.correlation,
+                        "lag": p.lag,
+                        "overlap": p.overlap,
+                    }
+                    for config, p in found.evidence
+                    if p.a in c.members
                 ],
             }
             for c in clusters.clusters
@@ -221,9 +243,11 @@ def annotate_entries(
     out = [dict(e) for e in entries]
     if not out:
         return out, None
-    clusters = window_clusters(contract, rounds)
+    found = window_clusters(contract, rounds)
     ranked = [str(e["model_id"]) for e in out]
-    slots = {m: s.representative for s in emission_slots(clusters, ranked) if len(s.members) > 1 for m in s.members}
+    slots = {
+        m: s.representative for s in emission_slots(found.clusters, ranked) if len(s.members) > 1 for m in s.members
+    }
     for entry in out:
         if str(entry["model_id"]) in slots:
             entry["slot"] = slots[str(entry["model_id"])]
@@ -232,4 +256,4 @@ def annotate_entries(
         contribution = window_contribution(contract, rounds, excluded=others)
         for entry in out:
             entry["contribution"] = contribution.get(str(entry.get("slot") or entry["model_id"]))
-    return out, clusters_json(clusters, slots) if contract.clusters.enabled else None
+    return out, clusters_json(found, slots) if contract.clusters.enabled else None

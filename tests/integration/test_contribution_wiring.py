@@ -112,6 +112,7 @@ def test_ensemble_contribution_and_clone_clusters_in_a_backtest(db_url: str, mak
         momentum = dict(
             c.execute(text("SELECT input_id, status FROM predictions WHERE model_id = 'momentum'")).tuples().all()
         )
+        configs = c.execute(text("SELECT scope_key FROM scheduled_prediction_configs")).mappings().all()
         registry = c.execute(text("SELECT state, player_id FROM models WHERE id = 'ensemble:mean'")).one()
     # one ensemble prediction per round: the mean of the round's validated answers
     assert len(rounds) > 200 and sorted(i for i, _, _ in ensemble) == sorted(rounds)
@@ -154,6 +155,7 @@ def test_ensemble_contribution_and_clone_clusters_in_a_backtest(db_url: str, mak
             lags = {frozenset((p["a"], p["b"])): p["lag"] for p in cluster["pairs"]}
             assert lags[frozenset(("copycat", "momentum"))] == 0
             assert all(p["correlation"] >= 0.99 and p["overlap"] >= 36 for p in cluster["pairs"])
+            assert {p["config"] for p in cluster["pairs"]} <= {e["scope_key"] for e in configs}
             shares = {r["model_id"]: r["reward_pct"] for r in emission["model_rewards"]}
             inside = [shares[m] for m in cluster["members"]]
             assert max(inside) - min(inside) <= 1  # one slot, split equally
@@ -178,6 +180,7 @@ def test_ensemble_contribution_and_clone_clusters_in_a_backtest(db_url: str, mak
         assert client.get("/reports/checkpoints/CKP_nope/clusters").status_code == 404
         rows = client.get("/reports/leaderboard").json()
         assert rows[-1]["model_id"] == "ensemble:mean" and rows[-1]["virtual"] is True and rows[-1]["rank"] is None
+        assert rows[-1]["cruncher_id"] is None and rows[-1]["cruncher_name"] == "virtual ensemble"
         assert [r["rank"] for r in rows[:-1]] == list(range(1, 9))
         first, second = client.get("/reports/leaderboard", params={"limit": 5}), None
         assert first.status_code == 200 and len(first.json()) == 5
