@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,55 +25,31 @@ from coordinator_core.contract import ClusterRule, EnsembleSpec
 from coordinator_core.emission import FRAC64_TOTAL
 from coordinator_core.services import backtest
 from tests._svc_helpers import utc
-from tests.conftest import EXAMPLE_MODELS
+from tests.conftest import EXAMPLE_MODELS, PROJECT_DIR
 from tests.integration.test_api_support import Dataset, make_client
 
 START = utc(2019, 10, 1)
 DAYS = 5
 HONEST = ("momentum", "mean_reversion", "noisy", "flaky", "sloppy", "slow")
-LAGGED = '''
-import math
-from collections import deque
-
-from tracker import TrackerBase
-
-SECONDS = {"1s": 1, "1m": 60, "5m": 300, "15m": 900, "1h": 3600, "4h": 14400, "1d": 86400}
-
-
-class Laggard(TrackerBase):
-    """momentum's answer of two rounds ago (per horizon): a stale copy."""
-
-    def __init__(self):
-        super().__init__()
-        self.queues = {}
-
-    def predict(self, subject, horizon_seconds, step_seconds):
-        closes = self.closes(subject)[-13:]
-        value = 0.0
-        if len(closes) >= 2:
-            steps = horizon_seconds / SECONDS.get(self.latest[subject].get("granularity"), 3600)
-            mean = (math.log(closes[-1]) - math.log(closes[0])) / (len(closes) - 1)
-            value = math.expm1(mean * steps)
-        queue = self.queues.setdefault((subject, horizon_seconds), deque(maxlen=3))
-        queue.append(value)
-        return {"value": queue[0]}
-'''
+CLONES = PROJECT_DIR / "examples" / "clones"  # copycat: momentum exactly; laggard: momentum two rounds late
 
 
 def models_dir(tmp_path: Path) -> Path:
     models = tmp_path / "models"
     for name in HONEST:
         shutil.copytree(EXAMPLE_MODELS / name, models / name)
-    shutil.copytree(EXAMPLE_MODELS / "momentum", models / "copycat")
-    (models / "copycat" / "model.json").write_text(json.dumps({"name": "copycat", "player_id": "mallory"}))
-    (models / "laggard").mkdir()
-    (models / "laggard" / "main.py").write_text(LAGGED)
-    (models / "laggard" / "model.json").write_text(json.dumps({"name": "laggard", "player_id": "trent"}))
+    for name in ("copycat", "laggard"):
+        shutil.copytree(CLONES / name, models / name)
     return models
 
 
 def loads(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
+
+
+def utc_of(value: Any) -> datetime:
+    value = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def counts(rt: Any) -> dict[str, int]:
@@ -163,6 +139,27 @@ def test_ensemble_contribution_and_clone_clusters_in_a_backtest(db_url: str, mak
             assert {slots[m] for m in cluster["members"]} == {cluster["representative"]}
             assert cluster["representative"] in ("momentum", "copycat")
     assert clustered_once
+
+    # from the scoring run after a checkpoint found it on, the follower is out of the baseline
+    with rt.engine.connect() as c:
+        ends = c.execute(text("SELECT period_end, meta_jsonb FROM checkpoints")).all()
+        rows = c.execute(text("SELECT input_id, model_id, prediction_status, value, scored_at FROM scores")).all()
+    end = min(utc_of(e) for e, meta in ends if loads(meta)["clusters"]["followers"])
+    by_input: dict[str, list[Any]] = {}
+    for row in rows:
+        by_input.setdefault(row.input_id, []).append(row)
+    checked = lagging_worst = 0
+    for group in by_input.values():
+        if utc_of(group[0].scored_at) <= end + timedelta(hours=1):
+            continue  # scored before that checkpoint was built
+        valid = {r.model_id: r.value for r in group if r.prediction_status == "SCORED"}
+        baseline = min(v for m, v in valid.items() if m not in ("ensemble:mean", "laggard"))
+        for r in group:
+            if r.prediction_status != "SCORED":
+                assert r.value == pytest.approx(baseline), (r.input_id, r.model_id)
+                checked += 1
+                lagging_worst += valid["laggard"] < baseline
+    assert checked > 0 and lagging_worst > 0  # and the follower would have lowered some charges
 
     # a re-run of the same steps writes nothing
     before = counts(rt)
