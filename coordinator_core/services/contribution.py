@@ -42,6 +42,7 @@ from coordinator_core.contribution import (
     POINT_RULES,
     Clusters,
     PairEvidence,
+    PointRule,
     emission_slots,
     find_clusters,
     point_contribution,
@@ -100,6 +101,17 @@ def _value(output: Mapping[str, Any]) -> float:
     return float(value)
 
 
+def closed_form_rule(contract: CrunchContract) -> PointRule | None:
+    """The closed-form twin of the contract's scoring function when it is one of the built-in
+    point rules itself (the very function, not one of the same name)."""
+    from coordinator_core.scoring import rules
+
+    for name, rule in POINT_RULES.items():
+        if getattr(rules, name, None) is not None and contract.scoring_function is getattr(rules, name):
+            return rule
+    return None
+
+
 def window_contribution(
     contract: CrunchContract, rounds: Sequence[WindowRound], excluded: Collection[str] = ()
 ) -> dict[str, float | None]:
@@ -112,7 +124,7 @@ def window_contribution(
     model_ids = _model_ids(rounds, excluded)
     if not model_ids:
         return {}
-    rule = POINT_RULES.get(getattr(contract.scoring_function, "__name__", ""))
+    rule = closed_form_rule(contract)
     closed = (
         kind == "mean"
         and contract.score_round is None
