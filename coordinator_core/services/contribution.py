@@ -67,7 +67,7 @@ class WindowRound:
 
 def window_rounds(work: UnitOfWork, since: datetime, until: datetime) -> list[WindowRound]:
     """The rounds with a score in ``(since, until]``, in ``(round_at, id)`` order."""
-    input_ids = sorted({r.input_id for r in work.scores.scores_between(since, until)})
+    input_ids = work.scores.input_ids_between(since, until)
     if not input_ids:
         return []
     inputs = work.rounds.stored_inputs(input_ids)
