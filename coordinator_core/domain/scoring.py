@@ -9,7 +9,8 @@ For every resolved round (input):
   computed from the round's valid scores (``MissingPolicy.penalty``); with ``exclude`` they get no
   score row. The valid scores of the baseline leave out the virtual ensembles (``ensemble:<name>``,
   never paid) and the models in ``not_in_baseline`` (the followers of clone clusters): neither may
-  move what a missing answer of a paid model is charged.
+  move what a missing answer of a paid model is charged. ``statuses`` counts the paid models'
+  predictions only (an ensemble's rows are written, not counted).
 
 Every score row carries ``scored_at`` (the time its score belongs to) and is keyed by its
 prediction, so writing the same batch twice changes nothing.
@@ -138,9 +139,10 @@ def score_rounds(
                 missing.append((prediction, FAILED, reason))
                 continue
             value = float(result["value"])
-            scored += 1
-            if not is_virtual(prediction.model_id) and prediction.model_id not in not_in_baseline:
-                values.append(value)
+            if not is_virtual(prediction.model_id):
+                scored += 1
+                if prediction.model_id not in not_in_baseline:
+                    values.append(value)
             batch.changes.append(StatusChange(prediction.id, SCORED))
             batch.scores.append(
                 ScoreRow(
@@ -157,7 +159,8 @@ def score_rounds(
             )
         penalty = policy.penalty(values, direction)
         for prediction, status, reason in missing:
-            batch.statuses[status] += 1
+            if not is_virtual(prediction.model_id):
+                batch.statuses[status] += 1
             if penalty is None:
                 continue
             result = {"value": penalty, "success": False, "failed_reason": reason, "penalty": str(policy)}

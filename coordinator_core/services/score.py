@@ -276,7 +276,8 @@ def score_predictions(
             work.rounds.set_statuses(scored.changes)
             work.scores.add(scored.scores)
             result.statuses.update(scored.statuses)
-            result.failures.update(batch_failures(predictions, scored.changes))
+            paid = [p for p in predictions if not is_virtual(p.model_id)]  # an ensemble's rows are not counted
+            result.failures.update(batch_failures(paid, scored.changes))
             if scored.scores:
                 work.scores.mark_dirty(
                     SNAPSHOT, [period_start(r.scored_at, settings.snapshot_period_seconds) for r in scored.scores]

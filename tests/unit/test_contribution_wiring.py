@@ -278,4 +278,4 @@ def test_virtual_models_and_followers_do_not_move_the_charge_of_a_missing_answer
     charged = {r.model_id: r.value for r in batch.scores}
     assert charged["missing"] == pytest.approx(-20.0)  # b, not the ensemble (-500) nor the follower
     assert charged["ensemble:mean"] == pytest.approx(-500.0)  # still scored like a model
-    assert batch.statuses["SCORED"] == 4 and batch.statuses["ABSENT"] == 1
+    assert batch.statuses["SCORED"] == 3 and batch.statuses["ABSENT"] == 1  # the ensemble is not counted
