@@ -74,6 +74,20 @@ def entry_slots(entries: Sequence[Mapping[str, Any]]) -> list[list[int]]:
     return [sorted(members[head], key=lambda i: (i != head, i)) for head in sorted(members)]
 
 
+def slot_weights(
+    strategy: EmissionStrategy, entries: Sequence[Mapping[str, Any]]
+) -> tuple[list[list[int]], list[Fraction]]:
+    """The slots of ranked ``entries`` (``entry_slots``) and the strategy's exact weight of each: the
+    weight of its representative entry among the representatives (its score; its ``contribution``
+    under the contribution strategy; its slot's position under the rank rules)."""
+    slots = entry_slots(entries)
+    heads = [entries[slot[0]] for slot in slots]
+    scores, direction = ranking_scores(heads)
+    if getattr(strategy, "kind", None) == "contribution":
+        scores = [_number(e.get("contribution")) for e in heads]
+    return slots, strategy.weights(scores, direction)
+
+
 def strategy_shares(strategy: EmissionStrategy, entries: Sequence[Mapping[str, Any]]) -> list[int]:
     """frac64 shares of ranked ``entries`` (JSON form, rank order) under ``strategy``: its exact weights
     apportioned to sum to exactly 1e9, or all 0 when every weight is 0 (the gate refuses that).
@@ -82,12 +96,7 @@ def strategy_shares(strategy: EmissionStrategy, entries: Sequence[Mapping[str, A
     its representative entry, and each slot's share is split equally between its members (the
     leftover units to the better ranked, ``split``). Without ``slot`` every entry is its own slot
     and this is the plain apportionment of the entries' weights."""
-    slots = entry_slots(entries)
-    heads = [entries[slot[0]] for slot in slots]
-    scores, direction = ranking_scores(heads)
-    if getattr(strategy, "kind", None) == "contribution":
-        scores = [_number(e.get("contribution")) for e in heads]
-    weights = strategy.weights(scores, direction)
+    slots, weights = slot_weights(strategy, entries)
     shares = [0] * len(entries)
     if not weights or sum(weights, Fraction(0)) <= 0:
         return shares

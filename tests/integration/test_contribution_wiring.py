@@ -175,6 +175,11 @@ def test_ensemble_contribution_and_clone_clusters_in_a_backtest(db_url: str, mak
         assert body["checkpoint_id"] == checkpoint_id and body["threshold"] == 0.99
         assert body["clusters"] and set(body["clusters"][0]["members"]) == {"momentum", "copycat", "laggard"}
         assert client.get("/reports/checkpoints/CKP_nope/clusters").status_code == 404
+        explained = client.get(f"/reports/checkpoints/{checkpoint_id}/explain", params={"model": "laggard"})
+        assert explained.status_code == 200, explained.text
+        reward = explained.json()["reward"]
+        assert reward["reproduced"] is True and abs(reward["rounding_residue"]) < 1  # the slot's share, split
+        assert set(reward["slot"]["members"]) == {"momentum", "copycat", "laggard"}
         rows = client.get("/reports/leaderboard").json()
         assert rows[-1]["model_id"] == "ensemble:mean" and rows[-1]["virtual"] is True and rows[-1]["rank"] is None
         assert rows[-1]["cruncher_id"] is None and rows[-1]["cruncher_name"] == "virtual ensemble"
