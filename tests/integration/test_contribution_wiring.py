@@ -85,9 +85,7 @@ def test_ensemble_contribution_and_clone_clusters_in_a_backtest(db_url: str, mak
         ).all()
         board = loads(c.execute(text("SELECT entries_jsonb FROM leaderboards ORDER BY created_at DESC")).first()[0])
         checkpoints = c.execute(text("SELECT id, entries_jsonb, meta_jsonb FROM checkpoints ORDER BY id")).all()
-        momentum = dict(
-            c.execute(text("SELECT input_id, status FROM predictions WHERE model_id = 'momentum'")).tuples().all()
-        )
+        momentum = dict(c.execute(text("SELECT input_id, status FROM predictions WHERE model_id = 'momentum'")).all())
         configs = c.execute(text("SELECT scope_key FROM scheduled_prediction_configs")).mappings().all()
         registry = c.execute(text("SELECT state, player_id FROM models WHERE id = 'ensemble:mean'")).one()
     # one ensemble prediction per round: the mean of the round's validated answers
