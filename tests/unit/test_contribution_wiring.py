@@ -279,3 +279,36 @@ def test_virtual_models_and_followers_do_not_move_the_charge_of_a_missing_answer
     assert charged["missing"] == pytest.approx(-20.0)  # b, not the ensemble (-500) nor the follower
     assert charged["ensemble:mean"] == pytest.approx(-500.0)  # still scored like a model
     assert batch.statuses["SCORED"] == 3 and batch.statuses["ABSENT"] == 1  # the ensemble is not counted
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    contributions=st.lists(st.one_of(st.none(), st.floats(-5, 5, allow_nan=False)), min_size=1, max_size=12),
+    groups=st.lists(st.integers(0, 3), min_size=12, max_size=12),
+)
+def test_the_contribution_strategy_agrees_with_the_librarys_contribution_weighted_emission(
+    contributions: list[float | None], groups: list[int]
+) -> None:
+    """Within one frac64 unit per model: the two differ only in where a tied leftover unit goes."""
+    from coordinator_core.contribution import Slot, contribution_weighted_emission
+
+    entries = [entry(f"m{i:02d}", i + 1, -float(i), c) for i, c in enumerate(contributions)]
+    members: dict[int, list[str]] = {}
+    for e, g in zip(entries, groups, strict=False):
+        members.setdefault(g if g > 0 else -int(e["rank"]), []).append(e["model_id"])
+    slots = []
+    for ids in members.values():
+        slots.append(Slot(tuple(ids), ids[0]))
+        for m in ids:
+            if len(ids) > 1:
+                next(e for e in entries if e["model_id"] == m)["slot"] = ids[0]
+    for e in entries:  # a slot's members share its representative's contribution, as a checkpoint stores it
+        e["contribution"] = next(x for x in entries if x["model_id"] == (e.get("slot") or e["model_id"]))[
+            "contribution"
+        ]
+    slots.sort(key=lambda s: next(int(e["rank"]) for e in entries if e["model_id"] == s.representative))
+    mine = dict(zip([e["model_id"] for e in entries], strategy_shares(ContributionEmission(), entries), strict=True))
+    library = contribution_weighted_emission({e["model_id"]: e["contribution"] for e in entries}, {}, slots)
+    theirs = {r.model_id: r.reward_pct for r in library.model_rewards}
+    assert sum(mine.values()) == sum(theirs.values()) == FRAC64_TOTAL
+    assert all(abs(mine[m] - theirs[m]) <= 1 for m in mine), (mine, theirs)
