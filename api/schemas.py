@@ -91,7 +91,7 @@ class Totals(Out):
 class LeaderboardEntry(Out):
     created_at: datetime = Field(description="as-of time of the stored leaderboard")
     leaderboard_id: str
-    rank: int
+    rank: int | None = Field(description="1..N among the paid models; null for a virtual ensemble")
     model_id: str
     model_name: str | None = None
     cruncher_id: str | None = None
@@ -103,6 +103,41 @@ class LeaderboardEntry(Out):
     scored_count: int = 0
     failed_count: int = 0
     absent_count: int = 0
+    virtual: bool = Field(False, description="a virtual ensemble (ensemble:<name>): shown, never ranked or paid")
+    contribution: float | None = Field(
+        None,
+        description="mean one-out contribution to the contract's first ensemble over the ranking window "
+        "(positive = the model made the ensemble better); null without an ensemble or a defined round",
+    )
+
+
+class ClusterPair(Out):
+    config: str | None = Field(None, description="the config (scope_key) whose stream showed it")
+    a: str
+    b: str
+    correlation: float = Field(description="Pearson correlation of b[t + lag] with a[t] over the shared rounds")
+    lag: int = Field(description="rounds b repeats a later (negative: a repeats b)")
+    overlap: int = Field(description="rounds both answered at that lag")
+
+
+class CloneCluster(Out):
+    members: list[str]
+    leaders: list[str] = Field(description="members that repeat no other member later")
+    representative: str | None = Field(description="the ranked leader holding the cluster's one emission slot")
+    pairs: list[ClusterPair] = Field(description="the evidence: every pair at or above the threshold")
+
+
+class CheckpointClusters(Out):
+    """The clone clusters of a checkpoint's period: each shares one emission slot, split equally."""
+
+    checkpoint_id: str
+    threshold: float | None = None
+    max_lag: int | None = None
+    min_overlap: int | None = None
+    clusters: list[CloneCluster] = Field(default_factory=list)
+    followers: list[str] = Field(
+        default_factory=list, description="left out of the missing-prediction baseline from the next scoring on"
+    )
 
 
 class ModelOut(Out):

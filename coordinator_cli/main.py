@@ -224,6 +224,10 @@ GAMES = {
     ),
 }
 GAME_DEMO_START = datetime(2026, 10, 1, tzinfo=UTC)  # the synthetic feed: any fixed window reproduces
+# the tournament (batch) mode: one era a day from the shipped dataset, its targets known 3 days later
+TOURNAMENT = ("coordinator_core.games.tournament:contract", "examples/tournament")
+TOURNAMENT_START = datetime(2026, 1, 5, tzinfo=UTC)  # era 0 of coordinator_core/data/tournament_eras.csv
+TOURNAMENT_DAYS = 30
 
 
 @app.command()
@@ -233,7 +237,8 @@ def demo(
         str | None,
         typer.Option(
             help="run a real game instead: crunch-synth or condor (its 1 h profile, the package's "
-            "example trackers, 2 days of synthetic 1-minute BTC by default)"
+            "example trackers, 2 days of synthetic 1-minute BTC by default), or tournament (the batch "
+            "mode: the shipped tournament contract and dataset, its three example models, 30 daily eras)"
         ),
     ] = None,
     report: ReportOption = None,
@@ -245,9 +250,37 @@ def demo(
     if game is None:
         _run_backtest(None, None, days, report, no_report)
         return
+    if game == "tournament":
+        _run_tournament_demo(days if days != 14 else TOURNAMENT_DAYS, report, no_report)
+        return
     if game not in GAMES:
-        raise typer.BadParameter(f"unknown game {game!r}; use {' or '.join(GAMES)}", param_hint="--game")
+        raise typer.BadParameter(f"unknown game {game!r}; use {', '.join([*GAMES, 'tournament'])}", param_hint="--game")
     _run_game_demo(game, days if days != 14 else 2, report, no_report)
+
+
+def _run_tournament_demo(days: int, report: str | None = None, no_report: bool = False) -> None:
+    """Backtest the shipped tournament contract (``coordinator_core.games.tournament``) over its
+    dataset's first ``days`` eras, weekly checkpoints; every variable the user exported wins."""
+    import os
+
+    contract, models_dir = TOURNAMENT
+    defaults = {
+        "DATABASE_URL": "sqlite:///./tournament-demo.db",
+        "CRUNCH_CONTRACT": contract,
+        "FEED_SOURCE": "synthetic",
+        "FEED_SUBJECTS": "TOURNAMENT",
+        "MODELS_DIR": models_dir,
+        "CHECKPOINT_INTERVAL_SECONDS": str(7 * 86_400),
+    }
+    for key, value in defaults.items():
+        os.environ.setdefault(key, value)
+    from tasks.context import reset_runtime
+
+    reset_runtime()
+    try:
+        _run_backtest(TOURNAMENT_START, TOURNAMENT_START + timedelta(days=days), days, report, no_report)
+    finally:
+        reset_runtime()
 
 
 def _run_game_demo(game: str, days: int, report: str | None = None, no_report: bool = False) -> None:

@@ -20,7 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pydantic import ValidationError as PydanticValidationError
 
 from coordinator_core.domain.emission_strategy import EmissionStrategy, TiersEmission
-from coordinator_core.domain.ranking import default_rank
+from coordinator_core.domain.ranking import VIRTUAL_PREFIX, default_rank
+from coordinator_core.domain.ranking import is_virtual as is_virtual
 from coordinator_core.emission import default_build_emission
 from coordinator_core.errors import ConfigurationError, ValidationError
 from coordinator_core.scoring.ground_truth import price_return
@@ -273,6 +274,41 @@ class ModelCalls(BaseModel):
         return [m.name for m in (self.tick, self.predict) if m is not None]
 
 
+EnsembleKind = Literal["mean", "mixture", "quantiles"]
+#: the output kind each ensemble kind combines
+ENSEMBLE_OUTPUTS: dict[str, str] = {"mean": "point", "mixture": "density_path", "quantiles": "quantiles"}
+
+
+class EnsembleSpec(BaseModel):
+    """A virtual ensemble: scored like a model every round under the id ``ensemble:<name>``, shown on
+    the leaderboard (``virtual: true``, no rank, no participant) and never paid.
+
+    ``kind``: ``mean`` (the mean of point forecasts), ``mixture`` (the equal-weight mixture of the
+    members' densities, ``density_path`` outputs) or ``quantiles`` (the members' quantiles averaged
+    level by level); see ``coordinator_core.contribution.ensembles``. Its members are every paid
+    model whose output of the round passed validation (FAILED/ABSENT answers are left out)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    kind: EnsembleKind = "mean"
+
+    @property
+    def model_id(self) -> str:
+        return f"{VIRTUAL_PREFIX}{self.name}"
+
+
+class ClusterRule(BaseModel):
+    """Clone clusters at every checkpoint (``coordinator_core.contribution.clusters``): streams of
+    point forecasts whose lead-lag correlation over the period reaches ``threshold`` (at a lag of up
+    to ``max_lag`` rounds, over at least ``min_overlap`` shared rounds) share one emission slot."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    enabled: bool = True
+    threshold: float = Field(0.99, gt=0, le=1)
+    max_lag: int = Field(6, ge=0)
+    min_overlap: int = Field(72, ge=3)
+
+
 def default_build_input(subject: str, candles: list[dict[str, Any]], asof_ts: int, granularity: str) -> dict[str, Any]:
     """The model input: newest closed candles, ascending."""
     return {"symbol": subject, "subject": subject, "asof_ts": asof_ts, "granularity": granularity, "candles": candles}
@@ -326,6 +362,15 @@ class CrunchContract(BaseModel):
         "(coordinator_core.domain.emission_strategy); a custom build_emission hook replaces it",
     )
 
+    ensembles: list[EnsembleSpec] = Field(
+        default_factory=list,
+        description="virtual ensembles scored every round as 'ensemble:<name>' and never paid; the first one "
+        "is the ensemble each model's contribution is measured on",
+    )
+    clusters: ClusterRule = Field(
+        default_factory=ClusterRule, description="clone clusters: one emission slot per cluster at every checkpoint"
+    )
+
     # -- probabilistic games (see coordinator_core.games.presets) -------------------------------
     output_kind: OutputKind = Field(
         "point",
@@ -370,6 +415,22 @@ class CrunchContract(BaseModel):
         description="sample rounds (outputs, ground truth, scope) the scoring preflight scores at start "
         "(coordinator_core.preflight.check_scoring); None: built-in samples for point returns and density paths",
     )
+
+    @model_validator(mode="after")
+    def _ensembles_fit(self) -> CrunchContract:
+        names = [e.name for e in self.ensembles]
+        if len(set(names)) != len(names):
+            raise ValueError(f"ensembles: a name is used twice ({names})")
+        for spec in self.ensembles:
+            wanted = ENSEMBLE_OUTPUTS[spec.kind]
+            if wanted != self.output_kind:
+                raise ValueError(
+                    f"ensemble {spec.name!r}: kind {spec.kind!r} combines {wanted!r} outputs, "
+                    f"the contract's output_kind is {self.output_kind!r}"
+                )
+        if getattr(self.emission, "kind", None) == "contribution" and not self.ensembles:
+            raise ValueError("emission kind 'contribution' needs an ensemble (contribution is measured on the first)")
+        return self
 
     # -- behaviour used by the services ------------------------------------------------------
     @property

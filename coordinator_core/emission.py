@@ -51,14 +51,63 @@ def apportion(weights: Sequence[Fraction], total: int = FRAC64_TOTAL) -> list[in
     return shares
 
 
+def entry_slots(entries: Sequence[Mapping[str, Any]]) -> list[list[int]]:
+    """The emission slots of ranked ``entries``: lists of entry positions, in the order of their
+    representatives' positions. An entry's ``slot`` names the model representing its clone cluster
+    (absent: itself); the representative is listed first.
+
+    Raises
+    ------
+    ValueError
+        If a ``slot`` names a model that is not among the entries, or one that is not its own slot.
+    """
+    position = {str(e["model_id"]): i for i, e in enumerate(entries)}
+    members: dict[int, list[int]] = {}
+    for i, entry in enumerate(entries):
+        representative = str(entry.get("slot") or entry["model_id"])
+        if representative not in position:
+            raise ValueError(f"{entry['model_id']}: slot {representative!r} is not a ranked model")
+        head = position[representative]
+        if str(entries[head].get("slot") or representative) != representative:
+            raise ValueError(f"{entry['model_id']}: slot {representative!r} belongs to another slot")
+        members.setdefault(head, []).append(i)
+    return [sorted(members[head], key=lambda i: (i != head, i)) for head in sorted(members)]
+
+
+def slot_weights(
+    strategy: EmissionStrategy, entries: Sequence[Mapping[str, Any]]
+) -> tuple[list[list[int]], list[Fraction]]:
+    """The slots of ranked ``entries`` (``entry_slots``) and the strategy's exact weight of each: the
+    weight of its representative entry among the representatives (its score; its ``contribution``
+    under the contribution strategy; its slot's position under the rank rules)."""
+    slots = entry_slots(entries)
+    heads = [entries[slot[0]] for slot in slots]
+    scores, direction = ranking_scores(heads)
+    if getattr(strategy, "kind", None) == "contribution":
+        scores = [_number(e.get("contribution")) for e in heads]
+    return slots, strategy.weights(scores, direction)
+
+
 def strategy_shares(strategy: EmissionStrategy, entries: Sequence[Mapping[str, Any]]) -> list[int]:
     """frac64 shares of ranked ``entries`` (JSON form, rank order) under ``strategy``: its exact weights
-    apportioned to sum to exactly 1e9, or all 0 when every weight is 0 (the gate refuses that)."""
-    scores, direction = ranking_scores(entries)
-    weights = strategy.weights(scores, direction)
+    apportioned to sum to exactly 1e9, or all 0 when every weight is 0 (the gate refuses that).
+
+    Clone clusters (``slot`` in the entries, ``entry_slots``): the strategy weighs the slots, each as
+    its representative entry, and each slot's share is split equally between its members (the
+    leftover units to the better ranked, ``split``). Without ``slot`` every entry is its own slot
+    and this is the plain apportionment of the entries' weights."""
+    slots, weights = slot_weights(strategy, entries)
+    shares = [0] * len(entries)
     if not weights or sum(weights, Fraction(0)) <= 0:
-        return [0] * len(entries)
-    return apportion(weights)
+        return shares
+    for slot, share in zip(slots, apportion(weights), strict=True):
+        for i, part in zip(slot, split([1] * len(slot), share), strict=True):
+            shares[i] = part
+    return shares
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def ranking_scores(entries: Sequence[Mapping[str, Any]]) -> tuple[list[float | None], str]:

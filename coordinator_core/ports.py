@@ -258,6 +258,10 @@ class ScoreRepository(Protocol):
         """Score rows with ``scored_at`` in ``(lo, hi]``, ordered by ``(model_id, prediction_id)``."""
         ...
 
+    def input_ids_between(self, lo: datetime, hi: datetime) -> list[str]:
+        """The rounds with a score whose ``scored_at`` is in ``(lo, hi]``, sorted."""
+        ...
+
     def scores_of(self, prediction_ids: Sequence[str]) -> dict[str, ScoreRow]: ...
 
 

@@ -42,18 +42,23 @@ def window_column(name: str, hours: int | None) -> str:
 
 def leaderboard_frame(entries: list[dict[str, Any]], windows: Mapping[str, int]) -> pl.DataFrame:
     """One row per model: rank, model, participant (``participant_label``), every window's score in
-    a column named with its hours (``windows``: name → hours), prediction counts."""
+    a column named with its hours (``windows``: name → hours), prediction counts; with an ensemble
+    in the contract, the contribution (the virtual ensembles: no rank, participant ``virtual
+    ensemble``, listed last)."""
+    contribution = any("contribution" in e for e in entries)
+    ordered = sorted(entries, key=lambda e: (e.get("rank") is None, e.get("rank") or 0, str(e["model_id"])))
     rows = [
         {
-            "rank": e["rank"],
+            "rank": e.get("rank"),
             "model": e["model_id"],
             "participant": participant_label(e.get("cruncher_name"), e.get("player_id")),
             **{window_column(name, windows.get(name)): value for name, value in e["metrics"].items()},
             "scored": e.get("scored_count", 0),
             "failed": e.get("failed_count", 0),
             "absent": e.get("absent_count", 0),
+            **({"contribution": e.get("contribution")} if contribution else {}),
         }
-        for e in entries
+        for e in ordered
     ]
     return pl.DataFrame(rows) if rows else pl.DataFrame(schema={"rank": pl.Int64, "model": pl.String})
 
@@ -81,6 +86,9 @@ def checkpoint_frame(checkpoint: CheckpointRow) -> pl.DataFrame:
     shown = percents(list(rewards.items()))
     key = checkpoint.meta.get("ranking_key", "score_recent")
     column = period_column(checkpoint)
+    ranking = checkpoint.meta.get("ranking", [])
+    slots = any("slot" in e for e in ranking)  # clone clusters: one emission slot each
+    contribution = any("contribution" in e for e in ranking)
     rows = [
         {
             "rank": e["rank"],
@@ -89,10 +97,12 @@ def checkpoint_frame(checkpoint: CheckpointRow) -> pl.DataFrame:
             "participant_id": e.get("player_id"),
             column: e["metrics"].get(key),
             "scored": e.get("scored_count", 0),
+            **({"slot": e.get("slot")} if slots else {}),
+            **({"contribution": e.get("contribution")} if contribution else {}),
             "reward (frac64)": rewards.get(e["model_id"], 0),
             "reward %": shown.get(e["model_id"], 0.0),
         }
-        for e in checkpoint.meta.get("ranking", [])
+        for e in ranking
     ]
     return pl.DataFrame(rows) if rows else pl.DataFrame(schema={"rank": pl.Int64, "model": pl.String})
 

@@ -27,6 +27,7 @@ from api.params import (
     invalid,
 )
 from api.schemas import (
+    CheckpointClusters,
     CheckpointOut,
     CheckpointPayload,
     CliFormat,
@@ -169,6 +170,21 @@ def checkpoint(checkpoint_id: CheckpointIdPath, session: SessionDep, ctx: Contex
         if row["version"] is not None:
             ctx.documents.put(("checkpoint", checkpoint_id, row["version"]), body)
     return Response(body, media_type="application/json")
+
+
+@router.get(
+    "/{checkpoint_id}/clusters",
+    response_model=CheckpointClusters,
+    responses={404: problem("checkpoint not found")},
+    dependencies=PUBLIC,
+)
+def clusters(checkpoint_id: CheckpointIdPath, session: SessionDep) -> dict[str, Any]:
+    """The clone clusters found over the checkpoint's period, with their evidence (pairs,
+    correlation, lag, overlap) and the representative holding each cluster's one emission slot.
+    A checkpoint built without the rule (or before it existed) has no clusters: ``clusters: []``."""
+    row = found(queries.get_checkpoint(session, checkpoint_id), checkpoint_id)
+    stored = (row.get("meta_jsonb") or {}).get("clusters") or {}
+    return {"checkpoint_id": row["id"], **stored}
 
 
 @router.get("/{checkpoint_id}/payload", response_model=CheckpointPayload, responses=NOT_FOUND, dependencies=PUBLIC)

@@ -32,10 +32,12 @@ def entry_payload(
     metrics = entry.get("metrics") or score.get("metrics") or {}
     ranking = score.get("ranking") or {"key": ranking_key, "value": metrics.get(ranking_key), "direction": direction}
     model = states.get(entry["model_id"], {})
+    if entry.get("virtual"):
+        model = {**model, "player_id": None}  # a virtual ensemble has no participant
     out = {
         "created_at": board["created_at"],
         "leaderboard_id": board["id"],
-        "rank": entry["rank"],
+        "rank": entry.get("rank"),
         "model_id": entry["model_id"],
         "model_name": entry.get("model_name"),
         "cruncher_id": entry.get("player_id") or model.get("player_id"),
@@ -46,6 +48,8 @@ def entry_payload(
         "score_metrics": metrics,
         "score_ranking": ranking,
         **{k: int(entry.get(k) or 0) for k in ("prediction_count", "scored_count", "failed_count", "absent_count")},
+        "virtual": bool(entry.get("virtual")),
+        "contribution": entry.get("contribution"),
     }
     for name in windows:
         out[score_key(name)] = metrics.get(name)
@@ -66,8 +70,14 @@ def load_board(
     row = queries.leaderboard_by_id(session, head["id"])
     if row is None:
         return None
-    entries = sorted(row.pop("entries_jsonb") or [], key=lambda e: int(e["rank"]))
+    entries = sorted(row.pop("entries_jsonb") or [], key=position_key)
     return ctx.leaderboards.put_board({**row, "entries": entries})
+
+
+def position_key(entry: dict[str, Any]) -> tuple[int, int, str]:
+    """Ranked models by rank, then the virtual ensembles (no rank) by id."""
+    rank = entry.get("rank")
+    return (0, int(rank), "") if rank is not None else (1, 0, str(entry["model_id"]))
 
 
 def build_router(windows: dict[str, int]) -> APIRouter:
@@ -85,7 +95,8 @@ def build_router(windows: dict[str, int]) -> APIRouter:
         limit: Limit = 100,
         cursor: Cursor = None,
     ) -> Response:
-        """The latest leaderboard, sorted by rank (``[]`` before the first scoring).
+        """The latest leaderboard, sorted by rank (``[]`` before the first scoring); the contract's
+        virtual ensembles follow the ranked models (``virtual: true``, ``rank: null``, never paid).
 
         Scores are those stored by the scoring run (``window_totals`` at its as-of time,
         ``created_at``). A cursor pins the leaderboard it started on, so a walk is consistent even
@@ -109,19 +120,21 @@ def build_router(windows: dict[str, int]) -> APIRouter:
         if hit is None:
             board = load_board(session, ctx, None, head)
             assert board is not None
-            entries = board["entries"]
+            # positions in the whole board (1-based): a cursor resumes after one, filtered or not
+            entries = list(enumerate(board["entries"], start=1))
             if ids:
-                entries = [e for e in entries if e["model_id"] in ids]
+                entries = [(i, e) for i, e in entries if e["model_id"] in ids]
             if key:
-                entries = [e for e in entries if int(e["rank"]) > key[1]]
-            page = entries[:limit]
+                entries = [(i, e) for i, e in entries if i > key[1]]
+            positioned = entries[:limit]
+            page = [e for _, e in positioned]
             states = queries.models_by_id(session, [e["model_id"] for e in page])
             aggregation = ctx.contract.aggregation
             payload = [
                 entry_payload(e, board, windows, aggregation.ranking_key, aggregation.ranking_direction, states)
                 for e in page
             ]
-            next_key = (board["id"], int(page[-1]["rank"])) if len(entries) > limit else None
+            next_key = (board["id"], positioned[-1][0]) if len(entries) > limit else None
             hit = adapter.dump_json(adapter.validate_python(payload)), next_key
             ctx.leaderboards.put_page(page_key, *hit)
         body, next_key = hit

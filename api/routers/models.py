@@ -277,7 +277,7 @@ def build_router(windows: dict[str, int]) -> APIRouter:
         answered = [r for r in recent if r["status"] != PredictionStatus.ABSENT.value]
         times = [float(r["exec_time_ms"]) for r in answered]
         board = load_board(session, ctx, None)
-        rank = next((int(e["rank"]) for e in (board or {}).get("entries", []) if e["model_id"] == model_id), None)
+        rank = next((e.get("rank") for e in (board or {}).get("entries", []) if e["model_id"] == model_id), None)
         scores = score_fields(ctx, {name: rows.get(model_id) for name, rows in per_window.items()})
         last_prediction = None
         if last is not None:

@@ -17,6 +17,15 @@ remainder; equal remainders go to the better rank). The contract chooses one
   the emission pays nobody: the checkpoint gate then refuses it (no silent fallback).
 * ``rank_decay``: by rank position, ``w_r = ratio ** (r - 1)`` (Precog's 0.9^r), ``ratio`` read
   as the exact decimal written (0.9 is 9/10).
+* ``contribution``: ``w_i = max(C_i, 0)``, each model's one-out contribution to the contract's first
+  ensemble over the period (``coordinator_core.contribution``; ``entry["contribution"]``, read as the
+  exact binary double); when no contribution is positive, an equal split (every ranked slot pays).
+
+Clone clusters: a checkpoint's entries may carry ``slot`` (the model id representing the clone
+cluster the entry belongs to, ``coordinator_core.contribution.clusters.emission_slots``). The weights
+are then those of the slots, each slot weighed as its representative (rank rules: by the slot's
+position; score rules: the representative's score; contribution: the representative's), and a
+slot's share is split equally between its members (``coordinator_core.emission.strategy_shares``).
 
 Ties: the rank rules (tiers, rank_decay) pay by position, so tied scores are separated by the
 ranking's tie-break (more scored predictions, then model id). The score rules (softmax,
@@ -116,14 +125,30 @@ class RankDecayEmission(_Strategy):
         return f"rank decay: {self.ratio:g} ** (rank - 1)"
 
 
+class ContributionEmission(_Strategy):
+    """Proportional to the positive one-out contribution to the first ensemble; equal when none is positive."""
+
+    kind: Literal["contribution"] = "contribution"
+
+    def weights(self, scores: Scores, direction: str) -> list[Fraction]:
+        """``scores`` are the contributions here (``coordinator_core.emission.strategy_shares`` passes them)."""
+        return contribution_weights(scores)
+
+    def describe(self) -> str:
+        return "contribution: max(0, one-out contribution to the ensemble); equal split when none is positive"
+
+
 EmissionStrategy = Annotated[
-    TiersEmission | SoftmaxEmission | ProportionalEmission | RankDecayEmission, Field(discriminator="kind")
+    TiersEmission | SoftmaxEmission | ProportionalEmission | RankDecayEmission | ContributionEmission,
+    Field(discriminator="kind"),
 ]
 STRATEGY_ADAPTER: TypeAdapter[EmissionStrategy] = TypeAdapter(EmissionStrategy)
 RANK_RULES = ("tiers", "rank_decay")
 
 
-def parse_strategy(data: Any) -> TiersEmission | SoftmaxEmission | ProportionalEmission | RankDecayEmission:
+def parse_strategy(
+    data: Any,
+) -> TiersEmission | SoftmaxEmission | ProportionalEmission | RankDecayEmission | ContributionEmission:
     """A strategy from its stored form (``{"kind": ..., params}``); ``None`` is the default tiers."""
     if data is None:
         return TiersEmission()
@@ -159,6 +184,18 @@ def rank_decay_weights(count: int, ratio: float) -> list[Fraction]:
     for _ in range(count):
         weights.append(current)
         current *= exact
+    return weights
+
+
+def contribution_weights(contributions: Scores) -> list[Fraction]:
+    """``max(C, 0)`` exactly (a missing or non-finite contribution weighs 0); every weight 1 when
+    none is positive, so a contribution emission always pays (an equal split)."""
+    weights = [
+        max(Fraction(float(c)), Fraction(0)) if _finite(c) else Fraction(0)  # type: ignore[arg-type]
+        for c in contributions
+    ]
+    if weights and sum(weights) == 0:
+        return [Fraction(1)] * len(weights)
     return weights
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from coordinator_core.domain.windows import WindowTotals
@@ -42,7 +42,16 @@ class Participant:
         return participant_label(self.player_name, self.player_id)
 
 
+VIRTUAL_PREFIX = "ensemble:"
+
+
+def is_virtual(model_id: str) -> bool:
+    """A virtual ensemble's id (``ensemble:<name>``): scored and shown, never paid or ranked."""
+    return model_id.startswith(VIRTUAL_PREFIX)
+
+
 UNNAMED = ("", "Unknown", "unknown-player")
+VIRTUAL_LABEL = "virtual ensemble"
 
 
 def participant_label(player_name: str | None, player_id: str | None) -> str:
@@ -64,6 +73,10 @@ class LeaderboardEntry:
     direction: str
     totals: WindowTotals
     rank: int | None = None
+    #: a virtual ensemble (``ensemble:<name>``): shown with no rank and no participant, never paid
+    virtual: bool = False
+    #: more stored keys (e.g. ``contribution``, when the contract has an ensemble)
+    extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def model_id(self) -> str:
@@ -94,6 +107,9 @@ class LeaderboardEntry:
         }
         if self.rank is not None:
             entry["rank"] = self.rank
+        if self.virtual:
+            entry.update({"player_id": None, "wallet": None, "cruncher_name": VIRTUAL_LABEL, "virtual": True})
+        entry.update(self.extra)
         return entry
 
 
@@ -173,6 +189,35 @@ def build_ranking(
         rank = item.get("rank")
         out.append(
             replace(entries[model_id], rank=rank if isinstance(rank, int) and not isinstance(rank, bool) else position)
+        )
+    return out
+
+
+def virtual_entries(
+    windows: Mapping[str, Mapping[str, WindowTotals]],
+    counts_window: str,
+    model_ids: Sequence[str],
+    ranking_key: str,
+    direction: str,
+) -> list[LeaderboardEntry]:
+    """Rows of the virtual ensembles ``model_ids``: their window scores, no rank, no participant
+    (listed after the ranked models, by id)."""
+    counted = windows.get(counts_window, {})
+    out = []
+    for model_id in sorted(model_ids):
+        metrics = {
+            name: (per_model[model_id].score if model_id in per_model else None) for name, per_model in windows.items()
+        }
+        name = model_id.split(":", 1)[-1]
+        out.append(
+            LeaderboardEntry(
+                Participant(model_id, name, "", VIRTUAL_LABEL),
+                metrics,
+                ranking_key,
+                direction,
+                counted.get(model_id, WindowTotals()),
+                virtual=True,
+            )
         )
     return out
 

@@ -7,7 +7,10 @@ For every resolved round (input):
   that prediction only (status FAILED, the reason kept);
 * FAILED and ABSENT predictions (including those just failed) are charged the policy's penalty,
   computed from the round's valid scores (``MissingPolicy.penalty``); with ``exclude`` they get no
-  score row.
+  score row. The valid scores of the baseline leave out the virtual ensembles (``ensemble:<name>``,
+  never paid) and the models in ``not_in_baseline`` (the followers of clone clusters): neither may
+  move what a missing answer of a paid model is charged. ``statuses`` counts the paid models'
+  predictions only (an ensemble's rows are written, not counted).
 
 Every score row carries ``scored_at`` (the time its score belongs to) and is keyed by its
 prediction, so writing the same batch twice changes nothing.
@@ -16,12 +19,13 @@ prediction, so writing the same batch twice changes nothing.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from coordinator_core.domain.policy import MissingPolicy
+from coordinator_core.domain.ranking import is_virtual
 from coordinator_core.domain.statuses import PredictionStatus
 from coordinator_core.errors import ValidationError
 
@@ -107,6 +111,7 @@ def score_rounds(
     policy: MissingPolicy,
     direction: str,
     scored_at: datetime | Sequence[datetime],
+    not_in_baseline: Collection[str] = frozenset(),
 ) -> ScoredBatch:
     """Score every ``(ground_truth, predictions, scope)`` round; see the module docstring. ``score``
     sees the round's PENDING outputs at once. ``scored_at``: one time for every round, or one per
@@ -118,6 +123,7 @@ def score_rounds(
         raise ValueError(f"score_rounds: {len(times)} score times for {len(items)} rounds")
     for (truth, predictions, scope), at in zip(items, times, strict=True):
         values: list[float] = []
+        scored = 0
         missing: list[tuple[PendingPrediction, str, str | None]] = []
         reason: str | None
         pending = [p for p in predictions if p.status == PENDING]
@@ -133,7 +139,10 @@ def score_rounds(
                 missing.append((prediction, FAILED, reason))
                 continue
             value = float(result["value"])
-            values.append(value)
+            if not is_virtual(prediction.model_id):
+                scored += 1
+                if prediction.model_id not in not_in_baseline:
+                    values.append(value)
             batch.changes.append(StatusChange(prediction.id, SCORED))
             batch.scores.append(
                 ScoreRow(
@@ -150,7 +159,8 @@ def score_rounds(
             )
         penalty = policy.penalty(values, direction)
         for prediction, status, reason in missing:
-            batch.statuses[status] += 1
+            if not is_virtual(prediction.model_id):
+                batch.statuses[status] += 1
             if penalty is None:
                 continue
             result = {"value": penalty, "success": False, "failed_reason": reason, "penalty": str(policy)}
@@ -167,5 +177,5 @@ def score_rounds(
                     at,
                 )
             )
-        batch.statuses[SCORED] += len(values)
+        batch.statuses[SCORED] += scored
     return batch

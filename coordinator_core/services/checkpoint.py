@@ -17,6 +17,16 @@ Each checkpoint carries the Merkle root of its snapshots and the scores they sum
 (``merkle_tree``, ``coordinator_core.merkle``) and the verdict of the gate before money moves
 (``domain.gate``): a checkpoint that fails it is stored GATED with the reasons, never PENDING.
 
+Virtual ensembles are never paid: they are left out of the period's ranking, so of its payees and
+of the paid models' ranks. Clone clusters (``CrunchContract.clusters``, ``services.contribution``)
+are computed over the period's point-forecast streams; each cluster is one emission slot, held at
+its best-ranked leader's place and split equally inside it, whatever the strategy: every member's
+ranking entry carries ``slot`` (the representative's id) and ``coordinator_core.emission`` weighs
+the slots. The clusters and their evidence are stored in ``meta_jsonb.clusters``. With an ensemble
+in the contract every entry carries ``contribution`` over the period, computed without the
+non-representative members of the clusters (a copy changes nobody's contribution); the
+``contribution`` strategy pays by it.
+
 Status moves: ``confirm_checkpoint`` (PENDING → SUBMITTED with the transaction hash, after the gate
 runs again) and ``advance_checkpoint`` (SUBMITTED → CLAIMABLE → PAID); each raises ``NotFound`` or
 ``Conflict``.
@@ -34,7 +44,7 @@ from typing import Any
 from coordinator_core import merkle
 from coordinator_core.clock import parse_utc
 from coordinator_core.config import Settings
-from coordinator_core.contract import CrunchContract
+from coordinator_core.contract import CrunchContract, is_virtual
 from coordinator_core.domain.emission_strategy import EmissionStrategy
 from coordinator_core.domain.gate import GateVerdict, check_emission, participant_shares
 from coordinator_core.domain.ranking import LeaderboardEntry, build_ranking, ranked_json
@@ -42,6 +52,7 @@ from coordinator_core.domain.statuses import CheckpointStatus, allowed_moves
 from coordinator_core.emission import default_build_emission
 from coordinator_core.errors import Conflict, NotFound
 from coordinator_core.ports import CheckpointRow, UnitOfWork, UnitOfWorkFactory
+from coordinator_core.services.contribution import annotate_entries, window_rounds
 from coordinator_core.services.score import SCORE_LOCK, refresh_derived, window_scores
 
 log = logging.getLogger(__name__)
@@ -58,11 +69,22 @@ def period_ranking(
     work: UnitOfWork, contract: CrunchContract, start: datetime, end: datetime
 ) -> list[LeaderboardEntry]:
     """Models ranked over the scores resolved in ``(start, end]`` (the snapshots ending in it: their
-    periods divide the checkpoint interval), scored as the leaderboard windows are."""
+    periods divide the checkpoint interval), scored as the leaderboard windows are. Virtual
+    ensembles are left out (never paid, never counted for a rank)."""
     key, direction = contract.aggregation.ranking_key, contract.aggregation.ranking_direction
-    totals = window_scores(work, contract, start, end, None)
+    totals = {m: t for m, t in window_scores(work, contract, start, end, None).items() if not is_virtual(m)}
     participants = work.models.participants(list(totals))
     return build_ranking({key: totals}, key, participants, key, direction, contract.rank, require_scored=True)
+
+
+def period_slots(
+    work: UnitOfWork, contract: CrunchContract, start: datetime, end: datetime, entries: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """The ranked ``entries`` of ``(start, end]`` annotated for the emission and the clusters' stored
+    form (``services.contribution.annotate_entries`` on the period's rounds)."""
+    if not entries or (not contract.clusters.enabled and not contract.ensembles):
+        return entries, None
+    return annotate_entries(contract, window_rounds(work, start, end), entries)
 
 
 def strategy_of(contract: CrunchContract) -> dict[str, Any]:
@@ -210,7 +232,7 @@ def build_checkpoints(uow: UnitOfWorkFactory, contract: CrunchContract, settings
             snapshot_count = work.scores.snapshot_count(start, end)
             if snapshot_count:
                 ranking = period_ranking(work, contract, start, end)
-                entries = ranked_json(ranking)
+                entries, clusters = period_slots(work, contract, start, end, ranked_json(ranking))
                 emission = emission_document(contract, entries)
                 checkpoint_id = f"CKP_{end:%Y%m%d_%H%M%S}"
                 tree = merkle_tree(work, checkpoint_id, start, end, emission)
@@ -230,6 +252,7 @@ def build_checkpoints(uow: UnitOfWorkFactory, contract: CrunchContract, settings
                             "ranking": entries,
                             "ranking_key": contract.aggregation.ranking_key,
                             "emission_strategy": strategy_of(contract),
+                            **({"clusters": clusters} if clusters is not None else {}),
                             "scoring_rule": code_identity(contract.scoring_function),
                             "merkle": {"version": merkle.PROOF_VERSION, "leaf_count": tree.leaf_count},
                         },

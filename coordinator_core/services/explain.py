@@ -34,7 +34,7 @@ from typing import Any
 from coordinator_core.contract import CrunchContract, custom_aggregator
 from coordinator_core.domain.emission_strategy import parse_strategy
 from coordinator_core.domain.ranking import default_rank, ranked_json
-from coordinator_core.emission import FRAC64_TOTAL, percents, ranking_scores
+from coordinator_core.emission import FRAC64_TOTAL, percents, slot_weights
 from coordinator_core.errors import NotFound
 from coordinator_core.ports import PricePair, SnapshotRow, StoredInput, StoredRecord, UnitOfWork, UnitOfWorkFactory
 from coordinator_core.services.checkpoint import code_identity, emission_document, period_ranking
@@ -113,12 +113,13 @@ def reward_link(
         link["rule"] = strategy.describe()
         index = next((i for i, e in enumerate(ranking) if e.get("model_id") == model_id), None)
         if index is not None:
-            scores, direction = ranking_scores(ranking)
-            weights = strategy.weights(scores, direction)
+            slots, weights = slot_weights(strategy, ranking)
+            k = next(k for k, slot in enumerate(slots) if index in slot)
             total = sum(weights, Fraction(0))
-            exact = weights[index] * FRAC64_TOTAL / total if total > 0 else Fraction(0)
+            slot_exact = weights[k] * FRAC64_TOTAL / total if total > 0 else Fraction(0)
+            exact = slot_exact / len(slots[k])
             link.update(
-                weight=_fraction(weights[index]),
+                weight=_fraction(weights[k]),
                 weight_total=_fraction(total),
                 exact_share=float(exact),
                 exact_share_fraction=_fraction(exact),
@@ -126,6 +127,13 @@ def reward_link(
                 apportionment="largest remainder: floors of the exact shares, the leftover units one by one to the "
                 "largest fractional remainders (equal remainders to the better rank)",
             )
+            if len(slots[k]) > 1:  # a clone cluster: one slot, split equally
+                link["slot"] = {
+                    "representative": ranking[slots[k][0]].get("model_id"),
+                    "members": [ranking[i].get("model_id") for i in slots[k]],
+                    "exact_share": float(slot_exact),
+                    "split": "equally between the members (leftover units to the representative, then by rank)",
+                }
         else:
             link["weight"] = None
             link["note"] = "not ranked: no scored prediction in the period, so never paid"

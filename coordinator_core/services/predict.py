@@ -4,6 +4,13 @@ ask for predictions and persist one prediction per (round, config, model).
 A config is due when no round exists yet for its current slot ``floor(now, interval)`` (slots are
 aligned to the epoch, so schedules never drift and a re-run for the same time writes nothing).
 Model calls run outside any transaction; everything a round writes is committed at once.
+
+Virtual ensembles (``CrunchContract.ensembles``) are built here, in the same transaction as the
+round's predictions: each is one more prediction of the round, ``ensemble:<name>``, combining the
+outputs of that round that passed validation (``coordinator_core.contribution.ensembles``), PENDING
+like any model's and scored by the same rule. So a round and its ensembles are written together or
+not at all, a re-run for the same time writes nothing (the round exists), and scoring treats an
+ensemble as a model with no special path. No member answered: the ensemble is ABSENT for the round.
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ from typing import Any
 
 from coordinator_core.clock import floor_time
 from coordinator_core.config import Settings
-from coordinator_core.contract import CrunchContract
+from coordinator_core.contract import CrunchContract, is_virtual
 from coordinator_core.domain.statuses import InputStatus, PredictionStatus
 from coordinator_core.errors import ValidationError
 from coordinator_core.feeds.base import FeedScope, observe_delay
@@ -240,6 +247,68 @@ def send_price_ticks(
     return results
 
 
+def virtual_infos(contract: CrunchContract) -> list[ModelInfo]:
+    """The registry rows of the contract's ensembles (state VIRTUAL: never asked, never STOPPED)."""
+    return [
+        ModelInfo(spec.model_id, spec.name, "", "virtual ensemble", "virtual", "VIRTUAL", meta={"kind": spec.kind})
+        for spec in contract.ensembles
+    ]
+
+
+def ensemble_output(kind: str, outputs: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The ensemble of one round from its members' validated outputs (``None``: none answered)."""
+    from coordinator_core.contribution import average_quantiles, mean_point, mixture_multi_resolution
+
+    if kind == "mean":
+        ensemble = mean_point(outputs)
+    elif kind == "quantiles":
+        ensemble = average_quantiles(outputs)
+    else:
+        ensemble = mixture_multi_resolution(outputs)
+        if ensemble is not None:
+            return {str(step): densities for step, densities in ensemble.output.items()}
+    return None if ensemble is None else dict(ensemble.output)
+
+
+def ensemble_rows(
+    contract: CrunchContract, due: _Due, rows: list[dict[str, Any]], now: datetime, resolvable_at: datetime
+) -> list[dict[str, Any]]:
+    """One prediction row per ensemble of the round, from the round's PENDING (validated) rows."""
+    members = [r for r in rows if r["status"] == PredictionStatus.PENDING.value and not is_virtual(r["model_id"])]
+    out = []
+    for spec in contract.ensembles:
+        reason = None
+        try:
+            output = ensemble_output(spec.kind, [r["inference_output_jsonb"] for r in members])
+        except ValueError as exc:  # members that cannot be combined (different levels or steps)
+            output, reason = None, clean_text(f"the members' outputs cannot be combined: {exc}")
+        if output is None:
+            status = PredictionStatus.FAILED if reason else PredictionStatus.ABSENT
+            reason = reason or "no member answered"
+        else:
+            status = PredictionStatus.PENDING
+        prefix = "ABS" if status is PredictionStatus.ABSENT else "PRE"
+        out.append(
+            {
+                "id": f"{prefix}_{spec.model_id}_{due.key}",
+                "input_id": due.input_id,
+                "model_id": spec.model_id,
+                "prediction_config_id": due.config.id,
+                "scope_key": due.config.scope_key,
+                "scope_jsonb": due.scope,
+                "status": status.value,
+                "runner_status": None,
+                "failed_reason": reason,
+                "exec_time_ms": 0.0,
+                "inference_output_jsonb": output or {},
+                "meta_jsonb": {"virtual": True, "kind": spec.kind, "members": [r["model_id"] for r in members]},
+                "performed_at": now,
+                "resolvable_at": resolvable_at,
+            }
+        )
+    return out
+
+
 def predict_round(
     uow: UnitOfWorkFactory, gateway: ModelGateway, contract: CrunchContract, settings: Settings, now: datetime
 ) -> RoundResult:
@@ -290,9 +359,10 @@ def predict_round(
                 points[subject] = price_points(
                     work.feeds, gateway, contract, settings, models, source_used[subject], subject, now
                 )
+    registry = [*infos, *virtual_infos(contract)]
     if not inputs:
         with uow() as work:
-            work.models.sync(infos, now)
+            work.models.sync(registry, now)
             work.commit()
         return result
 
@@ -311,7 +381,7 @@ def predict_round(
 
     load_errors = gateway.load_errors
     with uow() as work:
-        work.models.sync(infos, now)
+        work.models.sync(registry, now)
         running = [i.model_id for i in infos if i.state == "RUNNING"]  # the registry after the sync
         input_rows, prediction_rows = [], []
         failures: dict[str, str] = {}
@@ -350,7 +420,8 @@ def predict_round(
                     },
                 }
             )
-            for model_id in sorted(set(running) | set(predictions)):
+            round_rows: list[dict[str, Any]] = []
+            for model_id in sorted((set(running) | set(predictions)) - {s.model_id for s in contract.ensembles}):
                 answer = predictions.get(model_id)
                 absent = (
                     f"no answer: model failed to load ({load_errors[model_id]})"
@@ -358,10 +429,12 @@ def predict_round(
                     else "no answer: model was registered as RUNNING but did not respond"
                 )
                 row = _prediction_row(item, model_id, answer, contract, now, resolvable_at, ticks.get(model_id), absent)
-                prediction_rows.append(row)
+                round_rows.append(row)
                 result.statuses[row["status"]] += 1
                 if answer is not None and answer.status is not CallStatus.SUCCESS:
                     failures[model_id] = answer.status.value
+            prediction_rows += round_rows
+            prediction_rows += ensemble_rows(contract, item, round_rows, now, resolvable_at)
             result.inputs.append(item.input_id)
         work.rounds.add_inputs(input_rows)
         work.rounds.add_predictions(prediction_rows)

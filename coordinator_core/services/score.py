@@ -33,16 +33,17 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from coordinator_core.config import Settings, granularity_seconds
-from coordinator_core.contract import CrunchContract, custom_aggregator
+from coordinator_core.contract import CrunchContract, custom_aggregator, is_virtual
 from coordinator_core.domain.failures import GROUND_TRUTH, GROUND_TRUTH_REASON, Failures, batch_failures
 from coordinator_core.domain.periods import period_start
 from coordinator_core.domain.policy import MissingPolicy
-from coordinator_core.domain.ranking import build_ranking, ranked_json
+from coordinator_core.domain.ranking import build_ranking, ranked_json, virtual_entries
 from coordinator_core.domain.scoring import PendingPrediction, score_rounds
 from coordinator_core.domain.windows import WindowTotals, with_aggregate
 from coordinator_core.feeds.base import FeedScope, observe_delay
 from coordinator_core.games.ticks import points_from_records
 from coordinator_core.ports import DueInput, PricePair, PriceQuery, UnitOfWork, UnitOfWorkFactory
+from coordinator_core.services.contribution import window_contribution, window_rounds
 from coordinator_core.services.feed_reader import price_point
 
 log = logging.getLogger(__name__)
@@ -230,6 +231,7 @@ def score_predictions(
             work.lock(SCORE_LOCK)
             still = work.rounds.still_received([inp.id for inp in batch])
             paid_until = work.checkpoints.last_end()
+            followers = baseline_followers(work, paid_until)
             kept = [input_id for input_id in by_input if input_id in still]
             resolvable = {inp.id: inp.resolvable_at for inp in batch}
             times = {input_id: score_time(resolvable[input_id], paid_until) for input_id in kept}
@@ -252,6 +254,7 @@ def score_predictions(
                 policy,
                 contract.aggregation.ranking_direction,
                 [times[input_id][0] for input_id in kept],
+                followers,
             )
             late = {input_id for input_id, (_, is_late) in times.items() if is_late}
             if late:
@@ -273,7 +276,8 @@ def score_predictions(
             work.rounds.set_statuses(scored.changes)
             work.scores.add(scored.scores)
             result.statuses.update(scored.statuses)
-            result.failures.update(batch_failures(predictions, scored.changes))
+            paid = [p for p in predictions if not is_virtual(p.model_id)]  # an ensemble's rows are not counted
+            result.failures.update(batch_failures(paid, scored.changes))
             if scored.scores:
                 work.scores.mark_dirty(
                     SNAPSHOT, [period_start(r.scored_at, settings.snapshot_period_seconds) for r in scored.scores]
@@ -293,6 +297,18 @@ def score_predictions(
         dict(result.statuses),
     )
     return result
+
+
+def baseline_followers(work: UnitOfWork, paid_until: datetime | None) -> frozenset[str]:
+    """The followers of the clone clusters of the latest checkpoint (``meta_jsonb.clusters``): left
+    out of a round's worst valid score (``domain.scoring``), so a stale copy cannot lower what a
+    missing answer of another model is charged. A score is computed once, with the clusters known
+    when its round is scored."""
+    if paid_until is None:
+        return frozenset()
+    latest = work.checkpoints.previous(paid_until + timedelta(microseconds=1))
+    clusters = (latest.meta.get("clusters") if latest is not None else None) or {}
+    return frozenset(str(m) for m in clusters.get("followers") or [])
 
 
 def _precomputed(results: list[Any]) -> Callable[..., Any]:
@@ -337,7 +353,13 @@ def window_scores(
 def rebuild_leaderboard(work: UnitOfWork, contract: CrunchContract, now: datetime, period_seconds: int) -> str:
     """The leaderboard at ``now``: every window's score per model over ``(now - hours, now]``
     (exactly ``hours`` of score times), ranked on the ranking window, whose counts are shown and
-    break ties; and each model's overall score."""
+    break ties; and each model's overall score.
+
+    Virtual ensembles (``ensemble:<name>``) are not ranked: the paid models are ranked among
+    themselves (1..N, as without an ensemble), and each ensemble follows them as a row with
+    ``virtual: true``, no rank and no participant. With an ensemble in the contract every row
+    carries ``contribution``: the model's mean one-out contribution to the first ensemble over
+    the ranking window (``services.contribution``; ``None`` for the ensembles)."""
     windows = contract.aggregation.windows
     totals = {
         name: window_scores(work, contract, now - timedelta(hours=w.hours), now, period_seconds)
@@ -345,15 +367,27 @@ def rebuild_leaderboard(work: UnitOfWork, contract: CrunchContract, now: datetim
     }
     aggregation = contract.aggregation
     shown = set().union(*totals.values())
-    participants = work.models.participants(sorted(shown))
+    virtual = sorted(m for m in shown if is_virtual(m))
+    paid = {name: {m: t for m, t in per_model.items() if not is_virtual(m)} for name, per_model in totals.items()}
+    participants = work.models.participants(sorted(shown - set(virtual)))
     entries = build_ranking(
-        totals,
+        paid,
         aggregation.ranking_key,
         participants,
         aggregation.ranking_key,
         aggregation.ranking_direction,
         contract.rank,
     )
+    entries += virtual_entries(
+        totals, aggregation.ranking_key, virtual, aggregation.ranking_key, aggregation.ranking_direction
+    )
+    if contract.ensembles:
+        hours = windows[aggregation.ranking_key].hours
+        rounds = window_rounds(work, now - timedelta(hours=hours), now)
+        contribution = window_contribution(contract, rounds)
+        entries = [
+            replace(e, extra={"contribution": None if e.virtual else contribution.get(e.model_id)}) for e in entries
+        ]
     leaderboard_id = f"LBR_{now:%Y%m%dT%H%M%S.%f}"
     work.leaderboards.add(
         leaderboard_id,
@@ -365,5 +399,5 @@ def rebuild_leaderboard(work: UnitOfWork, contract: CrunchContract, now: datetim
             "counts_window": aggregation.ranking_key,
         },
     )
-    work.models.set_overall_scores({e.model_id: {"rank": e.rank, **e.metrics} for e in entries})
+    work.models.set_overall_scores({e.model_id: {"rank": e.rank, **e.metrics, **e.extra} for e in entries})
     return leaderboard_id

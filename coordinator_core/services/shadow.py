@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from coordinator_core.config import Settings
-from coordinator_core.contract import CrunchContract, resolve_object
+from coordinator_core.contract import CrunchContract, is_virtual, resolve_object
 from coordinator_core.domain.policy import MissingPolicy
 from coordinator_core.domain.ranking import Participant, build_ranking, ranked_json
 from coordinator_core.domain.scoring import PendingPrediction, score_rounds
@@ -121,7 +121,7 @@ class _Side:
         aggregation = self.contract.aggregation
         key = aggregation.ranking_key
         entries = build_ranking(
-            {key: self.totals},
+            {key: {m: t for m, t in self.totals.items() if not is_virtual(m)}},  # ensembles are never paid
             key,
             participants,
             key,

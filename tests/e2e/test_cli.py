@@ -78,3 +78,25 @@ def test_backtest_command_end_to_end(tmp_path: Path) -> None:
     assert again.returncode == 0 and "up to date" in again.stdout, again.stdout[-3000:]
     assert f"Report: {tmp_path / 'mine.html'}" in again.stdout.replace("\n", "")
     assert (PROJECT_DIR / "README.md").exists()
+
+
+@pytest.mark.prefect
+@pytest.mark.usefixtures("prefect_api")
+def test_demo_game_tournament_backtests_the_shipped_tournament_contract(tmp_path: Path) -> None:
+    from prefect.settings import PREFECT_API_URL
+
+    result = run(
+        ["demo", "--game", "tournament", "--days", "10"],
+        tmp_path,
+        MODELS_DIR=str(PROJECT_DIR / "examples" / "tournament"),
+        DATABASE_URL=f"sqlite:///{tmp_path / 'tournament.db'}",
+        PREFECT_API_URL=str(PREFECT_API_URL.value()),
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    out = result.stdout
+    # 11 daily eras (2026-01-05 .. 01-15), three models each; eras resolve three days later
+    assert "'rounds': 11, 'predictions': 33" in out
+    assert "Leaderboard as of 2026-01-15T00:00:00+00:00" in out
+    for model in ("linear", "first_feature", "noise"):
+        assert model in out
+    assert "Emission checkpoint CKP_" in out and "shares sum to 1,000,000,000" in out

@@ -41,6 +41,7 @@ TIERS = {
     ("GET", "/reports/checkpoints/latest/prizes"): "public",
     ("GET", "/reports/checkpoints/{checkpoint_id}"): "public",
     ("GET", "/reports/checkpoints/{checkpoint_id}/payload"): "public",
+    ("GET", "/reports/checkpoints/{checkpoint_id}/clusters"): "public",
     ("GET", "/reports/checkpoints/{checkpoint_id}/emission"): "public",
     ("GET", "/reports/checkpoints/{checkpoint_id}/emission/cli-format"): "public",
     ("GET", "/reports/checkpoints/{checkpoint_id}/prizes"): "public",

@@ -37,6 +37,8 @@ LEADERBOARD_KEYS = {
     "scored_count",
     "failed_count",
     "absent_count",
+    "virtual",  # a virtual ensemble's row (false here: the default contract has none)
+    "contribution",  # null without an ensemble
     *WINDOWS,
 }
 
@@ -75,6 +77,7 @@ def test_leaderboard_shape_and_scores_equal_window_totals(client: TestClient, ap
     as_of = latest_board_time(api_db)
     for entry in entries:
         assert set(entry) == LEADERBOARD_KEYS
+        assert entry["virtual"] is False and entry["contribution"] is None
         assert not any(key.startswith("score_score_") for key in entry)
         assert parse_ts(entry["created_at"]) == as_of
         assert entry["status"] == "RUNNING"

@@ -373,6 +373,9 @@ class FakeScores:
         ]
         return rows if limit is None else rows[:limit]
 
+    def input_ids_between(self, lo: datetime, hi: datetime) -> list[str]:
+        return sorted({r.input_id for r in self.s.scores.values() if lo < r.scored_at <= hi})
+
     def scores_between(self, lo: datetime, hi: datetime, model_id: str | None = None) -> list[ScoreRow]:
         return sorted(
             (

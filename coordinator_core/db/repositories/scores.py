@@ -269,6 +269,11 @@ class SqlScoreRepository:
             query = query.where(S.c.model_id == model_id)
         return [_score_row(r) for r in self.db.execute(query.order_by(S.c.model_id, S.c.prediction_id)).all()]
 
+    def input_ids_between(self, lo: datetime, hi: datetime) -> list[str]:
+        """The rounds with a score whose ``scored_at`` is in ``(lo, hi]``, sorted."""
+        query = select(S.c.input_id).where(S.c.scored_at > lo, S.c.scored_at <= hi).distinct()
+        return sorted(self.db.execute(query).scalars())
+
     def scores_of(self, prediction_ids: Sequence[str]) -> dict[str, ScoreRow]:
         out: dict[str, ScoreRow] = {}
         ids = sorted(set(prediction_ids))
