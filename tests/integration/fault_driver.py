@@ -149,9 +149,9 @@ def instrument(runtime: Runtime, tracer: Tracer) -> None:
     for name in ("tick", "predict"):
         original = getattr(gateway, name)
 
-        def called(*args: Any, _original: Callable[..., Any] = original, _name: str = name) -> Any:
+        def called(*args: Any, _original: Callable[..., Any] = original, _name: str = name, **kwargs: Any) -> Any:
             tracer.models_called(_name)
-            return _original(*args)
+            return _original(*args, **kwargs)
 
         setattr(gateway, name, called)
     refresh = score.refresh_derived

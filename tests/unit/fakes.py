@@ -43,7 +43,7 @@ class State:
     inputs: dict[str, dict[str, Any]] = field(default_factory=dict)
     predictions: dict[str, dict[str, Any]] = field(default_factory=dict)
     scores: dict[str, ScoreRow] = field(default_factory=dict)
-    dirty: set[tuple[str, datetime]] = field(default_factory=set)
+    dirty: dict[tuple[str, datetime], datetime | None] = field(default_factory=dict)  # -> owed_at
     snapshots: dict[tuple[str, datetime], dict[str, Any]] = field(default_factory=dict)
     leaderboards: dict[datetime, dict[str, Any]] = field(default_factory=dict)
     checkpoints: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -280,14 +280,20 @@ class FakeScores:
             self.s.scores[r.prediction_id] = r
         return len(new)
 
-    def mark_dirty(self, kind: str, periods: Sequence[datetime]) -> None:
-        self.s.dirty.update((kind, p) for p in periods)
+    def mark_dirty(self, kind: str, periods: Sequence[datetime], owed_at: datetime) -> None:
+        for p in periods:
+            if (kind, p) not in self.s.dirty:
+                self.s.dirty[(kind, p)] = owed_at
+            else:  # the earlier time is kept (None: owed since before owed_at existed)
+                known = self.s.dirty[(kind, p)]
+                self.s.dirty[(kind, p)] = None if known is None else min(known, owed_at)
 
-    def dirty(self, kind: str) -> list[datetime]:
-        return sorted(p for k, p in self.s.dirty if k == kind)
+    def dirty(self, kind: str, until: datetime) -> list[datetime]:
+        return sorted(p for (k, p), at in self.s.dirty.items() if k == kind and (at is None or at <= until))
 
     def clear_dirty(self, kind: str, periods: Sequence[datetime]) -> None:
-        self.s.dirty.difference_update((kind, p) for p in periods)
+        for p in periods:
+            self.s.dirty.pop((kind, p), None)
 
     def rebuild_snapshots(
         self, periods: Sequence[datetime], period_seconds: int, aggregator: Any, now: datetime
