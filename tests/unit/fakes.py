@@ -126,13 +126,39 @@ class FakeModels:
     def __init__(self, s: State) -> None:
         self.s = s
 
-    def sync(self, infos: Sequence[ModelInfo], now: datetime) -> None:
+    def sync(self, infos: Sequence[ModelInfo], now: datetime, deregister_after: timedelta | None = None) -> None:
         for i in infos:
-            self.s.models.setdefault(i.model_id, {"overall": {}, "failure": None})
-            self.s.models[i.model_id].update(info=i, state=i.state)
+            row = self.s.models.setdefault(
+                i.model_id, {"overall": {}, "failure": None, "first_seen": now, "running_at": None}
+            )
+            kept = row.get("state") == "DEREGISTERED" and i.state != "RUNNING"  # only running registers again
+            row.update(info=i, state="DEREGISTERED" if kept else i.state)
+            if i.state == "RUNNING":
+                row["running_at"] = now
         for model_id, row in self.s.models.items():
             if model_id not in {i.model_id for i in infos} and row["state"] == "RUNNING":
                 row["state"] = "STOPPED"
+        if deregister_after is not None:
+            for row in self.s.models.values():
+                since = row["running_at"] or row["first_seen"]
+                if row["state"] not in ("RUNNING", "DEREGISTERED") and since <= now - deregister_after:
+                    row["state"] = "DEREGISTERED"
+
+    def not_running(self, now: datetime, grace: timedelta) -> dict[str, tuple[str, datetime | None]]:
+        return {
+            m: (row["state"], row["running_at"])
+            for m, row in sorted(self.s.models.items())
+            if row["state"] not in ("RUNNING", "DEREGISTERED")
+            and (row["running_at"] or row["first_seen"]) <= now - grace
+        }
+
+    def deregister(self, model_id: str, now: datetime) -> str | None:
+        row = self.s.models.get(model_id)
+        if row is None:
+            return None
+        before = str(row["state"])
+        row["state"] = "DEREGISTERED"
+        return before
 
     def running_ids(self) -> list[str]:
         return sorted(m for m, row in self.s.models.items() if row["state"] == "RUNNING")
@@ -166,8 +192,12 @@ class FakeRounds:
             self.s.inputs.setdefault(row["id"], dict(row))
 
     def add_predictions(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """One prediction per (round, model): a row whose round and model are stored is skipped."""
+        stored = {(p["input_id"], p["model_id"]) for p in self.s.predictions.values()}
         for row in rows:
-            self.s.predictions.setdefault(row["id"], dict(row))
+            if (row["input_id"], row["model_id"]) not in stored:
+                stored.add((row["input_id"], row["model_id"]))
+                self.s.predictions.setdefault(row["id"], dict(row))
 
     def due_inputs(self, now: datetime, after: tuple[datetime, str] | None, limit: int) -> list[DueInput]:
         due = sorted(
