@@ -143,3 +143,32 @@ def check(
         console.print(f"{len(failed)} check(s) would fail, in {', '.join(models)}", markup=False)
         raise typer.Exit(1)
     console.print(f"all {len(rows)} checks passed", markup=False)
+
+
+@models_app.command("deregister")
+def deregister_model(
+    model_id: Annotated[str, typer.Argument(help="the model's id (models.id, as `coordinator leaderboard` shows it)")],
+) -> None:
+    """Deregister a model at once: it gets no more ABSENT predictions (is no longer charged for the
+    rounds it misses). If the gateway reports it RUNNING again, it is registered again."""
+    from coordinator_cli.main import _ready, console
+    from coordinator_core.clock import SystemClock
+    from coordinator_core.errors import NotFound
+    from coordinator_core.services.predict import deregister
+    from tasks.context import get_runtime
+
+    _ready("schema")
+    before = deregister(get_runtime().uow, model_id, SystemClock().now())
+    if before is None:
+        raise NotFound(
+            f"no model {model_id!r} in the registry (the models table); `coordinator leaderboard` lists them"
+        )
+    if before == "DEREGISTERED":
+        console.print(f"{model_id} was already DEREGISTERED", markup=False)
+        return
+    console.print(f"{model_id}: {before} → DEREGISTERED (no more ABSENT rows)", markup=False)
+    if before == "RUNNING":
+        console.print(
+            f"note: {model_id} was RUNNING; if the gateway still reports it running, the next round registers it again",
+            markup=False,
+        )

@@ -237,6 +237,18 @@ class Settings(BaseSettings):
     backtest_model_timeout_seconds: float = Field(
         300.0, gt=0, description="in a backtest (virtual time), how long a model call is waited for"
     )
+    absence_grace_seconds: int = Field(
+        0,
+        ge=0,
+        description="a registered model that is not RUNNING at a round gets an ABSENT prediction (charged by "
+        "MISSING_PREDICTION_POLICY) once this long has passed since it was last seen running",
+    )
+    model_deregister_after_seconds: int = Field(
+        604_800,
+        ge=1,
+        description="a registered model not seen running for this long is DEREGISTERED (no more ABSENT rows) "
+        "until the gateway reports it running again",
+    )
 
     # scoring
     scoring_function: str = "coordinator_core.scoring.rules:absolute_error_bps"
@@ -406,6 +418,12 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"FEED_GRANULARITY {self.feed_granularity} is not a Binance kline interval; "
                 "use 1s, 1m, 3m, 5m, 15m, 30m, 1h, 2h, 4h, 6h, 12h or 1d"
+            )
+        if self.absence_grace_seconds >= self.model_deregister_after_seconds:
+            raise ValueError(
+                f"ABSENCE_GRACE_SECONDS ({self.absence_grace_seconds}) must be less than "
+                f"MODEL_DEREGISTER_AFTER_SECONDS ({self.model_deregister_after_seconds}): a model would be "
+                "deregistered before its absence is ever charged"
             )
         if self.checkpoint_interval_seconds % self.snapshot_period_seconds:
             raise ValueError(

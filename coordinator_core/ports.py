@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Protocol
 
@@ -166,7 +166,17 @@ class ConfigRepository(Protocol):
 
 
 class ModelRepository(Protocol):
-    def sync(self, infos: Sequence[ModelInfo], now: datetime) -> None: ...
+    def sync(self, infos: Sequence[ModelInfo], now: datetime, deregister_after: timedelta | None = None) -> None:
+        """The registry follows the gateway; see ``db.repositories.models``."""
+        ...
+
+    def not_running(self, now: datetime, grace: timedelta) -> dict[str, tuple[str, datetime | None]]:
+        """Registered, not RUNNING, last seen running at or before ``now - grace``: id -> (state, running_at)."""
+        ...
+
+    def deregister(self, model_id: str, now: datetime) -> str | None:
+        """Deregister one model; its state before, ``None`` when unknown."""
+        ...
 
     def running_ids(self) -> list[str]: ...
 
@@ -216,9 +226,13 @@ class RoundRepository(Protocol):
 class ScoreRepository(Protocol):
     def add(self, rows: Sequence[ScoreRow]) -> int: ...
 
-    def mark_dirty(self, kind: str, periods: Sequence[datetime]) -> None: ...
+    def mark_dirty(self, kind: str, periods: Sequence[datetime], owed_at: datetime) -> None:
+        """Owe ``kind``'s work for ``periods``, incurred at ``owed_at`` (the earliest time is kept)."""
+        ...
 
-    def dirty(self, kind: str) -> list[datetime]: ...
+    def dirty(self, kind: str, until: datetime) -> list[datetime]:
+        """The periods whose work is owed at or before ``until``."""
+        ...
 
     def clear_dirty(self, kind: str, periods: Sequence[datetime]) -> None: ...
 

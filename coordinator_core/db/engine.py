@@ -77,6 +77,11 @@ def _insert(dialect: str) -> Any:
     return postgresql.insert if dialect == "postgresql" else sqlite.insert
 
 
+def dialect_insert(dialect: str) -> Any:
+    """The ``insert`` construct with ``ON CONFLICT`` of ``dialect`` (``postgresql`` or ``sqlite``)."""
+    return _insert(dialect)
+
+
 def on_conflict(
     stmt: Any,
     table: Any,

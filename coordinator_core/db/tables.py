@@ -84,6 +84,8 @@ class Model(SQLModel, table=True):
     state: str = Field(default="RUNNING", index=True)
     first_seen_at: datetime = _ts()
     last_seen_at: datetime = _ts()
+    # the last time the gateway reported the model RUNNING (absence grace, deregistration)
+    running_at: datetime | None = _ts(nullable=True)
     last_failure_code: str | None = None
     last_failure_at: datetime | None = _ts(nullable=True)
     overall_score_jsonb: dict[str, Any] = _json()
@@ -207,10 +209,14 @@ class DerivedDirty(SQLModel, table=True):
     """Work owed to the derived tables, written in the same transaction as what caused it.
 
     ``kind='snapshot'``: the snapshots of the period starting at ``period_start`` must be rebuilt
-    from the scores; ``kind='leaderboard'`` (``period_start`` = the epoch): the leaderboard must be
-    rebuilt. A run that is killed leaves its rows here, and the next run does the work.
+    from the scores; ``kind='leaderboard'`` (``period_start`` = the ``now`` of the scoring run that
+    owes it): the leaderboard must be rebuilt. ``owed_at``: the ``now`` of the run that incurred the
+    work (the earliest, when several did); a refresh at ``now`` does only the work owed at or before
+    ``now`` (NULL: owed before revision 0005, done by any refresh). A run that is killed leaves its
+    rows here, and the next run at or after ``owed_at`` does the work.
     """
 
     __tablename__ = "derived_dirty"
     kind: str = Field(primary_key=True, max_length=32)
     period_start: datetime = Field(sa_column=Column(UTCDateTime(), primary_key=True))
+    owed_at: datetime | None = _ts(nullable=True)

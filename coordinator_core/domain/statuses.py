@@ -17,6 +17,18 @@ class PredictionStatus(StrEnum):
     ABSENT = "ABSENT"
 
 
+class ModelState(StrEnum):
+    """The registry's states (``models.state``). A gateway may report other states (``UNKNOWN``,
+    ``STARTING``, …): every state but RUNNING is *not running*, and only DEREGISTERED is *not
+    registered* (no ABSENT rows; see ``services.predict``). VIRTUAL rows are the contract's ensembles,
+    outside both rules."""
+
+    RUNNING = "RUNNING"
+    STOPPED = "STOPPED"  # registered, but the gateway no longer reports it (or reports it stopped)
+    DEREGISTERED = "DEREGISTERED"  # left the competition: never seen running for too long, or by hand
+    VIRTUAL = "VIRTUAL"  # a contract's ensemble (``ensemble:<name>``): never asked, never absent, never deregistered
+
+
 class CheckpointStatus(StrEnum):
     PENDING = "PENDING"
     SUBMITTED = "SUBMITTED"

@@ -11,6 +11,10 @@ outputs of that round that passed validation (``coordinator_core.contribution.en
 like any model's and scored by the same rule. So a round and its ensembles are written together or
 not at all, a re-run for the same time writes nothing (the round exists), and scoring treats an
 ensemble as a model with no special path. No member answered: the ensemble is ABSENT for the round.
+
+Absence: a registered model that is not RUNNING (stopped, or gone from the gateway) gets an ABSENT
+prediction for each round once ``ABSENCE_GRACE_SECONDS`` have passed since it was last seen
+running, until it is deregistered (``MODEL_DEREGISTER_AFTER_SECONDS``, or ``deregister``).
 """
 
 from __future__ import annotations
@@ -309,13 +313,22 @@ def ensemble_rows(
     return out
 
 
+def _away_reason(state: str, running_at: datetime | None) -> str:
+    seen = f"last seen running at {running_at.isoformat()}" if running_at is not None else "never seen running"
+    return f"no answer: model is registered but {state}, not running ({seen})"
+
+
 def predict_round(
     uow: UnitOfWorkFactory, gateway: ModelGateway, contract: CrunchContract, settings: Settings, now: datetime
 ) -> RoundResult:
     """Run every round due at ``now``: build inputs (reads only), call the models (outside any
     transaction), then sync the registry with what the gateway reports and persist one prediction
     per (round, model), in one transaction. A model the registry holds as RUNNING after the sync
-    (the gateway's RUNNING models) that gave no answer is ABSENT."""
+    (the gateway's RUNNING models) that gave no answer is ABSENT; so is a registered model that is
+    not RUNNING (stopped, or gone from the gateway) once ``ABSENCE_GRACE_SECONDS`` have passed since
+    it was last seen running, until it is DEREGISTERED (``MODEL_DEREGISTER_AFTER_SECONDS`` without
+    running, or ``coordinator models deregister``). Its rows are those of a running model that did
+    not answer (status ABSENT, id ``ABS_…``), so the missing-prediction policy charges them."""
     result = RoundResult()
     infos = gateway.models()
     with uow() as work:
@@ -360,9 +373,10 @@ def predict_round(
                     work.feeds, gateway, contract, settings, models, source_used[subject], subject, now
                 )
     registry = [*infos, *virtual_infos(contract)]
+    deregister_after = timedelta(seconds=settings.model_deregister_after_seconds)
     if not inputs:
         with uow() as work:
-            work.models.sync(registry, now)
+            work.models.sync(registry, now, deregister_after)
             work.commit()
         return result
 
@@ -381,8 +395,11 @@ def predict_round(
 
     load_errors = gateway.load_errors
     with uow() as work:
-        work.models.sync(registry, now)
+        work.models.sync(registry, now, deregister_after)
         running = [i.model_id for i in infos if i.state == "RUNNING"]  # the registry after the sync
+        # registered, not running, past the grace: charged for the round as a model that did not answer
+        away = work.models.not_running(now, timedelta(seconds=settings.absence_grace_seconds))
+        away = {m: v for m, v in away.items() if m not in running and m not in load_errors}
         input_rows, prediction_rows = [], []
         failures: dict[str, str] = {}
         for item, ticks, predictions in answers:
@@ -421,13 +438,15 @@ def predict_round(
                 }
             )
             round_rows: list[dict[str, Any]] = []
-            for model_id in sorted((set(running) | set(predictions)) - {s.model_id for s in contract.ensembles}):
+            ensembles = {s.model_id for s in contract.ensembles}
+            for model_id in sorted((set(running) | set(predictions) | set(away)) - ensembles):
                 answer = predictions.get(model_id)
-                absent = (
-                    f"no answer: model failed to load ({load_errors[model_id]})"
-                    if model_id in load_errors
-                    else "no answer: model was registered as RUNNING but did not respond"
-                )
+                if model_id in load_errors:
+                    absent = f"no answer: model failed to load ({load_errors[model_id]})"
+                elif model_id in away and answer is None:
+                    absent = _away_reason(*away[model_id])
+                else:
+                    absent = "no answer: model was registered as RUNNING but did not respond"
                 row = _prediction_row(item, model_id, answer, contract, now, resolvable_at, ticks.get(model_id), absent)
                 round_rows.append(row)
                 result.statuses[row["status"]] += 1
@@ -442,3 +461,16 @@ def predict_round(
         work.commit()
     log.info("round at %s: %d inputs, predictions %s", now, len(result.inputs), dict(result.statuses))
     return result
+
+
+def deregister(uow: UnitOfWorkFactory, model_id: str, now: datetime) -> str | None:
+    """Deregister ``model_id`` at once (``coordinator models deregister``): no more ABSENT rows for
+    it until the gateway reports it RUNNING again. Returns its state before, ``None`` when the
+    registry does not hold it (nothing is written)."""
+    with uow() as work:
+        before = work.models.deregister(model_id, now)
+        if before is not None:
+            work.commit()
+    if before is not None and before != "DEREGISTERED":
+        log.warning("model %s deregistered by hand (was %s)", model_id, before)
+    return before

@@ -19,8 +19,10 @@ end (the first unpaid period), marked ``late_from`` in its result, counted in ``
 and logged; it never changes a paid period.
 
 Each batch of rounds is one transaction: scores, statuses and the work it owes to the derived
-tables (``derived_dirty``). ``refresh_derived`` then rebuilds what is owed from the scores in one
-transaction, so a run killed anywhere leaves either the old state or work the next run finishes.
+tables (``derived_dirty``: the snapshot periods and the leaderboard as of ``now``, each owed at
+``now``). ``refresh_derived`` then rebuilds what is owed at or before its ``now`` from the scores in
+one transaction, so a run killed anywhere leaves either the old state or work that the next run at
+or after the same time finishes as the killed run would have.
 """
 
 from __future__ import annotations
@@ -49,7 +51,6 @@ from coordinator_core.services.feed_reader import price_point
 log = logging.getLogger(__name__)
 SCORE_LOCK = "coordinator:score-and-checkpoint"
 SNAPSHOT, LEADERBOARD = "snapshot", "leaderboard"
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass
@@ -280,10 +281,10 @@ def score_predictions(
             result.failures.update(batch_failures(paid, scored.changes))
             if scored.scores:
                 work.scores.mark_dirty(
-                    SNAPSHOT, [period_start(r.scored_at, settings.snapshot_period_seconds) for r in scored.scores]
+                    SNAPSHOT, [period_start(r.scored_at, settings.snapshot_period_seconds) for r in scored.scores], now
                 )
             if scored.scores or reasons:
-                work.scores.mark_dirty(LEADERBOARD, [EPOCH])
+                work.scores.mark_dirty(LEADERBOARD, [now], now)
             work.commit()
         if len(batch) < settings.score_batch_size:
             break
@@ -319,17 +320,23 @@ def _precomputed(results: list[Any]) -> Callable[..., Any]:
 
 # -- derived tables ------------------------------------------------------------------------------------
 def refresh_derived(uow: UnitOfWorkFactory, contract: CrunchContract, settings: Settings, now: datetime) -> str | None:
-    """Rebuild the snapshots owed (one GROUP BY over their periods' scores) and, when owed, the
-    leaderboard at ``now`` and the models' overall scores. Returns the leaderboard id if rebuilt."""
+    """Rebuild the snapshots owed at or before ``now`` (one GROUP BY over their periods' scores)
+    and, when a leaderboard is owed at or before ``now``, the leaderboard at ``now`` and the models'
+    overall scores. Returns the leaderboard id if rebuilt.
+
+    Work owed at a later time (by a scoring run at ``t > now`` that was killed before its refresh
+    committed, seen by a run re-started from an earlier time) is left for the first refresh at or
+    after ``t``, so it is done at the time a clean run does it: the snapshots are stamped ``t``, the
+    leaderboard as of ``t`` is built, and no refresh builds a leaderboard from scores of its future."""
     aggregator = custom_aggregator(contract)
     with uow() as work:
         work.lock(SCORE_LOCK)
-        periods = work.scores.dirty(SNAPSHOT)
+        periods = work.scores.dirty(SNAPSHOT, now)
         if periods:
             work.scores.rebuild_snapshots(periods, settings.snapshot_period_seconds, aggregator, now)
             work.scores.clear_dirty(SNAPSHOT, periods)
         leaderboard_id = None
-        owed = work.scores.dirty(LEADERBOARD)
+        owed = work.scores.dirty(LEADERBOARD, now)
         if owed:
             leaderboard_id = rebuild_leaderboard(work, contract, now, settings.snapshot_period_seconds)
             work.scores.clear_dirty(LEADERBOARD, owed)

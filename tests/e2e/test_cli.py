@@ -30,9 +30,42 @@ def run(args: list[str], tmp_path: Path, **env: str) -> subprocess.CompletedProc
 def test_db_upgrade_creates_the_schema(tmp_path: Path) -> None:
     result = run(["db", "upgrade"], tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "at revision 0004" in result.stdout
+    assert "at revision 0005" in result.stdout
     again = run(["db", "upgrade"], tmp_path)
-    assert again.returncode == 0 and "at revision 0004" in again.stdout
+    assert again.returncode == 0 and "at revision 0005" in again.stdout
+
+
+def test_models_deregister_deregisters_at_once_and_names_an_unknown_id(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from coordinator_core.db.engine import get_engine
+    from coordinator_core.db.migrate import upgrade
+    from coordinator_core.db.tables import Model
+    from coordinator_core.db.uow import SqlUnitOfWork
+    from coordinator_core.gateway.base import ModelInfo
+    from tests._svc_helpers import rows
+
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    upgrade(url)
+    with SqlUnitOfWork(get_engine(url)) as work:
+        infos = [ModelInfo("alive", "alive", "p1", "P1"), ModelInfo("resting", "resting", "p2", "P2", state="STOPPED")]
+        work.models.sync(infos, datetime(2026, 1, 1, tzinfo=UTC))
+        work.commit()
+    result = run(["models", "deregister", "resting"], tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "resting: STOPPED → DEREGISTERED" in result.stdout
+    states = {m["id"]: m["state"] for m in rows(get_engine(url), Model)}
+    assert states == {"alive": "RUNNING", "resting": "DEREGISTERED"}
+    again = run(["models", "deregister", "resting"], tmp_path)
+    assert again.returncode == 0 and "already DEREGISTERED" in again.stdout
+    running = run(["models", "deregister", "alive"], tmp_path)
+    assert running.returncode == 0 and "registers it again" in running.stdout
+    unknown = run(["models", "deregister", "nobody"], tmp_path)
+    assert unknown.returncode == 2 and "no model 'nobody'" in unknown.stdout, unknown.stdout + unknown.stderr
+    assert {m["id"]: m["state"] for m in rows(get_engine(url), Model)} == {
+        "alive": "DEREGISTERED",
+        "resting": "DEREGISTERED",
+    }
 
 
 def test_bad_setting_fails_at_start_naming_the_variable(tmp_path: Path) -> None:

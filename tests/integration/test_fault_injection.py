@@ -209,14 +209,12 @@ class KillPoint:
     """The first point of the clean trace matching ``where`` (``sql``: the statement starts so); or,
     with ``models``, the last point before (``"before"``) or the first after (``"after"``) the model
     calls of step ``where["step"]``. The process dies *at* the point: that statement (or commit) is
-    never sent, everything before it was. ``known``: a known inconsistency of the re-run from the
-    start (``SCORE_REFRESH_AT_EARLIER_NOW``)."""
+    never sent, everything before it was."""
 
     name: str
     scenario: str
     where: dict[str, Any] = field(default_factory=dict)
     models: str | None = None
-    known: bool = False
 
     def find(self, trace: dict[str, Any]) -> int:
         if self.models is not None:
@@ -232,8 +230,8 @@ class KillPoint:
         return int(trace["points"][self.find(trace)]["step"])
 
 
-def at(name: str, scenario: str, models: str | None = None, known: bool = False, **where: Any) -> KillPoint:
-    return KillPoint(name, scenario, where, models, known)
+def at(name: str, scenario: str, models: str | None = None, **where: Any) -> KillPoint:
+    return KillPoint(name, scenario, where, models)
 
 
 # Live scenario: steps 0..6 are 2019-10-06T20:00Z .. 2019-10-07T02:00Z. Step 0's ingest reads three
@@ -267,24 +265,22 @@ KILL_POINTS = [
     at("score: scores inserted, before the work owed", LIVE, step=1, service="score", sql="INSERT INTO derived"),
     at("score: batch complete, before its commit", LIVE, step=1, service="score", part="batch", kind="commit"),
     # score: two batches and the refresh (step 4)
-    at("score: batch 1 of 2 committed, before batch 2", LIVE, known=True, step=4, service="score", tx=2, n=0),
+    at("score: batch 1 of 2 committed, before batch 2", LIVE, step=4, service="score", tx=2, n=0),
     at(
         "score: batch 2 scored, before its work owed",
         LIVE,
-        known=True,
         step=4,
         service="score",
         tx=2,
         sql="INSERT INTO d",
     ),
-    at("score: batch 2, before its commit", LIVE, known=True, step=4, service="score", tx=2, kind="commit"),
-    at("score: batches committed, before the refresh", LIVE, known=True, step=4, service="score", part="refresh", n=0),
-    at("score refresh: before the snapshot rebuild", LIVE, known=True, step=4, part="refresh", sql="INSERT INTO snap"),
-    at("score refresh: snapshots rebuilt, before clearing", LIVE, known=True, step=4, part="refresh", sql="DELETE"),
+    at("score: batch 2, before its commit", LIVE, step=4, service="score", tx=2, kind="commit"),
+    at("score: batches committed, before the refresh", LIVE, step=4, service="score", part="refresh", n=0),
+    at("score refresh: before the snapshot rebuild", LIVE, step=4, part="refresh", sql="INSERT INTO snap"),
+    at("score refresh: snapshots rebuilt, before clearing", LIVE, step=4, part="refresh", sql="DELETE"),
     at(
         "score refresh: before the leaderboard",
         LIVE,
-        known=True,
         step=4,
         part="refresh",
         sql="INSERT INTO leaderboards",
@@ -292,12 +288,11 @@ KILL_POINTS = [
     at(
         "score refresh: leaderboard written, before the scores",
         LIVE,
-        known=True,
         step=4,
         sql="UPDATE models SET overall",
     ),
-    at("score refresh: before clearing the leaderboard work", LIVE, known=True, step=4, service="score", n=13),
-    at("score refresh: before its commit", LIVE, known=True, step=4, service="score", part="refresh", kind="commit"),
+    at("score refresh: before clearing the leaderboard work", LIVE, step=4, service="score", n=13),
+    at("score refresh: before its commit", LIVE, step=4, service="score", part="refresh", kind="commit"),
     # checkpoint (step 4 crosses Monday 00:00)
     at("checkpoint: before its own refresh of work owed", LIVE, step=4, service="checkpoint", part="refresh", n=0),
     at("checkpoint: before the period's ranking", LIVE, step=4, service="checkpoint", sql="SELECT snapshots.model_id"),
@@ -312,8 +307,8 @@ KILL_POINTS = [
     at("backtest step 1: before the predictions", BACKTEST, step=1, service="predict", sql="INSERT INTO predictions"),
     at("backtest step 1: predicted, before scoring", BACKTEST, step=1, service="score", n=0),
     at("backtest step 2: before the scores", BACKTEST, step=2, service="score", sql="INSERT INTO scores"),
-    at("backtest step 2: batch committed, before the refresh", BACKTEST, known=True, step=2, part="refresh", n=0),
-    at("backtest step 2: before the leaderboard", BACKTEST, known=True, step=2, sql="INSERT INTO leaderboards"),
+    at("backtest step 2: batch committed, before the refresh", BACKTEST, step=2, part="refresh", n=0),
+    at("backtest step 2: before the leaderboard", BACKTEST, step=2, sql="INSERT INTO leaderboards"),
     at("backtest: first statement of the second chunk", BACKTEST, step=3, service="ingest", n=0),
     at(
         "backtest step 3: checkpoint, before its commit",
@@ -323,28 +318,8 @@ KILL_POINTS = [
         part="build",
         kind="commit",
     ),
-    at("backtest step 5: last refresh, before its commit", BACKTEST, known=True, step=5, part="refresh", kind="commit"),
+    at("backtest step 5: last refresh, before its commit", BACKTEST, step=5, part="refresh", kind="commit"),
 ]
-
-# The inconsistency the re-run from the start shows (see the README, "Guarantees"): work owed to
-# the derived tables by a killed scoring run at t is done by the first refresh of the re-run,
-# whatever its ``now``: the re-run's first step (earlier than t) stamps the snapshots with its own
-# time, writes a leaderboard as of itself, clears the work, so that the leaderboard as of t is never
-# built and the models' overall scores stay those of the earlier time.
-SCORE_REFRESH_AT_EARLIER_NOW = (
-    "services/score.py refresh_derived does the derived work owed (derived_dirty) at any `now`, also one "
-    "earlier than the scores that owe it: a re-run from the start refreshes at its first step"
-)
-
-
-def known_difference(table: str, column: str) -> bool:
-    """What ``SCORE_REFRESH_AT_EARLIER_NOW`` changes: the snapshots' times, leaderboard rows, the
-    models' overall scores. Anything else is a new inconsistency."""
-    return (
-        (table == "snapshots" and column in ("created_at", "updated_at"))
-        or table == "leaderboards"
-        or (table == "models" and column == "overall_score_jsonb")
-    )
 
 
 # -- fixtures ----------------------------------------------------------------------------------------
@@ -459,10 +434,6 @@ def test_killed_then_rerun_from_the_start_equals_a_clean_run(
     index = _kill(item, point)
     assert item.run() == 0
     found = differences(item.clean, dump(item.url))
-    if point.known or (found and all(known_difference(d.table, d.column) for d in found) and "i" in point.where):
-        assert found, f"{point.name}: no difference any more: the known inconsistency is fixed, drop known=True"
-        assert all(known_difference(d.table, d.column) for d in found), _report(item, index, found)
-        pytest.xfail(f"{SCORE_REFRESH_AT_EARLIER_NOW}: " + "; ".join(str(d) for d in found[:3]))
     assert found == [], _report(item, index, found)
 
 

@@ -12,7 +12,7 @@ from coordinator_core.db.migrate import current, head
 
 
 def test_migrated_schema_matches_the_tables(db_url: str) -> None:
-    assert current(db_url) == head() == "0004"
+    assert current(db_url) == head() == "0005"
     with get_engine(db_url).connect() as connection:
         diff = compare_metadata(MigrationContext.configure(connection), SQLModel.metadata)
     assert diff == []

@@ -107,3 +107,29 @@ def test_snapshots_rebuilt_again_and_again_in_one_period_count_every_score(db_ur
         assert all(abs(v - expected) < 1e-9 for _, _, v, _ in snaps)
     summary = snaps[0][3] if isinstance(snaps[0][3], dict) else __import__("json").loads(snaps[0][3])
     assert summary == {"value": -2.5, "x": 1.5}  # the default aggregator: the mean of every numeric key
+
+
+def test_work_owed_is_due_from_its_earliest_time_and_only_then(db_url: str) -> None:
+    """``derived_dirty.owed_at``: a refresh at ``now`` sees only the work owed at or before ``now``;
+    owing the same period again keeps the earlier time; NULL (owed before revision 0005) is due at
+    any time."""
+    engine = get_engine(db_url)
+    hour = timedelta(hours=1)
+    with SqlUnitOfWork(engine) as work:
+        work.scores.mark_dirty("snapshot", [T, T + hour], T + 2 * hour)
+        work.scores.mark_dirty("snapshot", [T], T + 3 * hour)  # later: keeps T + 2 h
+        work.scores.mark_dirty("leaderboard", [T + 2 * hour], T + 2 * hour)
+        work.commit()
+    with SqlUnitOfWork(engine) as work:
+        assert work.scores.dirty("snapshot", T + hour) == [] and work.scores.dirty("leaderboard", T + hour) == []
+        assert work.scores.dirty("snapshot", T + 2 * hour) == [T, T + hour]
+        assert work.scores.dirty("leaderboard", T + 5 * hour) == [T + 2 * hour]
+        work.scores.mark_dirty("snapshot", [T + hour], T)  # earlier: due from T
+        assert work.scores.dirty("snapshot", T) == [T + hour]
+        work.connection.execute(
+            text("INSERT INTO derived_dirty (kind, period_start, owed_at) VALUES ('leaderboard', :p, NULL)"), {"p": T}
+        )
+        work.scores.mark_dirty("leaderboard", [T], T + 4 * hour)  # NULL stays NULL: due at any time
+        assert work.scores.dirty("leaderboard", T - hour) == [T]
+        work.scores.clear_dirty("snapshot", [T, T + hour])
+        assert work.scores.dirty("snapshot", T + 9 * hour) == []

@@ -43,7 +43,7 @@ class State:
     inputs: dict[str, dict[str, Any]] = field(default_factory=dict)
     predictions: dict[str, dict[str, Any]] = field(default_factory=dict)
     scores: dict[str, ScoreRow] = field(default_factory=dict)
-    dirty: set[tuple[str, datetime]] = field(default_factory=set)
+    dirty: dict[tuple[str, datetime], datetime | None] = field(default_factory=dict)  # -> owed_at
     snapshots: dict[tuple[str, datetime], dict[str, Any]] = field(default_factory=dict)
     leaderboards: dict[datetime, dict[str, Any]] = field(default_factory=dict)
     checkpoints: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -126,13 +126,39 @@ class FakeModels:
     def __init__(self, s: State) -> None:
         self.s = s
 
-    def sync(self, infos: Sequence[ModelInfo], now: datetime) -> None:
+    def sync(self, infos: Sequence[ModelInfo], now: datetime, deregister_after: timedelta | None = None) -> None:
         for i in infos:
-            self.s.models.setdefault(i.model_id, {"overall": {}, "failure": None})
-            self.s.models[i.model_id].update(info=i, state=i.state)
+            row = self.s.models.setdefault(
+                i.model_id, {"overall": {}, "failure": None, "first_seen": now, "running_at": None}
+            )
+            kept = row.get("state") == "DEREGISTERED" and i.state != "RUNNING"  # only running registers again
+            row.update(info=i, state="DEREGISTERED" if kept else i.state)
+            if i.state == "RUNNING":
+                row["running_at"] = now
         for model_id, row in self.s.models.items():
             if model_id not in {i.model_id for i in infos} and row["state"] == "RUNNING":
                 row["state"] = "STOPPED"
+        if deregister_after is not None:
+            for row in self.s.models.values():
+                since = row["running_at"] or row["first_seen"]
+                if row["state"] not in ("RUNNING", "DEREGISTERED", "VIRTUAL") and since <= now - deregister_after:
+                    row["state"] = "DEREGISTERED"
+
+    def not_running(self, now: datetime, grace: timedelta) -> dict[str, tuple[str, datetime | None]]:
+        return {
+            m: (row["state"], row["running_at"])
+            for m, row in sorted(self.s.models.items())
+            if row["state"] not in ("RUNNING", "DEREGISTERED", "VIRTUAL")
+            and (row["running_at"] or row["first_seen"]) <= now - grace
+        }
+
+    def deregister(self, model_id: str, now: datetime) -> str | None:
+        row = self.s.models.get(model_id)
+        if row is None:
+            return None
+        before = str(row["state"])
+        row["state"] = "DEREGISTERED"
+        return before
 
     def running_ids(self) -> list[str]:
         return sorted(m for m, row in self.s.models.items() if row["state"] == "RUNNING")
@@ -166,8 +192,12 @@ class FakeRounds:
             self.s.inputs.setdefault(row["id"], dict(row))
 
     def add_predictions(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """One prediction per (round, model): a row whose round and model are stored is skipped."""
+        stored = {(p["input_id"], p["model_id"]) for p in self.s.predictions.values()}
         for row in rows:
-            self.s.predictions.setdefault(row["id"], dict(row))
+            if (row["input_id"], row["model_id"]) not in stored:
+                stored.add((row["input_id"], row["model_id"]))
+                self.s.predictions.setdefault(row["id"], dict(row))
 
     def due_inputs(self, now: datetime, after: tuple[datetime, str] | None, limit: int) -> list[DueInput]:
         due = sorted(
@@ -280,14 +310,20 @@ class FakeScores:
             self.s.scores[r.prediction_id] = r
         return len(new)
 
-    def mark_dirty(self, kind: str, periods: Sequence[datetime]) -> None:
-        self.s.dirty.update((kind, p) for p in periods)
+    def mark_dirty(self, kind: str, periods: Sequence[datetime], owed_at: datetime) -> None:
+        for p in periods:
+            if (kind, p) not in self.s.dirty:
+                self.s.dirty[(kind, p)] = owed_at
+            else:  # the earlier time is kept (None: owed since before owed_at existed)
+                known = self.s.dirty[(kind, p)]
+                self.s.dirty[(kind, p)] = None if known is None else min(known, owed_at)
 
-    def dirty(self, kind: str) -> list[datetime]:
-        return sorted(p for k, p in self.s.dirty if k == kind)
+    def dirty(self, kind: str, until: datetime) -> list[datetime]:
+        return sorted(p for (k, p), at in self.s.dirty.items() if k == kind and (at is None or at <= until))
 
     def clear_dirty(self, kind: str, periods: Sequence[datetime]) -> None:
-        self.s.dirty.difference_update((kind, p) for p in periods)
+        for p in periods:
+            self.s.dirty.pop((kind, p), None)
 
     def rebuild_snapshots(
         self, periods: Sequence[datetime], period_seconds: int, aggregator: Any, now: datetime

@@ -96,7 +96,7 @@ def test_a_round_is_predicted_scored_and_ranked_through_the_unit_of_work() -> No
     assert good.value == pytest.approx(-abs(0.001 - realised) * 10_000)
     penalties = [state.scores[p["id"]] for p in one_hour if p["model_id"] != "good"]
     assert all(r.value == good.value and not r.success and r.prediction_status == "FAILED" for r in penalties)
-    assert state.dirty == set()  # the work owed was done in the same run
+    assert state.dirty == {}  # the work owed was done in the same run
     board = state.leaderboards[T + HOUR]
     assert [e["model_id"] for e in board["entries"]] == ["good", "boom", "junk"]  # ties: more scored first, then id
     assert state.models["good"]["overall"]["rank"] == 1
@@ -134,7 +134,47 @@ def test_work_owed_by_a_killed_run_is_done_by_the_next_one(monkeypatch: pytest.M
     monkeypatch.setattr(score, "refresh_derived", real)
     score.score_predictions(uow, contract, cfg, T + HOUR)  # nothing due any more: only the owed work
     assert state.snapshots == clean_state.snapshots
-    assert state.leaderboards == clean_state.leaderboards and state.dirty == set()
+    assert state.leaderboards == clean_state.leaderboards and state.dirty == {}
+
+
+def test_work_owed_later_is_left_for_a_refresh_at_its_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A scoring run at T + 1 h killed before its refresh, then a run re-started at T (earlier):
+    the refresh at T does none of the work owed at T + 1 h (no snapshot stamped T, no leaderboard
+    as of T built from scores of its future); the run at T + 1 h does it as a clean run does."""
+    clean_state, clean_uow, cfg, contract = competition()
+    score.score_predictions(clean_uow, contract, cfg, T + HOUR)
+
+    state, uow, _, _ = competition()
+    real = score.refresh_derived
+
+    def killed(*args: Any, **kwargs: Any) -> None:
+        raise KeyboardInterrupt("killed after the last batch")
+
+    monkeypatch.setattr(score, "refresh_derived", killed)
+    with pytest.raises(KeyboardInterrupt):
+        score.score_predictions(uow, contract, cfg, T + HOUR)
+    monkeypatch.setattr(score, "refresh_derived", real)
+    owed = dict(state.dirty)
+    assert set(owed.values()) == {T + HOUR} and ("leaderboard", T + HOUR) in owed
+    assert score.score_predictions(uow, contract, cfg, T).leaderboard_id is None  # re-started earlier
+    assert state.dirty == owed and not state.snapshots and not state.leaderboards
+    assert checkpoint.build_checkpoints(uow, contract, cfg, T) == [] and state.dirty == owed
+    score.score_predictions(uow, contract, cfg, T + HOUR)
+    assert state.dirty == {} and state.snapshots == clean_state.snapshots
+    assert state.leaderboards == clean_state.leaderboards and list(state.leaderboards) == [T + HOUR]
+    assert {m: row["overall"] for m, row in state.models.items()} == {
+        m: row["overall"] for m, row in clean_state.models.items()
+    }
+
+
+def test_work_owed_keeps_its_earliest_time() -> None:
+    state = State()
+    scores = FakeScores(state)
+    scores.mark_dirty("snapshot", [T], T + HOUR)
+    scores.mark_dirty("snapshot", [T], T + 2 * HOUR)  # owed again later: still due from T + 1 h
+    assert scores.dirty("snapshot", T) == [] and scores.dirty("snapshot", T + HOUR) == [T]
+    scores.mark_dirty("snapshot", [T], T)  # owed again earlier: due from then
+    assert scores.dirty("snapshot", T) == [T]
 
 
 def test_checkpoint_built_confirmed_and_advanced_with_domain_errors() -> None:

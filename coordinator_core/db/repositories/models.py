@@ -1,20 +1,33 @@
-"""The model registry: the ``models`` table follows what the gateway reports."""
+"""The model registry: the ``models`` table follows what the gateway reports.
+
+``running_at`` is the last time the gateway reported the model RUNNING. A model it no longer
+reports is STOPPED; a registered model (any state but DEREGISTERED) that is not RUNNING is charged
+ABSENT rows by the rounds (``not_running``, after ``ABSENCE_GRACE_SECONDS``) until it runs again or
+is DEREGISTERED: automatically after ``MODEL_DEREGISTER_AFTER_SECONDS`` without being seen running
+(counted from ``first_seen_at`` for a model never seen running), or by ``deregister``. A
+DEREGISTERED model stays so until the gateway reports it RUNNING: then it is registered again.
+"""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
 from coordinator_core.db.bulk import COPY_THRESHOLD, update_rows, upsert_rows
 from coordinator_core.db.tables import Model
 from coordinator_core.domain.ranking import Participant
+from coordinator_core.domain.statuses import ModelState
 from coordinator_core.gateway.base import ModelInfo
 
+log = logging.getLogger(__name__)
 M: Any = Model.__table__  # type: ignore[attr-defined]
+RUNNING, STOPPED, DEREGISTERED = ModelState.RUNNING.value, ModelState.STOPPED.value, ModelState.DEREGISTERED.value
+VIRTUAL = ModelState.VIRTUAL.value
 SYNCED = [
     "name",
     "deployment_identifier",
@@ -32,8 +45,17 @@ class SqlModelRepository:
     def __init__(self, db: Connection) -> None:
         self.db = db
 
-    def sync(self, infos: Sequence[ModelInfo], now: datetime) -> None:
-        """Insert new models, refresh known ones, mark models the gateway no longer reports STOPPED."""
+    def sync(self, infos: Sequence[ModelInfo], now: datetime, deregister_after: timedelta | None = None) -> None:
+        """Insert new models, refresh known ones, mark models the gateway no longer reports STOPPED;
+        ``running_at = now`` for the models it reports RUNNING; a DEREGISTERED model stays so unless
+        it is reported RUNNING (then it is registered again); with ``deregister_after``, a
+        registered model not seen running for that long is DEREGISTERED. Set-based: one statement
+        for each of these."""
+        reported_running = [i.model_id for i in infos if i.state == RUNNING]
+        deregistered = set(self.db.execute(select(M.c.id).where(M.c.state == DEREGISTERED)).scalars())
+        back = sorted(deregistered & set(reported_running))
+        if back:
+            log.info("models seen running again, registered again: %s", ", ".join(back))
         rows: list[dict[str, Any]] = [
             {
                 "id": i.model_id,
@@ -43,7 +65,7 @@ class SqlModelRepository:
                 "player_name": i.player_name,
                 "wallet": i.wallet,
                 "hotkey": i.hotkey,
-                "state": i.state,
+                "state": DEREGISTERED if i.model_id in deregistered and i.state != RUNNING else i.state,
                 "first_seen_at": now,
                 "last_seen_at": now,
                 "created_at": now,
@@ -69,13 +91,57 @@ class SqlModelRepository:
                 )
         else:
             upsert_rows(self.db, M, rows, ["id"], update=SYNCED)
+        if reported_running:
+            self.db.execute(
+                M.update()
+                .where(M.c.id.in_(reported_running), M.c.running_at.is_distinct_from(now))
+                .values(running_at=now)
+            )
         known = [i.model_id for i in infos]
         self.db.execute(
-            M.update().where(~M.c.id.in_(known), M.c.state == "RUNNING").values(state="STOPPED", updated_at=now)
+            M.update().where(~M.c.id.in_(known), M.c.state == RUNNING).values(state=STOPPED, updated_at=now)
         )
+        if deregister_after is not None:
+            gone = self.db.execute(
+                M.update()
+                .where(
+                    M.c.state.not_in([RUNNING, DEREGISTERED, VIRTUAL]),
+                    func.coalesce(M.c.running_at, M.c.first_seen_at) <= now - deregister_after,
+                )
+                .values(state=DEREGISTERED, updated_at=now)
+                .returning(M.c.id)
+            ).scalars()
+            dropped = sorted(gone)
+            if dropped:
+                log.warning(
+                    "models not seen running for %s, deregistered (no more ABSENT rows): %s",
+                    deregister_after,
+                    ", ".join(dropped),
+                )
+
+    def not_running(self, now: datetime, grace: timedelta) -> dict[str, tuple[str, datetime | None]]:
+        """Registered models (not DEREGISTERED) that are not RUNNING and were last seen running at
+        or before ``now - grace`` (never seen running: first seen then): ``id -> (state,
+        running_at)``, the models a round at ``now`` writes ABSENT."""
+        rows = self.db.execute(
+            select(M.c.id, M.c.state, M.c.running_at)
+            .where(
+                M.c.state.not_in([RUNNING, DEREGISTERED, VIRTUAL]),
+                func.coalesce(M.c.running_at, M.c.first_seen_at) <= now - grace,
+            )
+            .order_by(M.c.id)
+        ).all()
+        return {r.id: (r.state, r.running_at) for r in rows}
+
+    def deregister(self, model_id: str, now: datetime) -> str | None:
+        """Deregister one model at once: its state before (``None`` when the id is unknown)."""
+        before = self.db.execute(select(M.c.state).where(M.c.id == model_id)).scalar()
+        if before is not None and before != DEREGISTERED:
+            self.db.execute(M.update().where(M.c.id == model_id).values(state=DEREGISTERED, updated_at=now))
+        return before
 
     def running_ids(self) -> list[str]:
-        return list(self.db.execute(select(M.c.id).where(M.c.state == "RUNNING").order_by(M.c.id)).scalars())
+        return list(self.db.execute(select(M.c.id).where(M.c.state == RUNNING).order_by(M.c.id)).scalars())
 
     def record_failures(self, failures: Mapping[str, str], now: datetime) -> None:
         """The last failure code per model: one set-based update."""

@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from coordinator_core.db.bulk import upsert_rows
+from coordinator_core.db.engine import dialect_insert
 from coordinator_core.db.tables import DerivedDirty, PredictionStatus, Score, Snapshot
 from coordinator_core.domain.periods import aligned, period_end, period_start
 from coordinator_core.domain.scoring import ScoreRow
@@ -67,18 +68,27 @@ class SqlScoreRepository:
         )
 
     # -- work owed ----------------------------------------------------------------------------------
-    def mark_dirty(self, kind: str, periods: Sequence[datetime]) -> None:
-        upsert_rows(
-            self.db,
-            DD,
-            [{"kind": kind, "period_start": p} for p in sorted(set(periods))],
-            ["kind", "period_start"],
+    def mark_dirty(self, kind: str, periods: Sequence[datetime], owed_at: datetime) -> None:
+        """Owe the work of ``kind`` for each of ``periods``, incurred at ``owed_at`` (one statement);
+        work owed already keeps the earlier of the two times (NULL, owed before revision 0005,
+        stays NULL)."""
+        rows = [{"kind": kind, "period_start": p, "owed_at": owed_at} for p in sorted(set(periods))]
+        if not rows:
+            return
+        stmt = dialect_insert(self.dialect)(DD)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["kind", "period_start"],
+            set_={"owed_at": stmt.excluded.owed_at},
+            where=stmt.excluded.owed_at < DD.c.owed_at,
         )
+        self.db.execute(stmt, rows)
 
-    def dirty(self, kind: str) -> list[datetime]:
-        return list(
-            self.db.execute(select(DD.c.period_start).where(DD.c.kind == kind).order_by(DD.c.period_start)).scalars()
-        )
+    def dirty(self, kind: str, until: datetime) -> list[datetime]:
+        """The periods of ``kind`` whose work is owed at or before ``until`` (or since before
+        revision 0005): what a refresh at ``until`` does. Work owed later is left for a refresh at
+        or after the time it was owed."""
+        query = select(DD.c.period_start).where(DD.c.kind == kind, or_(DD.c.owed_at.is_(None), DD.c.owed_at <= until))
+        return list(self.db.execute(query.order_by(DD.c.period_start)).scalars())
 
     def clear_dirty(self, kind: str, periods: Sequence[datetime]) -> None:
         for offset in range(0, len(periods), 1_000):
