@@ -58,7 +58,9 @@ def run_alerting_flows() -> None:
     ingest_feed(as_of=ROUND + HOUR)
     predict_round(as_of=ROUND + HOUR)  # 4 in a row: no second alert
     score_predictions(as_of=ROUND + HOUR)  # the 1 h round closes with nothing scored
-    assert build_checkpoint(as_of=ROUND + 2 * HOUR) == ["CKP_20191010_140000"]  # nobody ranked: total 0
+    # the period (13:00, 14:00] waits for its rounds resolvable at 14:00 (CHECKPOINT_WAIT_SECONDS); the
+    # one before holds the 12:00 rounds, scored at 13:00: nobody ranked, total 0
+    assert build_checkpoint(as_of=ROUND + 2 * HOUR) == ["CKP_20191010_130000"]
     assert ingest_feed(as_of=AFTER_THE_DATA)[0]["stale"]  # nothing newer than 2019-10-17 exists
 
 
@@ -95,9 +97,9 @@ def test_the_four_alerts_arrive_with_their_resources_and_payloads(failing_env: A
     }
 
     (gated,) = by_name["coordinator.checkpoint.gated"]
-    assert gated.resource.id == "coordinator.checkpoint.CKP_20191010_140000"
+    assert gated.resource.id == "coordinator.checkpoint.CKP_20191010_130000"
     assert gated.payload["total"] == 0 and gated.payload["expected_total"] == 1_000_000_000
-    assert gated.payload["period_end"] == "2019-10-10T14:00:00+00:00" and gated.payload["gate"] == []
+    assert gated.payload["period_end"] == "2019-10-10T13:00:00+00:00" and gated.payload["gate"] == []
 
     (stale,) = by_name["coordinator.feed.stale"]
     assert stale.resource.id == "coordinator.feed.replay:BTC:candle:1h"
@@ -170,7 +172,7 @@ def test_the_shipped_automation_notifies_on_an_alert(failing_env: Any, webhook: 
             time.sleep(1)
         subjects = sorted(body["subject"] for body in Receiver.bodies)
         assert subjects == [
-            "coordinator alert: coordinator.checkpoint.gated on coordinator.checkpoint.CKP_20191010_140000",
+            "coordinator alert: coordinator.checkpoint.gated on coordinator.checkpoint.CKP_20191010_130000",
             "coordinator alert: coordinator.feed.stale on coordinator.feed.replay:BTC:candle:1h",
             "coordinator alert: coordinator.model.failing on coordinator.model.boom",
             "coordinator alert: coordinator.model.failing on coordinator.model.junk",
