@@ -15,7 +15,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import String, any_, bindparam, case, func, literal, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 
 from coordinator_core.db.bulk import COPY_THRESHOLD, update_rows, upsert_rows
@@ -83,23 +84,29 @@ class SqlModelRepository:
             }
             fields = [c for c in SYNCED if c != "last_seen_at"]
             changed = [r for r in rows if stored.get(r["id"]) != tuple(r[c] for c in fields)]
-            same = [r["id"] for r in rows if stored.get(r["id"]) == tuple(r[c] for c in fields)]
             upsert_rows(self.db, M, changed, ["id"], update=SYNCED)
-            if same:
-                self.db.execute(
-                    M.update().where(M.c.id.in_(same), M.c.last_seen_at.is_distinct_from(now)).values(last_seen_at=now)
-                )
         else:
             upsert_rows(self.db, M, rows, ["id"], update=SYNCED)
-        if reported_running:
+        known = [i.model_id for i in infos]
+        if known:
+            # one statement for what changes every run: last seen now, and running now for the models
+            # reported RUNNING (after the upsert a reported model's state is RUNNING exactly then)
             self.db.execute(
                 M.update()
-                .where(M.c.id.in_(reported_running), M.c.running_at.is_distinct_from(now))
-                .values(running_at=now)
+                .where(
+                    _among(self.db, M.c.id, known),
+                    M.c.last_seen_at.is_distinct_from(now)
+                    | ((M.c.state == RUNNING) & M.c.running_at.is_distinct_from(now)),
+                )
+                .values(
+                    last_seen_at=now,
+                    running_at=case((M.c.state == RUNNING, literal(now, M.c.running_at.type)), else_=M.c.running_at),
+                )
             )
-        known = [i.model_id for i in infos]
         self.db.execute(
-            M.update().where(~M.c.id.in_(known), M.c.state == RUNNING).values(state=STOPPED, updated_at=now)
+            M.update()
+            .where(~_among(self.db, M.c.id, known), M.c.state == RUNNING)
+            .values(state=STOPPED, updated_at=now)
         )
         if deregister_after is not None:
             gone = self.db.execute(
@@ -170,3 +177,11 @@ class SqlModelRepository:
         update_rows(
             self.db, M, "id", [{"id": model_id, "overall_score_jsonb": dict(v)} for model_id, v in scores.items()]
         )
+
+
+def _among(db: Connection, column: Any, ids: Sequence[str]) -> Any:
+    """``column IN ids`` as one bound array on Postgres (``= ANY(:ids)``: no statement of thousands of
+    parameters to compile and send), a plain ``IN`` on SQLite."""
+    if db.dialect.name == "postgresql":
+        return column == any_(bindparam("among_ids", list(ids), type_=ARRAY(String)))
+    return column.in_(list(ids))
