@@ -19,7 +19,7 @@ from sqlalchemy import String, any_, bindparam, case, func, literal, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 
-from coordinator_core.db.bulk import COPY_THRESHOLD, update_rows, upsert_rows
+from coordinator_core.db.bulk import update_rows, upsert_rows
 from coordinator_core.db.tables import Model
 from coordinator_core.domain.ranking import Participant
 from coordinator_core.domain.statuses import ModelState
@@ -53,7 +53,10 @@ class SqlModelRepository:
         registered model not seen running for that long is DEREGISTERED. Set-based: one statement
         for each of these."""
         reported_running = [i.model_id for i in infos if i.state == RUNNING]
-        deregistered = set(self.db.execute(select(M.c.id).where(M.c.state == DEREGISTERED)).scalars())
+        fields = [c for c in SYNCED if c != "last_seen_at"]  # last seen changes every run: set below
+        stored = {r.id: tuple(r[1:]) for r in self.db.execute(select(M.c.id, *[M.c[c] for c in fields])).all()}
+        state_at = fields.index("state")
+        deregistered = {model_id for model_id, row in stored.items() if row[state_at] == DEREGISTERED}
         back = sorted(deregistered & set(reported_running))
         if back:
             log.info("models seen running again, registered again: %s", ", ".join(back))
@@ -77,16 +80,10 @@ class SqlModelRepository:
             }
             for i in infos
         ]
-        if len(rows) >= COPY_THRESHOLD:  # many models: rewrite only the new or changed ones
-            stored = {
-                r.id: tuple(r[1:])
-                for r in self.db.execute(select(M.c.id, *[M.c[c] for c in SYNCED if c != "last_seen_at"])).all()
-            }
-            fields = [c for c in SYNCED if c != "last_seen_at"]
-            changed = [r for r in rows if stored.get(r["id"]) != tuple(r[c] for c in fields)]
-            upsert_rows(self.db, M, changed, ["id"], update=SYNCED)
-        else:
-            upsert_rows(self.db, M, rows, ["id"], update=SYNCED)
+        # write only the new or changed ones (a re-run, or a round with the same models, writes none)
+        upsert_rows(
+            self.db, M, [r for r in rows if stored.get(r["id"]) != tuple(r[c] for c in fields)], ["id"], update=SYNCED
+        )
         known = [i.model_id for i in infos]
         if known:
             # one statement for what changes every run: last seen now, and running now for the models
