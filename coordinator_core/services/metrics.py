@@ -1,0 +1,81 @@
+"""The leaderboard's metric columns (``domain.metrics``) over one window, read set-wise.
+
+One read of the window's scores (``scores_between``: every model's rows at once), one batched read
+of the predictions of the rounds scored in it (``scheduled``: a model's predictions of any status of
+those rounds, so FAILED/ABSENT ones count even under ``MISSING_PREDICTION_POLICY=exclude``), and
+for point metrics one batched read of those rounds (their ground truth); never a query per model. Computed when the leaderboard is rebuilt (``services.score.rebuild_leaderboard``)
+and stored in each entry's ``stats``; ranks, scores and emissions never read them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from coordinator_core.contract import CrunchContract
+from coordinator_core.domain.metrics import POINT, ModelWindow, bootstrap_seed, model_metrics, pit_values
+from coordinator_core.domain.statuses import PredictionStatus
+from coordinator_core.ports import UnitOfWork
+
+SCORED = PredictionStatus.SCORED.value
+
+
+def _number(mapping: Any, key: str) -> float | None:
+    value = mapping.get(key) if isinstance(mapping, Mapping) else None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(float(value)):
+        return None
+    return float(value)
+
+
+def window_metrics(
+    work: UnitOfWork, contract: CrunchContract, since: datetime, until: datetime, window: str
+) -> dict[str, dict[str, float | None]]:
+    """``{model_id: {column: value}}`` of the contract's metrics over ``(since, until]`` (the
+    scores resolved in it), for every model with a score there; the bootstrap is seeded by
+    ``(model_id, window)``."""
+    names = contract.metric_names
+    if not names:
+        return {}
+    rows = work.scores.scores_between(since, until)
+    by_model: dict[str, list[Any]] = {}
+    for row in rows:
+        by_model.setdefault(row.model_id, []).append(row)
+    input_ids = sorted({r.input_id for r in rows})
+    predictions = work.rounds.predictions_of(input_ids) if input_ids else []
+    scheduled: dict[str, int] = {}
+    for p in predictions:
+        scheduled[p.model_id] = scheduled.get(p.model_id, 0) + 1
+    point: dict[str, tuple[list[float], list[float]]] = {}
+    if contract.output_kind == "point" and any(n in POINT for n in names):
+        inputs = work.rounds.stored_inputs(input_ids) if input_ids else {}
+        outputs = {(p.input_id, p.model_id): p.output for p in predictions if p.status == SCORED}
+        for model_id, group in by_model.items():
+            pairs = []
+            for r in group:
+                stored = inputs.get(r.input_id)
+                if r.prediction_status != SCORED or stored is None:
+                    continue
+                predicted = _number(outputs.get((r.input_id, model_id)), "value")
+                realised = _number(stored.actuals or {}, "return")
+                if predicted is not None and realised is not None:
+                    pairs.append((stored.round_at, r.input_id, predicted, realised))
+            pairs.sort(key=lambda p: (p[0], p[1]))
+            point[model_id] = ([p[2] for p in pairs], [p[3] for p in pairs])
+    out = {}
+    for model_id, group in by_model.items():
+        group.sort(key=lambda r: (r.scored_at, r.prediction_id))
+        successes = [r.result for r in group if r.success]
+        predictions, realised = point.get(model_id, ([], []))
+        data = ModelWindow(
+            values=[float(r.value) for r in group],
+            scheduled=scheduled.get(model_id, len(group)),
+            scored=sum(1 for r in group if r.prediction_status == SCORED),
+            results=successes,
+            predictions=predictions,
+            realised=realised,
+            pits=[u for result in successes for u in pit_values(result)],
+        )
+        out[model_id] = model_metrics(data, names, bootstrap_seed(model_id, window))
+    return out
