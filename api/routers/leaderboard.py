@@ -50,6 +50,7 @@ def entry_payload(
         **{k: int(entry.get(k) or 0) for k in ("prediction_count", "scored_count", "failed_count", "absent_count")},
         "virtual": bool(entry.get("virtual")),
         "contribution": entry.get("contribution"),
+        "metrics": entry.get("stats") or {},
     }
     for name in windows:
         out[score_key(name)] = metrics.get(name)
