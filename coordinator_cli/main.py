@@ -184,7 +184,11 @@ def _run_backtest(
         f"in {time.perf_counter() - started:.1f} s\n{backtest_summary(report.totals)}"
     )
     console.print(f"Predictions as scored: {report.failure_summary}", markup=False)
-    console.print(frame_table(report.leaderboard, f"Leaderboard as of {report.end.isoformat()}"))
+    from coordinator_core.reports import metrics_note
+    from tasks.context import get_runtime
+
+    note = metrics_note(get_runtime().contract)
+    console.print(frame_table(report.leaderboard, f"Leaderboard as of {report.end.isoformat()} ({note})"))
     latest = next((c for c in checkpoints(_runtime_engine(), limit=5)), None)
     if latest is not None:
         total = sum(r["reward_pct"] for r in latest.emission.get("cruncher_rewards", []))
@@ -538,11 +542,13 @@ def failures(
 def leaderboard() -> None:
     """Print the latest leaderboard from the database (no Prefect)."""
     _ready("schema")
-    from coordinator_core.reports import latest_leaderboard, window_hours
+    from coordinator_core.reports import latest_leaderboard, metrics_note, window_hours
     from tasks.context import get_runtime
 
-    board, frame = latest_leaderboard(_runtime_engine(), window_hours(get_runtime().contract))
-    console.print(frame_table(frame, f"Leaderboard as of {board['created_at'].isoformat() if board else '–'}"))
+    contract = get_runtime().contract
+    board, frame = latest_leaderboard(_runtime_engine(), window_hours(contract))
+    as_of = board["created_at"].isoformat() if board else "–"
+    console.print(frame_table(frame, f"Leaderboard as of {as_of} ({metrics_note(contract)})"))
 
 
 @app.command("proof")

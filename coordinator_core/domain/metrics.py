@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,7 +71,15 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "max_drawdown": ("max_drawdown",),
     "calibration": tuple(f"pit_{c}" for c in PIT_LEVELS),
 }
-RESERVED = frozenset(c for columns in COLUMNS.values() for c in columns)
+ORDER = tuple(c for columns in COLUMNS.values() for c in columns)
+RESERVED = frozenset(ORDER)
+
+
+def ordered_columns(columns: Iterable[str]) -> list[str]:
+    """Metric columns in their display order: the built-in ones in ``COLUMNS`` order, then the
+    result keys by name (Postgres ``jsonb`` does not keep the stored order)."""
+    names = set(columns)
+    return [c for c in ORDER if c in names] + sorted(names - RESERVED)
 
 
 def default_metrics(output_kind: str) -> tuple[str, ...]:

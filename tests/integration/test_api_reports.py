@@ -128,9 +128,9 @@ def test_leaderboard_metrics_agree_with_scipy_on_the_raw_rows(client: TestClient
     for entry in entries:
         model = entry["model_id"]
         got = entry["metrics"]
-        assert set(got) == {
+        assert list(got) == [
             "coverage", "n", "mean", "mean_ci_low", "mean_ci_high", "ic", "hit_rate", "sharpe", "max_drawdown"
-        }  # fmt: skip
+        ]  # fmt: skip
         mine = sorted((s for s in scores if s.model_id == model), key=lambda s: (s.scored_at, s.prediction_id))
         own = [p for p in preds if p.model_id == model]
         assert got["n"] == len(mine) == entry["prediction_count"]
