@@ -66,6 +66,20 @@ def leaderboard_frame(entries: list[dict[str, Any]], windows: Mapping[str, int])
     return pl.DataFrame(rows) if rows else pl.DataFrame(schema={"rank": pl.Int64, "model": pl.String})
 
 
+def split_metrics(frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+    """A leaderboard frame as two narrower tables for a terminal: the ranking (every column up to
+    the counts and the contribution) and ``rank``, ``model`` with the metric columns (``None``
+    without metrics)."""
+    base = [c for c in frame.columns if c not in _after_counts(frame.columns)]
+    rest = _after_counts(frame.columns)
+    return frame.select(base), (frame.select(["rank", "model", *rest]) if rest else None)
+
+
+def _after_counts(columns: Sequence[str]) -> list[str]:
+    last = max((i for i, c in enumerate(columns) if c in ("absent", "contribution")), default=len(columns) - 1)
+    return list(columns[last + 1 :])
+
+
 def metrics_note(contract: Any) -> str:
     """What the metric columns are computed over: ``metrics over score_recent (24 h)``."""
     key = contract.aggregation.ranking_key
