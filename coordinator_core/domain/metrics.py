@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from scipy import stats
 
 #: metric groups a contract may choose, and the output kinds each applies to (None: every kind)
@@ -128,7 +129,7 @@ def bootstrap_seed(model_id: str, window: str) -> int:
     return int.from_bytes(hashlib.sha256(f"{model_id}|{window}".encode()).digest()[:8], "big")
 
 
-def mean_ci(values: Sequence[float], seed: int) -> tuple[float | None, float | None]:
+def mean_ci(values: npt.ArrayLike, seed: int) -> tuple[float | None, float | None]:
     """The 95 % percentile bootstrap interval of the mean (``None`` below 2 values)."""
     data = np.asarray(values, dtype=np.float64)
     if data.size < 2:
@@ -160,7 +161,7 @@ def directional_pnl(predictions: Sequence[float], realised: Sequence[float]) -> 
     return np.sign(np.asarray(predictions, dtype=np.float64)) * np.asarray(realised, dtype=np.float64)
 
 
-def sharpe(pnl: Sequence[float]) -> float | None:
+def sharpe(pnl: npt.ArrayLike) -> float | None:
     """Mean / sample standard deviation (``ddof=1``) per round; ``None`` below 2 rounds or with no
     deviation."""
     data = np.asarray(pnl, dtype=np.float64)
@@ -170,7 +171,7 @@ def sharpe(pnl: Sequence[float]) -> float | None:
     return finite(float(np.mean(data)) / deviation) if deviation > 0 else None
 
 
-def max_drawdown(pnl: Sequence[float]) -> float | None:
+def max_drawdown(pnl: npt.ArrayLike) -> float | None:
     """``max_t (max_{s<=t} C_s - C_t)`` of the cumulative PnL, ``C_0 = 0`` included (``None``
     without rounds)."""
     data = np.asarray(pnl, dtype=np.float64)

@@ -3,7 +3,12 @@
 One read of the window's scores (``scores_between``: every model's rows at once), one batched read
 of the predictions of the rounds scored in it (``scheduled``: a model's predictions of any status of
 those rounds, so FAILED/ABSENT ones count even under ``MISSING_PREDICTION_POLICY=exclude``), and
-for point metrics one batched read of those rounds (their ground truth); never a query per model. Computed when the leaderboard is rebuilt (``services.score.rebuild_leaderboard``)
+for point metrics and density calibration one batched read of those rounds (their ground truth);
+never a query per model.
+
+Calibration (PIT) values: those a scoring function reports under the result key ``pit``, and, for a
+``density_path`` contract on ``price_path`` truth, ``density_pits`` of every SCORED prediction of the
+window (the coarsest step's increments). Quantile and sample-path outputs have only the former. Computed when the leaderboard is rebuilt (``services.score.rebuild_leaderboard``)
 and stored in each entry's ``stats``; ranks, scores and emissions never read them.
 """
 
@@ -14,10 +19,14 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+import numpy as np
+
 from coordinator_core.contract import CrunchContract
 from coordinator_core.domain.metrics import POINT, ModelWindow, bootstrap_seed, model_metrics, pit_values
 from coordinator_core.domain.statuses import PredictionStatus
 from coordinator_core.ports import UnitOfWork
+from coordinator_core.scoring.densities import DensityError, density_cdf
+from coordinator_core.scoring.paths import PriceSeries, observed_increments
 
 SCORED = PredictionStatus.SCORED.value
 
@@ -27,6 +36,30 @@ def _number(mapping: Any, key: str) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(float(value)):
         return None
     return float(value)
+
+
+def density_pits(output: Mapping[str, Any], truth: Mapping[str, Any]) -> list[float]:
+    """PIT values of a ``density_path`` prediction against a ``price_path`` truth: at the coarsest
+    step of the round (``max(steps)``), ``F_i(Δ_i)`` for each scored increment ``i``, with ``Δ_i``
+    the observed increments as the games resolve them (``scoring.paths.observed_increments`` on
+    the stored truth series) and ``F_i`` the CDF of the ``i``-th density (``density_cdf``)."""
+    steps = [int(s) for s in truth.get("steps") or []]
+    if not steps or "series" not in truth:
+        return []
+    step = max(steps)
+    densities = output.get(str(step))
+    if not isinstance(densities, list):
+        return []
+    series = PriceSeries.from_entries((int(ts), float(price)) for ts, price in truth["series"])
+    increments = observed_increments(series, int(truth["round_ts"]), int(truth["horizon_seconds"]), [step]).steps[step]
+    out = []
+    for i in np.flatnonzero(increments.scored):
+        if i < len(densities):
+            try:
+                out.append(density_cdf(densities[i], float(increments.delta[i])))
+            except (DensityError, KeyError, TypeError, ValueError):
+                continue
+    return out
 
 
 def window_metrics(
@@ -63,19 +96,26 @@ def window_metrics(
                     pairs.append((stored.round_at, r.input_id, predicted, realised))
             pairs.sort(key=lambda p: (p[0], p[1]))
             point[model_id] = ([p[2] for p in pairs], [p[3] for p in pairs])
+    computed: dict[str, list[float]] = {}
+    if "calibration" in names and contract.output_kind == "density_path" and contract.truth == "price_path":
+        inputs = work.rounds.stored_inputs(input_ids) if input_ids else {}
+        for p in predictions:
+            stored = inputs.get(p.input_id)
+            if p.status == SCORED and stored is not None and stored.actuals:
+                computed.setdefault(p.model_id, []).extend(density_pits(p.output, stored.actuals))
     out = {}
     for model_id, group in by_model.items():
         group.sort(key=lambda r: (r.scored_at, r.prediction_id))
         successes = [r.result for r in group if r.success]
-        predictions, realised = point.get(model_id, ([], []))
+        forecasts, outcomes = point.get(model_id, ([], []))
         data = ModelWindow(
             values=[float(r.value) for r in group],
             scheduled=scheduled.get(model_id, len(group)),
             scored=sum(1 for r in group if r.prediction_status == SCORED),
             results=successes,
-            predictions=predictions,
-            realised=realised,
-            pits=[u for result in successes for u in pit_values(result)],
+            predictions=forecasts,
+            realised=outcomes,
+            pits=[u for result in successes for u in pit_values(result)] + computed.get(model_id, []),
         )
         out[model_id] = model_metrics(data, names, bootstrap_seed(model_id, window))
     return out

@@ -145,3 +145,36 @@ def test_the_contract_chooses_and_refuses_unknown_metrics() -> None:
         CrunchContract(output_kind="quantiles", metrics=("ic",))
     with pytest.raises(ValueError, match="metrics: 'calibration' applies to"):
         CrunchContract(metrics=("calibration",))
+
+
+def test_density_cdf_against_scipy_and_a_hand_mixture() -> None:
+    from coordinator_core.scoring.densities import DensityError, density_cdf
+
+    norm = {"type": "builtin", "name": "norm", "params": {"loc": 1.0, "scale": 2.0}}
+    assert density_cdf(norm, 1.0) == pytest.approx(0.5)
+    assert density_cdf(norm, 3.0) == pytest.approx(0.8413447460685429)  # Phi(1)
+    t = {"type": "scipy", "name": "t", "params": {"df": 4.0}}
+    mixture = {"type": "mixture", "components": [{"density": norm, "weight": 0.3}, {"density": t, "weight": 0.7}]}
+    assert density_cdf(mixture, 0.5) == pytest.approx(
+        0.3 * stats.norm.cdf(0.5, loc=1, scale=2) + 0.7 * stats.t.cdf(0.5, df=4), rel=1e-12
+    )
+    with pytest.raises(DensityError):
+        density_cdf({"type": "statistics", "name": "normal", "params": {}}, 0.0)
+
+
+def test_density_pits_use_the_observed_increments_of_the_coarsest_step() -> None:
+    from coordinator_core.services.metrics import density_pits
+
+    truth = {
+        "round_ts": 0,
+        "horizon_seconds": 120,
+        "steps": [60, 120],
+        "series": [[0, 100.0], [60, 101.0], [120, 99.5]],
+    }
+    unit = {"type": "builtin", "name": "norm", "params": {"loc": 0.0, "scale": 1.0}}
+    output = {"60": [unit, unit], "120": [{"type": "builtin", "name": "norm", "params": {"loc": 0.0, "scale": 0.5}}]}
+    # the 120 s increment: 99.5 - 100 = -0.5, under N(0, 0.5^2): Phi(-1)
+    assert density_pits(output, truth) == [pytest.approx(0.15865525393145707)]
+    assert density_pits({"60": [unit, unit]}, truth) == []  # no density at the coarsest step
+    flat = {**truth, "series": [[0, 100.0], [120, 100.0]]}
+    assert density_pits(output, flat) == [pytest.approx(0.5)]
