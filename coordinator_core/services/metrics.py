@@ -1,10 +1,11 @@
 """The leaderboard's metric columns (``domain.metrics``) over one window, read set-wise.
 
-One read of the window's scores (``scores_between``: every model's rows at once), one batched read
-of the predictions of the rounds scored in it (``scheduled``: a model's predictions of any status of
-those rounds, so FAILED/ABSENT ones count even under ``MISSING_PREDICTION_POLICY=exclude``), and
-for point metrics and density calibration one batched read of those rounds (their ground truth);
-never a query per model.
+One read of the window's scores (``scores_between``: every model's rows at once), one ``GROUP BY``
+of the predictions of the rounds scored in it (``prediction_counts``: a model's predictions of any
+status of those rounds are its ``scheduled``, the SCORED ones its ``scored``, so FAILED/ABSENT ones
+count even under ``MISSING_PREDICTION_POLICY=exclude``), and only for point metrics and density
+calibration one batched read of those rounds' predictions and ground truth; never a query per
+model.
 
 Calibration (PIT) values: those a scoring function reports under the result key ``pit``, and, for a
 ``density_path`` contract on ``price_path`` truth, ``density_pits`` of every SCORED prediction of the
@@ -76,13 +77,13 @@ def window_metrics(
     for row in rows:
         by_model.setdefault(row.model_id, []).append(row)
     input_ids = sorted({r.input_id for r in rows})
-    predictions = work.rounds.predictions_of(input_ids) if input_ids else []
-    scheduled: dict[str, int] = {}
-    for p in predictions:
-        scheduled[p.model_id] = scheduled.get(p.model_id, 0) + 1
+    counts = work.rounds.prediction_counts(input_ids) if input_ids else {}
+    point_metrics = contract.output_kind == "point" and any(n in POINT for n in names)
+    densities = "calibration" in names and contract.output_kind == "density_path" and contract.truth == "price_path"
+    predictions = work.rounds.predictions_of(input_ids) if input_ids and (point_metrics or densities) else []
     point: dict[str, tuple[list[float], list[float]]] = {}
-    if contract.output_kind == "point" and any(n in POINT for n in names):
-        inputs = work.rounds.stored_inputs(input_ids) if input_ids else {}
+    inputs = work.rounds.stored_inputs(input_ids) if input_ids and (point_metrics or densities) else {}
+    if point_metrics:
         outputs = {(p.input_id, p.model_id): p.output for p in predictions if p.status == SCORED}
         for model_id, group in by_model.items():
             pairs = []
@@ -97,8 +98,7 @@ def window_metrics(
             pairs.sort(key=lambda p: (p[0], p[1]))
             point[model_id] = ([p[2] for p in pairs], [p[3] for p in pairs])
     computed: dict[str, list[float]] = {}
-    if "calibration" in names and contract.output_kind == "density_path" and contract.truth == "price_path":
-        inputs = work.rounds.stored_inputs(input_ids) if input_ids else {}
+    if densities:
         for p in predictions:
             stored = inputs.get(p.input_id)
             if p.status == SCORED and stored is not None and stored.actuals:
@@ -110,8 +110,8 @@ def window_metrics(
         forecasts, outcomes = point.get(model_id, ([], []))
         data = ModelWindow(
             values=[float(r.value) for r in group],
-            scheduled=scheduled.get(model_id, len(group)),
-            scored=sum(1 for r in group if r.prediction_status == SCORED),
+            scheduled=counts.get(model_id, (len(group), 0))[0],
+            scored=counts.get(model_id, (0, 0))[1],
             results=successes,
             predictions=forecasts,
             realised=outcomes,
