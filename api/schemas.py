@@ -109,6 +109,15 @@ class LeaderboardEntry(Out):
         description="mean one-out contribution to the contract's first ensemble over the ranking window "
         "(positive = the model made the ensemble better); null without an ensemble or a defined round",
     )
+    metrics: dict[str, float | None] = Field(
+        default_factory=dict,
+        description="the contract's metric columns over the ranking window (CrunchContract.metrics; "
+        "coordinator_core.domain.metrics): coverage (scored / scheduled), n, mean, mean_ci_low and "
+        "mean_ci_high (95 % percentile bootstrap), for point forecasts ic, hit_rate, sharpe and "
+        "max_drawdown, for probabilistic ones pit_50, pit_80 and pit_90, and the mean of each extra "
+        "numeric key of the scoring function's results under its name; null when undefined, "
+        "shown only (never ranked or paid)",
+    )
 
 
 class ClusterPair(Out):

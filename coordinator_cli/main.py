@@ -106,6 +106,17 @@ def frame_table(frame: Any, title: str) -> Table:
     return table
 
 
+def print_leaderboard(frame: Any, as_of: str, contract: Any) -> None:
+    """The leaderboard, then its metric columns as a second table (``reports.split_metrics``)."""
+    from coordinator_core.reports import metrics_note, split_metrics
+
+    board, metrics = split_metrics(frame)
+    console.print(frame_table(board, f"Leaderboard as of {as_of}"))
+    if metrics is not None:
+        note = metrics_note(contract)
+        console.print(frame_table(metrics, f"Leaderboard metrics as of {as_of}, {note} (CrunchContract.metrics)"))
+
+
 def print_checkpoint(checkpoint_id: str, frame: Any, total: int | None = None) -> None:
     console.print(frame_table(frame, f"Emission checkpoint {checkpoint_id} (reward in frac64: 1,000,000,000 = 100 %)"))
     if total is not None:
@@ -184,7 +195,9 @@ def _run_backtest(
         f"in {time.perf_counter() - started:.1f} s\n{backtest_summary(report.totals)}"
     )
     console.print(f"Predictions as scored: {report.failure_summary}", markup=False)
-    console.print(frame_table(report.leaderboard, f"Leaderboard as of {report.end.isoformat()}"))
+    from tasks.context import get_runtime
+
+    print_leaderboard(report.leaderboard, report.end.isoformat(), get_runtime().contract)
     latest = next((c for c in checkpoints(_runtime_engine(), limit=5)), None)
     if latest is not None:
         total = sum(r["reward_pct"] for r in latest.emission.get("cruncher_rewards", []))
@@ -373,8 +386,11 @@ def score(as_of: AsOf = None) -> None:
     """Run the score-predictions flow once and print the leaderboard."""
     _ready("schema")
     from flows.score_predictions import score_predictions
+    from tasks.context import get_runtime
 
-    console.print(frame_table(score_predictions(as_of=_time(as_of, "--as-of")), "Leaderboard"))
+    now = _time(as_of, "--as-of")
+    frame = score_predictions(as_of=now)
+    print_leaderboard(frame, now.isoformat() if now else "now", get_runtime().contract)
 
 
 @app.command()
@@ -541,8 +557,9 @@ def leaderboard() -> None:
     from coordinator_core.reports import latest_leaderboard, window_hours
     from tasks.context import get_runtime
 
-    board, frame = latest_leaderboard(_runtime_engine(), window_hours(get_runtime().contract))
-    console.print(frame_table(frame, f"Leaderboard as of {board['created_at'].isoformat() if board else '–'}"))
+    contract = get_runtime().contract
+    board, frame = latest_leaderboard(_runtime_engine(), window_hours(contract))
+    print_leaderboard(frame, board["created_at"].isoformat() if board else "–", contract)
 
 
 @app.command("proof")

@@ -410,6 +410,11 @@ class CrunchContract(BaseModel):
         None, description="the default configs: one per subject with this horizon, steps and interval"
     )
     supported_subjects: list[str] | None = Field(None, description="subjects the rules can score (None: any)")
+    metrics: tuple[str, ...] | None = Field(
+        None,
+        description="the leaderboard's metric columns over the ranking window (coordinator_core.domain.metrics."
+        "METRICS); None: the default of the output kind (domain.metrics.default_metrics); () shows none",
+    )
     scoring_samples: Callable[[], Sequence[tuple[Sequence[Any], Mapping[str, Any], Mapping[str, Any]]]] | None = Field(
         None,
         description="sample rounds (outputs, ground truth, scope) the scoring preflight scores at start "
@@ -430,7 +435,18 @@ class CrunchContract(BaseModel):
                 )
         if getattr(self.emission, "kind", None) == "contribution" and not self.ensembles:
             raise ValueError("emission kind 'contribution' needs an ensemble (contribution is measured on the first)")
+        if self.metrics is not None:
+            from coordinator_core.domain.metrics import check_metrics
+
+            check_metrics(self.metrics, self.output_kind)
         return self
+
+    @property
+    def metric_names(self) -> tuple[str, ...]:
+        """The leaderboard's metric groups: ``metrics``, or the output kind's default."""
+        from coordinator_core.domain.metrics import default_metrics
+
+        return self.metrics if self.metrics is not None else default_metrics(self.output_kind)
 
     # -- behaviour used by the services ------------------------------------------------------
     @property

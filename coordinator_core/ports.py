@@ -204,6 +204,10 @@ class RoundRepository(Protocol):
 
     def predictions_of(self, input_ids: Sequence[str]) -> list[PendingPrediction]: ...
 
+    def prediction_counts(self, input_ids: Sequence[str]) -> dict[str, tuple[int, int]]:
+        """Per model, ``(predictions of any status, SCORED ones)`` of the rounds ``input_ids``."""
+        ...
+
     def resolve_inputs(self, truths: Mapping[str, Mapping[str, Any]], now: datetime) -> None: ...
 
     def give_up_inputs(

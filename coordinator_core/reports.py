@@ -44,8 +44,10 @@ def leaderboard_frame(entries: list[dict[str, Any]], windows: Mapping[str, int])
     """One row per model: rank, model, participant (``participant_label``), every window's score in
     a column named with its hours (``windows``: name → hours), prediction counts; with an ensemble
     in the contract, the contribution (the virtual ensembles: no rank, participant ``virtual
-    ensemble``, listed last)."""
+    ensemble``, listed last); then the contract's metric columns over the ranking window
+    (``stats``, ``domain.metrics``: one column per key, named by it; ``n`` as an integer)."""
     contribution = any("contribution" in e for e in entries)
+    stats = metric_columns(entries)
     ordered = sorted(entries, key=lambda e: (e.get("rank") is None, e.get("rank") or 0, str(e["model_id"])))
     rows = [
         {
@@ -57,10 +59,44 @@ def leaderboard_frame(entries: list[dict[str, Any]], windows: Mapping[str, int])
             "failed": e.get("failed_count", 0),
             "absent": e.get("absent_count", 0),
             **({"contribution": e.get("contribution")} if contribution else {}),
+            **{column: _stat(column, (e.get("stats") or {}).get(column)) for column in stats},
         }
         for e in ordered
     ]
     return pl.DataFrame(rows) if rows else pl.DataFrame(schema={"rank": pl.Int64, "model": pl.String})
+
+
+def split_metrics(frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+    """A leaderboard frame as two narrower tables for a terminal: the ranking (every column up to
+    the counts and the contribution) and ``rank``, ``model`` with the metric columns (``None``
+    without metrics)."""
+    base = [c for c in frame.columns if c not in _after_counts(frame.columns)]
+    rest = _after_counts(frame.columns)
+    return frame.select(base), (frame.select(["rank", "model", *rest]) if rest else None)
+
+
+def _after_counts(columns: Sequence[str]) -> list[str]:
+    last = max((i for i, c in enumerate(columns) if c in ("absent", "contribution")), default=len(columns) - 1)
+    return list(columns[last + 1 :])
+
+
+def metrics_note(contract: Any) -> str:
+    """What the metric columns are computed over: ``metrics over score_recent (24 h)``."""
+    key = contract.aggregation.ranking_key
+    return f"metrics over {window_column(key, contract.aggregation.windows[key].hours)}"
+
+
+def metric_columns(entries: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The metric keys of the entries' ``stats``, in display order (``domain.metrics.ordered_columns``)."""
+    from coordinator_core.domain.metrics import ordered_columns
+
+    return ordered_columns(key for e in entries for key in e.get("stats") or {})
+
+
+def _stat(column: str, value: Any) -> Any:
+    if value is None:
+        return None
+    return int(value) if column == "n" else float(value)
 
 
 def latest_leaderboard(engine: Engine, windows: Mapping[str, int]) -> tuple[Mapping[str, Any] | None, pl.DataFrame]:

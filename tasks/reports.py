@@ -23,7 +23,10 @@ def publish_leaderboard() -> list[dict[str, Any]]:
     rows = [{k: _round(v) for k, v in row.items()} for row in frame.to_dicts()]
     if board is not None:
         create_table_artifact(
-            key="leaderboard", table=rows, description=f"Leaderboard as of {board['created_at'].isoformat()}"
+            key="leaderboard",
+            table=rows,
+            description=f"Leaderboard as of {board['created_at'].isoformat()} "
+            f"({reports.metrics_note(runtime.contract)})",
         )
     return rows
 

@@ -123,3 +123,9 @@ def hang_above_threshold(prediction: dict[str, Any], ground_truth: dict[str, Any
 def broken_rule(prediction: dict[str, Any], ground_truth: dict[str, Any]) -> dict[str, Any]:
     """A scoring function with a designer's bug: it reads a key the ground truth does not have."""
     return {"value": ground_truth["realised_return"]}
+
+
+def error_and_hit(prediction: dict[str, Any], ground_truth: dict[str, Any]) -> dict[str, Any]:
+    """The default rule plus an extra key ``hit``: 1.0 when the predicted sign is the realised one."""
+    hit = (prediction["value"] > 0) == (ground_truth["return"] > 0)
+    return {**absolute_error_bps(prediction, ground_truth), "hit": 1.0 if hit else 0.0}

@@ -14,6 +14,7 @@ from api.params import Cursor, Limit, ModelIds, ProjectIds, invalid, model_filte
 from api.schemas import LeaderboardEntry, score_key, with_windows
 from api.security import AUTH_RESPONSES, PUBLIC
 from coordinator_core import queries
+from coordinator_core.domain.metrics import ordered_columns
 from coordinator_core.domain.ranking import participant_label
 
 ROUTE = "leaderboard"
@@ -29,6 +30,7 @@ def entry_payload(
 ) -> dict[str, Any]:
     """A stored entry (``coordinator_core.services.score.leaderboard_entries``) as the report payload."""
     score = entry.get("score") or {}
+    stats = entry.get("stats") or {}
     metrics = entry.get("metrics") or score.get("metrics") or {}
     ranking = score.get("ranking") or {"key": ranking_key, "value": metrics.get(ranking_key), "direction": direction}
     model = states.get(entry["model_id"], {})
@@ -50,6 +52,7 @@ def entry_payload(
         **{k: int(entry.get(k) or 0) for k in ("prediction_count", "scored_count", "failed_count", "absent_count")},
         "virtual": bool(entry.get("virtual")),
         "contribution": entry.get("contribution"),
+        "metrics": {k: stats[k] for k in ordered_columns(stats)},
     }
     for name in windows:
         out[score_key(name)] = metrics.get(name)

@@ -727,3 +727,28 @@ def density_pdf(densities: Sequence[Any], x: npt.ArrayLike, pdf: PdfImpl = "crun
         row = min(batch.errors)
         raise DensityError(batch.errors[row], row)
     return batch.pdf(x)
+
+
+def density_cdf(density: Mapping[str, Any], x: float) -> float:
+    """The CDF at ``x`` of one validated density (``outputs.validate_density``): a ``builtin`` or
+    ``scipy`` family by its scipy name (``scipy.stats.<name>.cdf(x, **params)``), a mixture as
+    :math:`\\sum_c (|w_c| / \\sum |w|) F_c(x)` over its components. Used for calibration (PIT), not
+    for scoring.
+
+    Raises
+    ------
+    DensityError
+        For a type or family outside the validated format, or mixture weights summing to 0.
+    """
+    kind = density.get("type")
+    if kind == "mixture":
+        components = list(density.get("components") or [])
+        weights = [abs(float(c["weight"])) for c in components]
+        total = sum(weights)
+        if total <= 0:
+            raise DensityError("mixture weights sum to 0")
+        return sum(w / total * density_cdf(c["density"], x) for w, c in zip(weights, components, strict=True))
+    name = density.get("name")
+    if kind not in ("builtin", "scipy") or not isinstance(name, str) or not hasattr(st, name):
+        raise DensityError(f"no CDF for density type {kind!r} name {name!r}")
+    return float(getattr(st, name).cdf(x, **dict(density.get("params") or {})))

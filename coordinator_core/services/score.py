@@ -47,10 +47,13 @@ from coordinator_core.games.ticks import points_from_records
 from coordinator_core.ports import DueInput, PricePair, PriceQuery, UnitOfWork, UnitOfWorkFactory
 from coordinator_core.services.contribution import window_contribution, window_rounds
 from coordinator_core.services.feed_reader import price_point
+from coordinator_core.services.metrics import window_metrics
 
 log = logging.getLogger(__name__)
 SCORE_LOCK = "coordinator:score-and-checkpoint"
 SNAPSHOT, LEADERBOARD = "snapshot", "leaderboard"
+#: the entries' key of the metric columns (``services.metrics``): shown, never ranked or paid
+STATS = "stats"
 
 
 @dataclass
@@ -366,7 +369,9 @@ def rebuild_leaderboard(work: UnitOfWork, contract: CrunchContract, now: datetim
     themselves (1..N, as without an ensemble), and each ensemble follows them as a row with
     ``virtual: true``, no rank and no participant. With an ensemble in the contract every row
     carries ``contribution``: the model's mean one-out contribution to the first ensemble over
-    the ranking window (``services.contribution``; ``None`` for the ensembles)."""
+    the ranking window (``services.contribution``; ``None`` for the ensembles). Every row carries
+    ``stats``: the contract's metric columns over the ranking window (``services.metrics``, ``{}``
+    for a model with no score in it), computed after the ranking and never read by it."""
     windows = contract.aggregation.windows
     totals = {
         name: window_scores(work, contract, now - timedelta(hours=w.hours), now, period_seconds)
@@ -395,6 +400,10 @@ def rebuild_leaderboard(work: UnitOfWork, contract: CrunchContract, now: datetim
         entries = [
             replace(e, extra={"contribution": None if e.virtual else contribution.get(e.model_id)}) for e in entries
         ]
+    if contract.metric_names:
+        hours = windows[aggregation.ranking_key].hours
+        stats = window_metrics(work, contract, now - timedelta(hours=hours), now, aggregation.ranking_key)
+        entries = [replace(e, extra={**e.extra, STATS: stats.get(e.model_id, {})}) for e in entries]
     leaderboard_id = f"LBR_{now:%Y%m%dT%H%M%S.%f}"
     work.leaderboards.add(
         leaderboard_id,
@@ -406,5 +415,7 @@ def rebuild_leaderboard(work: UnitOfWork, contract: CrunchContract, now: datetim
             "counts_window": aggregation.ranking_key,
         },
     )
-    work.models.set_overall_scores({e.model_id: {"rank": e.rank, **e.metrics, **e.extra} for e in entries})
+    work.models.set_overall_scores(
+        {e.model_id: {"rank": e.rank, **e.metrics, **{k: v for k, v in e.extra.items() if k != STATS}} for e in entries}
+    )
     return leaderboard_id

@@ -93,6 +93,10 @@ def test_backtest_command_end_to_end(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     out = result.stdout
     assert "Leaderboard as of 2019-10-08T06:00:00+00:00" in out
+    # the metric columns, as a second table over the ranking window (domain.metrics)
+    assert "Leaderboard metrics as of 2019-10-08T06:00:00+00:00, metrics over score_recent (24 h)" in out
+    for column in ("coverage", "mean_ci_low", "mean_ci_high", "hit_rate", "sharpe", "max_drawdown"):
+        assert column in out
     for model in ("momentum", "mean_reversion", "noisy", "flaky", "sloppy", "slow"):
         assert model in out
     assert "Emission checkpoint CKP_20191007_000000" in out

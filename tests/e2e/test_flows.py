@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -82,6 +83,18 @@ def test_backtest_flow_runs_the_competition_and_is_idempotent(flow_env, tmp_path
     assert report.leaderboard.height == 6
     scores = report.leaderboard["score_recent (24 h)"].to_list()  # window columns carry their hours
     assert len(set(scores)) == 6 and all(s != 0 for s in scores)
+    columns = ("coverage", "n", "mean", "mean_ci_low", "mean_ci_high", "ic", "hit_rate", "sharpe", "max_drawdown")
+    assert report.leaderboard.columns[-len(columns) :] == list(columns)  # the metrics over the ranking window
+    by_model = {row["model"]: row for row in report.leaderboard.to_dicts()}
+    assert by_model["flaky"]["coverage"] < 1 and by_model["momentum"]["coverage"] == 1.0
+    assert all(row["mean"] == pytest.approx(row["score_recent (24 h)"]) for row in by_model.values())
+    table = Artifact.get("leaderboard")  # the Prefect table artifact carries the same columns
+    assert table is not None and table.type == "table"
+    shown = json.loads(table.data) if isinstance(table.data, str) else table.data
+    assert {r["model"]: r["coverage"] for r in shown} == pytest.approx(
+        {m: r["coverage"] for m, r in by_model.items()}, abs=1e-4
+    )
+    assert all(set(columns) <= set(r) for r in shown)
     assert len(report.checkpoints) == 1  # the Monday 2019-10-07 boundary
     checkpoint_id, frame = report.checkpoints[0]
     assert checkpoint_id == "CKP_20191007_000000"

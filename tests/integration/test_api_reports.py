@@ -39,6 +39,7 @@ LEADERBOARD_KEYS = {
     "absent_count",
     "virtual",  # a virtual ensemble's row (false here: the default contract has none)
     "contribution",  # null without an ensemble
+    "metrics",  # the contract's metric columns over the ranking window (domain.metrics)
     *WINDOWS,
 }
 
@@ -94,6 +95,76 @@ def test_leaderboard_shape_and_scores_equal_window_totals(client: TestClient, ap
     by_model = {e["model_id"]: e for e in entries}
     assert by_model["flaky"]["failed_count"] > 0 and by_model["sloppy"]["failed_count"] > 0
     assert by_model["momentum"]["cruncher_id"] == by_model["mean_reversion"]["cruncher_id"] == "alice"
+
+
+def test_leaderboard_metrics_agree_with_scipy_on_the_raw_rows(client: TestClient, api_db: Dataset) -> None:
+    """Each entry's ``metrics`` (the default point set over the 24 h ranking window) recomputed from
+    the score, prediction and input rows: coverage and n from the rows, the mean from the window
+    score, IC by ``scipy.stats.spearmanr``, the CI by ``scipy.stats.bootstrap`` itself."""
+    import numpy as np
+    from scipy import stats
+
+    from coordinator_core.db.tables import Input
+    from coordinator_core.domain.metrics import BOOTSTRAP_RESAMPLES, bootstrap_seed
+
+    entries = client.get("/reports/leaderboard").json()
+    as_of = latest_board_time(api_db)
+    since = as_of - timedelta(hours=24)
+    with Session(api_db.engine) as session:
+        scores = session.execute(
+            select(Score.model_id, Score.input_id, Score.value, Score.scored_at, Score.prediction_id).where(
+                Score.scored_at > since, Score.scored_at <= as_of
+            )
+        ).all()
+        ids = sorted({s.input_id for s in scores})
+        preds = session.execute(
+            select(
+                Prediction.model_id, Prediction.input_id, Prediction.status, Prediction.inference_output_jsonb
+            ).where(Prediction.input_id.in_(ids))
+        ).all()
+        truth = dict(session.execute(select(Input.id, Input.actuals_jsonb).where(Input.id.in_(ids))).all())
+        round_at = dict(session.execute(select(Input.id, Input.round_at).where(Input.id.in_(ids))).all())
+    defined_ic = 0
+    for entry in entries:
+        model = entry["model_id"]
+        got = entry["metrics"]
+        assert list(got) == [
+            "coverage", "n", "mean", "mean_ci_low", "mean_ci_high", "ic", "hit_rate", "sharpe", "max_drawdown"
+        ]  # fmt: skip
+        mine = sorted((s for s in scores if s.model_id == model), key=lambda s: (s.scored_at, s.prediction_id))
+        own = [p for p in preds if p.model_id == model]
+        assert got["n"] == len(mine) == entry["prediction_count"]
+        assert got["coverage"] == pytest.approx(sum(p.status == "SCORED" for p in own) / len(own))
+        assert got["mean"] == pytest.approx(entry["score_recent"], rel=1e-12)
+        values = np.array([s.value for s in mine])
+        ci = stats.bootstrap(
+            (values,),
+            np.mean,
+            n_resamples=BOOTSTRAP_RESAMPLES,
+            method="percentile",
+            rng=np.random.default_rng(bootstrap_seed(model, "score_recent")),
+        ).confidence_interval
+        assert (got["mean_ci_low"], got["mean_ci_high"]) == pytest.approx((ci.low, ci.high), rel=1e-9)
+        scored = sorted(
+            (round_at[p.input_id], p.input_id, p.inference_output_jsonb["value"], truth[p.input_id]["return"])
+            for p in own
+            if p.status == "SCORED"
+        )
+        p_t = np.array([x[2] for x in scored])
+        r_t = np.array([x[3] for x in scored])
+        if len(set(p_t)) > 1:
+            assert got["ic"] == pytest.approx(stats.spearmanr(p_t, r_t).statistic, rel=1e-9)
+            defined_ic += 1
+        else:
+            assert got["ic"] is None
+        assert got["hit_rate"] == pytest.approx(np.mean(np.sign(p_t) == np.sign(r_t)))
+        pnl = np.sign(p_t) * r_t
+        assert got["sharpe"] == pytest.approx(pnl.mean() / pnl.std(ddof=1), rel=1e-9)
+        curve = np.cumsum(np.r_[0.0, pnl])
+        assert got["max_drawdown"] == pytest.approx(float(np.max(np.maximum.accumulate(curve) - curve)), abs=1e-15)
+    assert defined_ic >= 3
+    by_model = {e["model_id"]: e["metrics"] for e in entries}
+    assert by_model["flaky"]["coverage"] < 1 and by_model["momentum"]["coverage"] == 1
 
 
 def test_leaderboard_filter(client: TestClient) -> None:

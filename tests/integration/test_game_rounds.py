@@ -108,6 +108,21 @@ def test_the_round_waits_for_its_settlement_point_then_scores_as_the_game(game) 
     assert truth["settled_ts"] == truth["round_ts"] + 3600 and len(truth["series"]) == 61
     assert detail["increments_scored"] == sum(3600 // s for s in STEPS) and detail["increments_skipped"] == 0
     assert value == pytest.approx(detail["price_crps"] + detail["volatility_crps"]) and value > 0  # lower is better
+    # the leaderboard's calibration: the hour's increment under the good model's one 3600 s density
+    from scipy.stats import norm
+
+    with rt.engine.connect() as c:
+        board = c.execute(text("SELECT entries_jsonb FROM leaderboards ORDER BY created_at DESC")).scalars().first()
+    entries = {e["model_id"]: e for e in (board if isinstance(board, list) else json.loads(board))}
+    series = dict((int(ts), float(p)) for ts, p in truth["series"])
+    u = norm.cdf(series[truth["settled_ts"]] - series[truth["round_ts"]], scale=20.0 * 60**0.5)
+    stats = entries["good"]["stats"]
+    for level in (50, 80, 90):
+        assert stats[f"pit_{level}"] == (1.0 if abs(u - 0.5) <= level / 200 else 0.0)
+    assert stats["coverage"] == 1.0 and stats["n"] == 1 and stats["mean"] == pytest.approx(value)
+    assert stats["price_crps"] == pytest.approx(detail["price_crps"])  # the scoring function's extra keys
+    assert stats["increments_scored"] == detail["increments_scored"]
+    assert entries["bad_scale"]["stats"]["coverage"] == 0.0 and entries["bad_scale"]["stats"]["pit_50"] is None
 
 
 def test_steps_that_do_not_divide_the_horizon_are_refused_naming_the_config(make_runtime, tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ from coordinator_core.services.score import score_predictions
 from tests._svc_helpers import (
     HOUR,
     close,
+    error_and_hit,
     raise_above_threshold,
     rows,
     utc,
@@ -27,6 +28,7 @@ from tests._svc_helpers import (
 T = utc(2019, 9, 1, 12)
 SECOND = timedelta(seconds=1)
 SCORING_HELPER = f"{raise_above_threshold.__module__}:raise_above_threshold"
+HIT_HELPER = f"{error_and_hit.__module__}:error_and_hit"
 MODELS = ("boom", "broken", "hi", "lo")
 
 
@@ -300,6 +302,84 @@ def test_leaderboard_windows_match_the_scores(start):
     keys = [(-round(e["metrics"]["score_recent"], 9), -e["scored_count"], e["model_id"]) for e in entries]
     assert keys == sorted(keys)
     assert entries[0]["model_id"] == "lo"
+
+
+def test_leaderboard_metrics_match_the_raw_tables_and_change_no_rank(start):
+    """The ``stats`` of every entry (ranking window, 24 h) recomputed here from the score,
+    prediction and input rows; an extra result key (``hit``) becomes a column; and a leaderboard
+    rebuilt with no metrics has the same ranks, scores and counts."""
+    import statistics
+
+    import numpy as np
+    from scipy import stats as sps
+
+    from coordinator_core.domain.metrics import BOOTSTRAP_RESAMPLES, bootstrap_seed
+    from coordinator_core.services.score import rebuild_leaderboard
+
+    rt = start(scoring_function=HIT_HELPER)
+    for base in (T, T + 30 * HOUR, T + 60 * HOUR):
+        if base != T:
+            ingest(rt.uow, rt.sources, rt.settings, base)
+            assert predict_round(rt.uow, rt.gateway, rt.contract, rt.settings, base).inputs
+        for horizon in (HOUR, 4 * HOUR):
+            assert step(rt, base + horizon).resolved == 1
+    now = T + 64 * HOUR
+    [board] = [b for b in rows(rt.engine, Leaderboard) if b["created_at"] == now]
+    since = now - timedelta(hours=24)
+    scores = [s for s in rows(rt.engine, Score) if since < s["scored_at"] <= now]
+    inputs = {i["id"]: i for i in rows(rt.engine, Input)}
+    window_inputs = {s["input_id"] for s in scores}
+    predictions = [p for p in rows(rt.engine, Prediction) if p["input_id"] in window_inputs]
+    assert len(window_inputs) == 2
+    for entry in board["entries_jsonb"]:
+        model = entry["model_id"]
+        got = entry["stats"]
+        mine = sorted((s for s in scores if s["model_id"] == model), key=lambda s: (s["scored_at"], s["prediction_id"]))
+        values = [s["value"] for s in mine]
+        preds = [p for p in predictions if p["model_id"] == model]
+        assert got["coverage"] == sum(p["status"] == "SCORED" for p in preds) / len(preds)
+        assert got["n"] == len(values) == 2
+        assert got["mean"] == pytest.approx(entry["metrics"]["score_recent"], rel=1e-12)
+        ci = sps.bootstrap(
+            (values,),
+            statistics.fmean,
+            n_resamples=BOOTSTRAP_RESAMPLES,
+            method="percentile",
+            vectorized=False,
+            rng=np.random.default_rng(bootstrap_seed(model, "score_recent")),
+        ).confidence_interval
+        if values[0] == values[1]:
+            assert got["mean_ci_low"] == got["mean_ci_high"] == values[0]
+        else:
+            assert (got["mean_ci_low"], got["mean_ci_high"]) == pytest.approx((ci.low, ci.high), rel=1e-9)
+        assert got["ic"] is None  # two rounds: no rank correlation
+        if model in ("boom", "broken"):  # never scored: no point columns, no result keys
+            assert got["coverage"] == 0 and got["hit_rate"] is None and "hit" not in got
+            assert got["sharpe"] is None and got["max_drawdown"] is None
+            continue
+        rounds = sorted(
+            (inputs[p["input_id"]]["round_at"], p["input_id"], p["inference_output_jsonb"]["value"])
+            for p in preds
+            if p["status"] == "SCORED"
+        )
+        pnl = [(1 if v > 0 else -1 if v < 0 else 0) * inputs[i]["actuals_jsonb"]["return"] for _, i, v in rounds]
+        hits = [s["result_jsonb"]["hit"] for s in mine if s["success"]]
+        assert got["hit"] == pytest.approx(statistics.fmean(hits))
+        assert got["hit_rate"] == pytest.approx(got["hit"])  # the same sign agreement, computed twice
+        assert got["sharpe"] == pytest.approx(statistics.fmean(pnl) / statistics.stdev(pnl))
+        peak, cumulative, drawdown = 0.0, 0.0, 0.0
+        for d in pnl:
+            cumulative += d
+            peak = max(peak, cumulative)
+            drawdown = max(drawdown, peak - cumulative)
+        assert got["max_drawdown"] == pytest.approx(drawdown, abs=1e-15)
+    bare = rt.contract.model_copy(update={"metrics": ()})
+    with rt.uow() as work:
+        rebuild_leaderboard(work, bare, now + timedelta(microseconds=1), rt.settings.snapshot_period_seconds)
+        work.commit()
+    [again] = [b for b in rows(rt.engine, Leaderboard) if b["created_at"] == now + timedelta(microseconds=1)]
+    assert [{k: v for k, v in e.items() if k != "stats"} for e in board["entries_jsonb"]] == again["entries_jsonb"]
+    assert all("stats" not in e for e in again["entries_jsonb"])
 
 
 def test_a_hanging_scoring_rule_fails_that_prediction_only_and_holds_no_lock(start):

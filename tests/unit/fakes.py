@@ -237,6 +237,13 @@ class FakeRounds:
             for p in rows
         ]
 
+    def prediction_counts(self, input_ids: Sequence[str]) -> dict[str, tuple[int, int]]:
+        out: dict[str, tuple[int, int]] = {}
+        for p in self.predictions_of(input_ids):
+            total, scored = out.get(p.model_id, (0, 0))
+            out[p.model_id] = (total + 1, scored + (p.status == "SCORED"))
+        return out
+
     def resolve_inputs(self, truths: Mapping[str, Mapping[str, Any]], now: datetime) -> None:
         for input_id, truth in truths.items():
             self.s.inputs[input_id].update(

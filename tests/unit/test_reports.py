@@ -21,6 +21,7 @@ from coordinator_core.reports import (
     participant_frame,
     predict_summary,
     score_summary,
+    split_metrics,
     window_hours,
 )
 from tests.unit.fakes import utc
@@ -63,6 +64,22 @@ def test_leaderboard_frame_names_windows_with_their_hours_and_labels_participant
         "absent",
     ]
     assert frame["participant"].to_list() == ["Carol", "bob", "Carol"]
+
+
+def test_leaderboard_frame_shows_the_metric_columns() -> None:
+    board = entries()
+    board[0]["stats"] = {"hit": 0.5, "n": 4.0, "mean": -1.0, "coverage": 1.0}  # jsonb's order: shown in ours
+    board[1]["stats"] = {"coverage": 0.5, "n": 2.0, "mean": None}
+    board[2]["stats"] = {}  # no score in the ranking window
+    frame = leaderboard_frame(board, window_hours(CrunchContract()))
+    assert frame.columns[-4:] == ["coverage", "n", "mean", "hit"]
+    assert frame["n"].to_list() == [4, 2, None] and frame["n"].dtype.is_integer()
+    assert frame["coverage"].to_list() == [1.0, 0.5, None]
+    assert frame["hit"].to_list() == [0.5, None, None]
+    board_part, metrics_part = split_metrics(frame)
+    assert board_part.columns == frame.columns[:-4]
+    assert metrics_part is not None and metrics_part.columns == ["rank", "model", "coverage", "n", "mean", "hit"]
+    assert split_metrics(leaderboard_frame(entries(), window_hours(CrunchContract())))[1] is None
 
 
 def checkpoint() -> CheckpointRow:

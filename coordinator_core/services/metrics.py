@@ -1,0 +1,121 @@
+"""The leaderboard's metric columns (``domain.metrics``) over one window, read set-wise.
+
+One read of the window's scores (``scores_between``: every model's rows at once), one ``GROUP BY``
+of the predictions of the rounds scored in it (``prediction_counts``: a model's predictions of any
+status of those rounds are its ``scheduled``, the SCORED ones its ``scored``, so FAILED/ABSENT ones
+count even under ``MISSING_PREDICTION_POLICY=exclude``), and only for point metrics and density
+calibration one batched read of those rounds' predictions and ground truth; never a query per
+model.
+
+Calibration (PIT) values: those a scoring function reports under the result key ``pit``, and, for a
+``density_path`` contract on ``price_path`` truth, ``density_pits`` of every SCORED prediction of the
+window (the coarsest step's increments). Quantile and sample-path outputs have only the former. Computed when the leaderboard is rebuilt (``services.score.rebuild_leaderboard``)
+and stored in each entry's ``stats``; ranks, scores and emissions never read them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+
+from coordinator_core.contract import CrunchContract
+from coordinator_core.domain.metrics import POINT, ModelWindow, bootstrap_seed, model_metrics, pit_values
+from coordinator_core.domain.statuses import PredictionStatus
+from coordinator_core.ports import UnitOfWork
+from coordinator_core.scoring.densities import DensityError, density_cdf
+from coordinator_core.scoring.paths import PriceSeries, observed_increments
+
+SCORED = PredictionStatus.SCORED.value
+
+
+def _number(mapping: Any, key: str) -> float | None:
+    value = mapping.get(key) if isinstance(mapping, Mapping) else None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(float(value)):
+        return None
+    return float(value)
+
+
+def density_pits(output: Mapping[str, Any], truth: Mapping[str, Any]) -> list[float]:
+    """PIT values of a ``density_path`` prediction against a ``price_path`` truth: at the coarsest
+    step of the round (``max(steps)``), ``F_i(Δ_i)`` for each scored increment ``i``, with ``Δ_i``
+    the observed increments as the games resolve them (``scoring.paths.observed_increments`` on
+    the stored truth series) and ``F_i`` the CDF of the ``i``-th density (``density_cdf``)."""
+    steps = [int(s) for s in truth.get("steps") or []]
+    if not steps or "series" not in truth:
+        return []
+    step = max(steps)
+    densities = output.get(str(step))
+    if not isinstance(densities, list):
+        return []
+    series = PriceSeries.from_entries((int(ts), float(price)) for ts, price in truth["series"])
+    increments = observed_increments(series, int(truth["round_ts"]), int(truth["horizon_seconds"]), [step]).steps[step]
+    out = []
+    for i in np.flatnonzero(increments.scored):
+        if i < len(densities):
+            try:
+                out.append(density_cdf(densities[i], float(increments.delta[i])))
+            except (DensityError, KeyError, TypeError, ValueError):
+                continue
+    return out
+
+
+def window_metrics(
+    work: UnitOfWork, contract: CrunchContract, since: datetime, until: datetime, window: str
+) -> dict[str, dict[str, float | None]]:
+    """``{model_id: {column: value}}`` of the contract's metrics over ``(since, until]`` (the
+    scores resolved in it), for every model with a score there; the bootstrap is seeded by
+    ``(model_id, window)``."""
+    names = contract.metric_names
+    if not names:
+        return {}
+    rows = work.scores.scores_between(since, until)
+    by_model: dict[str, list[Any]] = {}
+    for row in rows:
+        by_model.setdefault(row.model_id, []).append(row)
+    input_ids = sorted({r.input_id for r in rows})
+    counts = work.rounds.prediction_counts(input_ids) if input_ids else {}
+    point_metrics = contract.output_kind == "point" and any(n in POINT for n in names)
+    densities = "calibration" in names and contract.output_kind == "density_path" and contract.truth == "price_path"
+    predictions = work.rounds.predictions_of(input_ids) if input_ids and (point_metrics or densities) else []
+    point: dict[str, tuple[list[float], list[float]]] = {}
+    inputs = work.rounds.stored_inputs(input_ids) if input_ids and (point_metrics or densities) else {}
+    if point_metrics:
+        outputs = {(p.input_id, p.model_id): p.output for p in predictions if p.status == SCORED}
+        for model_id, group in by_model.items():
+            pairs = []
+            for r in group:
+                stored = inputs.get(r.input_id)
+                if r.prediction_status != SCORED or stored is None:
+                    continue
+                predicted = _number(outputs.get((r.input_id, model_id)), "value")
+                realised = _number(stored.actuals or {}, "return")
+                if predicted is not None and realised is not None:
+                    pairs.append((stored.round_at, r.input_id, predicted, realised))
+            pairs.sort(key=lambda p: (p[0], p[1]))
+            point[model_id] = ([p[2] for p in pairs], [p[3] for p in pairs])
+    computed: dict[str, list[float]] = {}
+    if densities:
+        for p in predictions:
+            stored = inputs.get(p.input_id)
+            if p.status == SCORED and stored is not None and stored.actuals:
+                computed.setdefault(p.model_id, []).extend(density_pits(p.output, stored.actuals))
+    out = {}
+    for model_id, group in by_model.items():
+        group.sort(key=lambda r: (r.scored_at, r.prediction_id))
+        successes = [r.result for r in group if r.success]
+        forecasts, outcomes = point.get(model_id, ([], []))
+        data = ModelWindow(
+            values=[float(r.value) for r in group],
+            scheduled=counts.get(model_id, (len(group), 0))[0],
+            scored=counts.get(model_id, (0, 0))[1],
+            results=successes,
+            predictions=forecasts,
+            realised=outcomes,
+            pits=[u for result in successes for u in pit_values(result)] + computed.get(model_id, []),
+        )
+        out[model_id] = model_metrics(data, names, bootstrap_seed(model_id, window))
+    return out
