@@ -16,7 +16,8 @@ and stored in each entry's ``stats``; ranks, scores and emissions never read the
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -80,9 +81,9 @@ def window_metrics(
     counts = work.rounds.prediction_counts(input_ids) if input_ids else {}
     point_metrics = contract.output_kind == "point" and any(n in POINT for n in names)
     densities = "calibration" in names and contract.output_kind == "density_path" and contract.truth == "price_path"
-    predictions = work.rounds.predictions_of(input_ids) if input_ids and (point_metrics or densities) else []
+    predictions = work.rounds.predictions_of(input_ids) if input_ids and point_metrics else []
     point: dict[str, tuple[list[float], list[float]]] = {}
-    inputs = work.rounds.stored_inputs(input_ids) if input_ids and (point_metrics or densities) else {}
+    inputs = work.rounds.stored_inputs(input_ids) if input_ids and point_metrics else {}
     if point_metrics:
         outputs = {(p.input_id, p.model_id): p.output for p in predictions if p.status == SCORED}
         for model_id, group in by_model.items():
@@ -99,10 +100,7 @@ def window_metrics(
             point[model_id] = ([p[2] for p in pairs], [p[3] for p in pairs])
     computed: dict[str, list[float]] = {}
     if densities:
-        for p in predictions:
-            stored = inputs.get(p.input_id)
-            if p.status == SCORED and stored is not None and stored.actuals:
-                computed.setdefault(p.model_id, []).extend(density_pits(p.output, stored.actuals))
+        computed = _density_pits_of(work, rows)
     out = {}
     for model_id, group in by_model.items():
         group.sort(key=lambda r: (r.scored_at, r.prediction_id))
@@ -118,4 +116,39 @@ def window_metrics(
             pits=[u for result in successes for u in pit_values(result)] + computed.get(model_id, []),
         )
         out[model_id] = model_metrics(data, names, bootstrap_seed(model_id, window))
+    return out
+
+
+# The PIT values of a scored density prediction never change (its output and its round's truth are
+# final once it is scored), so they are remembered per (database, score row): a leaderboard rebuild
+# (every step of a backtest) reads and evaluates only the predictions scored since the previous one,
+# instead of decoding every density of the window again. The score's value and time are part of the
+# key, so a database rebuilt under the same name (a re-run with other models) never reads an old entry.
+_PITS: OrderedDict[tuple[str, str, float, datetime], list[float]] = OrderedDict()
+PITS_REMEMBERED = 200_000
+
+
+def _density_pits_of(work: UnitOfWork, rows: Sequence[Any]) -> dict[str, list[float]]:
+    """``{model_id: PIT values}`` of the SCORED predictions among the window's score ``rows``."""
+    engine = getattr(work, "engine", None)
+    database = "" if engine is None else engine.url.render_as_string(hide_password=True)
+    scored = [r for r in rows if r.prediction_status == SCORED]
+    keys = {r.prediction_id: (database, r.prediction_id, float(r.value), r.scored_at) for r in scored}
+    missing = [r for r in scored if engine is None or keys[r.prediction_id] not in _PITS]
+    if missing:
+        predictions = work.rounds.predictions_by_id([r.prediction_id for r in missing])
+        inputs = work.rounds.stored_inputs(sorted({r.input_id for r in missing}))
+        for r in missing:
+            p, stored = predictions.get(r.prediction_id), inputs.get(r.input_id)
+            pits = density_pits(p.output, stored.actuals) if p is not None and stored and stored.actuals else []
+            _PITS[keys[r.prediction_id]] = pits
+            _PITS.move_to_end(keys[r.prediction_id])
+        while len(_PITS) > PITS_REMEMBERED:
+            _PITS.popitem(last=False)
+    out: dict[str, list[float]] = {}
+    for r in scored:
+        out.setdefault(r.model_id, []).extend(_PITS.get(keys[r.prediction_id], []))
+    if engine is None:  # a unit of work without a database identity (the fakes) remembers nothing
+        for r in scored:
+            _PITS.pop(keys[r.prediction_id], None)
     return out

@@ -123,6 +123,21 @@ def test_the_round_waits_for_its_settlement_point_then_scores_as_the_game(game) 
     assert stats["price_crps"] == pytest.approx(detail["price_crps"])  # the scoring function's extra keys
     assert stats["increments_scored"] == detail["increments_scored"]
     assert entries["bad_scale"]["stats"]["coverage"] == 0.0 and entries["bad_scale"]["stats"]["pit_50"] is None
+    # the PIT values are remembered per (database, score row): a second read of the same window
+    # decodes no prediction and gives the same columns as one that remembers nothing
+    from coordinator_core.services import metrics
+
+    window = (settled - timedelta(hours=20), settled)
+    with rt.uow() as work:
+        first = metrics.window_metrics(work, rt.contract, *window, "score_recent")
+        read: list[int] = []
+        original = work.rounds.predictions_by_id
+        work.rounds.predictions_by_id = lambda ids: read.append(len(ids)) or original(ids)  # type: ignore[method-assign]
+        again = metrics.window_metrics(work, rt.contract, *window, "score_recent")
+        metrics._PITS.clear()
+        fresh = metrics.window_metrics(work, rt.contract, *window, "score_recent")
+    assert first == again == fresh and first["good"]["pit_50"] == stats["pit_50"]
+    assert read == [1]  # only the read after the clear: the good model's one SCORED prediction
 
 
 def test_steps_that_do_not_divide_the_horizon_are_refused_naming_the_config(make_runtime, tmp_path: Path) -> None:
