@@ -85,24 +85,14 @@ def _ready(
 ALL_PATHS = frozenset({"models", "configs", "replay"})
 
 
-def _cell(column: str, value: Any) -> str:
-    """Floats with 4 decimals (percent columns, ``%``: 6, as apportioned), integers with thousands
-    separators (frac64 shares are easier to read so), missing values as a dash."""
-    if value is None:
-        return "–"
-    if isinstance(value, float):
-        return f"{value:,.6f}" if column.endswith("%") else f"{value:,.4f}"
-    if isinstance(value, int) and not isinstance(value, bool) and column != "rank":
-        return f"{value:,}"
-    return f"{value}"
-
-
 def frame_table(frame: Any, title: str) -> Table:
+    from coordinator_core.reports import format_cell
+
     table = Table(title=title, title_justify="left")
     for column in frame.columns:
         table.add_column(column, justify="right" if frame[column].dtype.is_numeric() else "left")
     for row in frame.iter_rows():
-        table.add_row(*[_cell(column, v) for column, v in zip(frame.columns, row, strict=True)])
+        table.add_row(*[format_cell(column, v) for column, v in zip(frame.columns, row, strict=True)])
     return table
 
 

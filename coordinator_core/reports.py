@@ -30,6 +30,19 @@ from coordinator_core.emission import percents
 from coordinator_core.ports import CheckpointRow
 
 
+def format_cell(column: str, value: Any) -> str:
+    """One table cell as people read it, the same in the CLI and the artifacts: floats with 4
+    decimals (percent columns, ``%``: 6, as apportioned), integers with thousands separators
+    (frac64 shares are easier to read so; not ranks), missing values as a dash."""
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:,.6f}" if column.endswith("%") else f"{value:,.4f}"
+    if isinstance(value, int) and not isinstance(value, bool) and column != "rank":
+        return f"{value:,}"
+    return str(value)
+
+
 def window_hours(contract: Any) -> dict[str, int]:
     """``{window name: hours}`` of a contract's aggregation, in contract order."""
     return {name: window.hours for name, window in contract.aggregation.windows.items()}

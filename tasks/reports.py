@@ -32,21 +32,13 @@ def publish_leaderboard() -> list[dict[str, Any]]:
 
 
 def _markdown_table(frame: Any) -> list[str]:
-    """A frame as a markdown table: floats with 4 decimals (percent columns with 6), integers with
-    thousands separators, missing values as a dash."""
-
-    def cell(column: str, value: Any) -> str:
-        if value is None:
-            return "–"
-        if isinstance(value, float):
-            return f"{value:,.6f}" if column.endswith("%") else f"{value:,.4f}"
-        if isinstance(value, int) and not isinstance(value, bool) and column != "rank":
-            return f"{value:,}"
-        return str(value)
+    """A frame as a markdown table, its cells as ``reports.format_cell`` writes them."""
 
     lines = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * len(frame.columns)]
     for row in frame.iter_rows():
-        lines.append("| " + " | ".join(cell(c, v) for c, v in zip(frame.columns, row, strict=True)) + " |")
+        lines.append(
+            "| " + " | ".join(reports.format_cell(c, v) for c, v in zip(frame.columns, row, strict=True)) + " |"
+        )
     return lines
 
 

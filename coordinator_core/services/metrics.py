@@ -131,24 +131,24 @@ PITS_REMEMBERED = 200_000
 def _density_pits_of(work: UnitOfWork, rows: Sequence[Any]) -> dict[str, list[float]]:
     """``{model_id: PIT values}`` of the SCORED predictions among the window's score ``rows``."""
     engine = getattr(work, "engine", None)
+    # a unit of work without a database identity (the fakes) remembers nothing beyond this call
+    remembered: OrderedDict[tuple[str, str, float, datetime], list[float]] = (
+        _PITS if engine is not None else OrderedDict()
+    )
     database = "" if engine is None else engine.url.render_as_string(hide_password=True)
     scored = [r for r in rows if r.prediction_status == SCORED]
     keys = {r.prediction_id: (database, r.prediction_id, float(r.value), r.scored_at) for r in scored}
-    missing = [r for r in scored if engine is None or keys[r.prediction_id] not in _PITS]
+    missing = [r for r in scored if keys[r.prediction_id] not in remembered]
     if missing:
         predictions = work.rounds.predictions_by_id([r.prediction_id for r in missing])
         inputs = work.rounds.stored_inputs(sorted({r.input_id for r in missing}))
         for r in missing:
             p, stored = predictions.get(r.prediction_id), inputs.get(r.input_id)
             pits = density_pits(p.output, stored.actuals) if p is not None and stored and stored.actuals else []
-            _PITS[keys[r.prediction_id]] = pits
-            _PITS.move_to_end(keys[r.prediction_id])
-        while len(_PITS) > PITS_REMEMBERED:
-            _PITS.popitem(last=False)
+            remembered[keys[r.prediction_id]] = pits
+        while len(remembered) > PITS_REMEMBERED:
+            remembered.popitem(last=False)
     out: dict[str, list[float]] = {}
     for r in scored:
-        out.setdefault(r.model_id, []).extend(_PITS.get(keys[r.prediction_id], []))
-    if engine is None:  # a unit of work without a database identity (the fakes) remembers nothing
-        for r in scored:
-            _PITS.pop(keys[r.prediction_id], None)
+        out.setdefault(r.model_id, []).extend(remembered.get(keys[r.prediction_id], []))
     return out

@@ -438,8 +438,7 @@ def predict_round(
                 }
             )
             round_rows: list[dict[str, Any]] = []
-            ensembles = {s.model_id for s in contract.ensembles}
-            for model_id in sorted((set(running) | set(predictions) | set(away)) - ensembles):
+            for model_id in sorted(set(running) | set(predictions) | set(away)):
                 answer = predictions.get(model_id)
                 if model_id in load_errors:
                     absent = f"no answer: model failed to load ({load_errors[model_id]})"
