@@ -35,6 +35,7 @@ from coordinator_core.db.engine import on_conflict, upsert_statement
 from coordinator_core.db.types import UTCDateTime
 
 COPY_THRESHOLD = 200
+_STAGED_UPSERTS: dict[tuple[Any, ...], Any] = {}  # INSERT … SELECT FROM stage … ON CONFLICT, built once
 
 
 def upsert_rows(
@@ -54,13 +55,17 @@ def upsert_rows(
     if _postgres(session) and len(rows) >= COPY_THRESHOLD:
         stage = _stage(session, target.name, columns)
         _copy(session, stage, target, columns, rows)
-        source = table(stage, *[column(c) for c in columns])
-        from sqlalchemy.dialects.postgresql import insert
+        key = (target.name, stage, tuple(conflict), tuple(update or ()), refresh, guard)
+        stmt = _STAGED_UPSERTS.get(key)
+        if stmt is None:
+            from sqlalchemy.dialects.postgresql import insert
 
-        stmt = insert(target).from_select(columns, select(*[source.c[c] for c in columns]))
-        stmt = on_conflict(stmt, target, conflict, update, refresh, guard).returning(target.c[conflict[0]])
-        return len(session.execute(stmt).all())
-    stmt = upsert_statement(session, target, conflict, update, refresh, guard).returning(target.c[conflict[0]])
+            source = table(stage, *[column(c) for c in columns])
+            stmt = insert(target).from_select(columns, select(*[source.c[c] for c in columns]))
+            stmt = _STAGED_UPSERTS[key] = on_conflict(stmt, target, conflict, update, refresh, guard)
+        # the command's row count is the rows inserted or changed (a row the guard skips is not counted)
+        return int(session.execute(stmt).rowcount or 0)  # type: ignore[attr-defined]
+    stmt = upsert_statement(session, target, conflict, update, refresh, guard)
     return len(session.execute(stmt, [dict(r) for r in rows]).all())  # batched by insertmanyvalues
 
 

@@ -59,7 +59,8 @@ def upsert_statement(
     guard: str | None = None,
 ) -> Any:
     """``INSERT .. ON CONFLICT`` for the session's dialect: do nothing, or update ``update`` columns
-    only when one of them changed (so a re-run writes nothing). Execute it with a list of rows
+    only when one of them changed (so a re-run writes nothing); it returns the first ``conflict``
+    column of each row inserted or changed. Execute it with a list of rows
     (``session.execute(stmt, rows)``): one cached statement, sent as multi-row batches. ``refresh``
     columns are rewritten along with a change but never count as one. ``guard="final_wins"``: a row
     whose ``final`` is true is never overwritten by a non-final one."""
@@ -67,7 +68,9 @@ def upsert_statement(
     key = (dialect, table.name, tuple(conflict), tuple(update or ()), refresh, guard)
     cached = _UPSERTS.get(key)
     if cached is None:
-        cached = _UPSERTS[key] = on_conflict(_insert(dialect)(table), table, conflict, update, refresh, guard)
+        cached = _UPSERTS[key] = on_conflict(
+            _insert(dialect)(table), table, conflict, update, refresh, guard
+        ).returning(table.c[conflict[0]])
     return cached
 
 

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any, NoReturn
 
 MESSAGE = (
@@ -61,3 +62,19 @@ def freeze(value: Any) -> Any:
     if kind is list or kind is tuple or isinstance(value, list | tuple):
         return FrozenList(v if type(v) in _SCALARS else freeze(v) for v in value)
     return value
+
+
+def _frozen_list(values: list[Any]) -> FrozenList:
+    return FrozenList(_frozen_list(v) if type(v) is list else v for v in values)
+
+
+def _frozen_object(pairs: list[tuple[str, Any]]) -> FrozenDict:
+    return FrozenDict((k, _frozen_list(v) if type(v) is list else v) for k, v in pairs)
+
+
+def frozen_json(value: Any) -> Any:
+    """``freeze(json.loads(json.dumps(value)))`` in one decode: the value as a model on the wire
+    would receive it (JSON types only, tuples as lists, keys as strings), read-only. Objects are
+    built frozen by the decoder; only lists are converted after."""
+    decoded = json.loads(json.dumps(value), object_pairs_hook=_frozen_object)
+    return _frozen_list(decoded) if type(decoded) is list else decoded

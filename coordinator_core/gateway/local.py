@@ -33,7 +33,7 @@ from typing import Any
 from coordinator_core.contract import ModelCalls, ModelMethod
 from coordinator_core.errors import ConfigurationError
 from coordinator_core.gateway.base import CallResult, CallStatus, ModelInfo, checked_steps, late
-from coordinator_core.gateway.frozen import freeze
+from coordinator_core.gateway.frozen import frozen_json
 from coordinator_core.gateway.pool import Call, WorkerPool
 
 log = logging.getLogger(__name__)
@@ -156,8 +156,8 @@ class LocalGateway:
         method = spec.name
         positional, keywords = spec.bind(values)
         # one wire encoding and one decode per call, shared (read-only) by every model
-        args = tuple(freeze(json.loads(json.dumps(v))) if kind == "JSON" else v for kind, v in positional)
-        kwargs = {k: freeze(json.loads(json.dumps(v))) if kind == "JSON" else v for k, kind, v in keywords}
+        args = tuple(frozen_json(v) if kind == "JSON" else v for kind, v in positional)
+        kwargs = {k: frozen_json(v) if kind == "JSON" else v for k, kind, v in keywords}
         results: dict[str, CallResult] = {}
         functions = {}
         for model_id, instance in self._instances.items():

@@ -8,8 +8,10 @@ import threading
 import time
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from coordinator_core.gateway.frozen import FrozenDict, freeze
+from coordinator_core.gateway.frozen import FrozenDict, FrozenList, freeze, frozen_json
 from coordinator_core.gateway.pool import WorkerPool
 
 
@@ -67,3 +69,36 @@ def test_the_shared_input_is_read_only_but_copies_are_free() -> None:
     mutable["candles"].append({"close": 3.0})
     assert type(mutable) is dict and len(data["candles"]) == 2
     assert not isinstance(dict(data), FrozenDict)
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=4)
+    | st.tuples(inner, inner)
+    | st.dictionaries(st.text(max_size=3) | st.integers(), inner, max_size=4),
+    max_leaves=30,
+)
+
+
+def _kinds(value: object) -> object:
+    """The value's shape with each container's exact type, to compare two frozen values."""
+    if isinstance(value, dict):
+        return (type(value), {k: _kinds(v) for k, v in value.items()})
+    if isinstance(value, list):
+        return (type(value), [_kinds(v) for v in value])
+    return value
+
+
+@given(_JSON)
+def test_frozen_json_is_freeze_of_the_wire_round_trip(value: object) -> None:
+    """One decode builds what ``freeze(json.loads(json.dumps(v)))`` builds: the same values, every
+    object a FrozenDict and every list (nested lists too) a FrozenList."""
+    fast, slow = frozen_json(value), freeze(json.loads(json.dumps(value)))
+    assert fast == slow and _kinds(fast) == _kinds(slow)
+    if isinstance(fast, list):
+        assert isinstance(fast, FrozenList)
+
+
+def test_frozen_json_refuses_what_the_wire_refuses() -> None:
+    with pytest.raises(TypeError):
+        frozen_json({"when": object()})

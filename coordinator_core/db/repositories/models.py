@@ -40,6 +40,65 @@ SYNCED = [
     "last_seen_at",
     "meta_jsonb",
 ]
+SYNCED_FIELDS = [c for c in SYNCED if c != "last_seen_at"]  # compared with the gateway's report
+STATE_AT = SYNCED_FIELDS.index("state")
+_STORED = select(M.c.id, *[M.c[c] for c in SYNCED_FIELDS])
+_SYNC: dict[str, Any] = {}
+_NOT_RUNNING = (
+    select(M.c.id, M.c.state, M.c.running_at)
+    .where(
+        M.c.state.not_in([RUNNING, DEREGISTERED, VIRTUAL]),
+        func.coalesce(M.c.running_at, M.c.first_seen_at) <= bindparam("cutoff", type_=M.c.running_at.type),
+    )
+    .order_by(M.c.id)
+)
+
+
+def _sync_statement(dialect: str) -> Any:
+    """The UPDATE of every sync, built once per dialect (bound: ``now``, ``known``: the ids the
+    gateway reports, ``cutoff``: ``now - deregister_after`` or NULL for no deregistration).
+
+    For a reported model: last seen ``now``, and running ``now`` when RUNNING. A RUNNING model no
+    longer reported: STOPPED. A registered model not RUNNING (nor DEREGISTERED, nor VIRTUAL) not
+    seen running since ``cutoff`` (``first_seen_at`` for a model never seen running): DEREGISTERED;
+    so is a RUNNING model no longer reported whose last run is that old (stopped and deregistered
+    by the same sync). A change of state sets ``updated_at``. Returns the changed rows' id and new
+    state."""
+    statement = _SYNC.get(dialect)
+    if statement is not None:
+        return statement
+    now = bindparam("now", type_=M.c.last_seen_at.type)
+    cutoff = bindparam("cutoff", type_=M.c.running_at.type)
+    if dialect == "postgresql":  # one bound array: no statement of thousands of parameters
+        known = M.c.id == any_(bindparam("known", type_=ARRAY(String)))
+    else:
+        known = M.c.id.in_(bindparam("known", expanding=True))
+    running = M.c.state == RUNNING
+    stale = func.coalesce(M.c.running_at, M.c.first_seen_at) <= cutoff
+    away = M.c.state.not_in([RUNNING, DEREGISTERED, VIRTUAL]) & stale
+    stops = ~known & running
+    state = case(
+        (stops & stale, literal(DEREGISTERED)),
+        (stops, literal(STOPPED)),
+        (away, literal(DEREGISTERED)),
+        else_=M.c.state,
+    )
+    statement = _SYNC[dialect] = (
+        M.update()
+        .where(
+            (known & (M.c.last_seen_at.is_distinct_from(now) | (running & M.c.running_at.is_distinct_from(now))))
+            | stops
+            | away
+        )
+        .values(
+            last_seen_at=case((known, now), else_=M.c.last_seen_at),
+            running_at=case((known & running, now), else_=M.c.running_at),
+            state=state,
+            updated_at=case((stops | away, now), else_=M.c.updated_at),
+        )
+        .returning(M.c.id, M.c.state)
+    )
+    return statement
 
 
 class SqlModelRepository:
@@ -50,91 +109,57 @@ class SqlModelRepository:
         """Insert new models, refresh known ones, mark models the gateway no longer reports STOPPED;
         ``running_at = now`` for the models it reports RUNNING; a DEREGISTERED model stays so unless
         it is reported RUNNING (then it is registered again); with ``deregister_after``, a
-        registered model not seen running for that long is DEREGISTERED. Set-based: one statement
-        for each of these."""
-        reported_running = [i.model_id for i in infos if i.state == RUNNING]
-        fields = [c for c in SYNCED if c != "last_seen_at"]  # last seen changes every run: set below
-        stored = {r.id: tuple(r[1:]) for r in self.db.execute(select(M.c.id, *[M.c[c] for c in fields])).all()}
-        state_at = fields.index("state")
-        deregistered = {model_id for model_id, row in stored.items() if row[state_at] == DEREGISTERED}
-        back = sorted(deregistered & set(reported_running))
+        registered model not seen running for that long is DEREGISTERED. One read, an upsert of
+        the new or changed models only (none when the registry is unchanged), and one UPDATE for
+        what changes every run (``_SYNC``)."""
+        stored = {r[0]: tuple(r[1:]) for r in self.db.execute(_STORED).all()}
+        before = {model_id: row[STATE_AT] for model_id, row in stored.items()}
+        changed: list[dict[str, Any]] = []
+        back = []
+        for i in infos:
+            state = i.state
+            if before.get(i.model_id) == DEREGISTERED:
+                if state == RUNNING:
+                    back.append(i.model_id)
+                else:
+                    state = DEREGISTERED  # stays so until it is seen running
+            synced = (i.name, i.deployment_id, i.player_id, i.player_name, i.wallet, i.hotkey, state, i.meta)
+            if stored.get(i.model_id) != synced:  # new, or changed: written (a re-run writes none)
+                changed.append(
+                    {
+                        "id": i.model_id,
+                        **dict(zip(SYNCED_FIELDS, synced, strict=True)),
+                        "first_seen_at": now,
+                        "last_seen_at": now,
+                        "created_at": now,
+                        "updated_at": now,
+                        "overall_score_jsonb": {},
+                        "scores_by_scope_jsonb": [],
+                    }
+                )
         if back:
-            log.info("models seen running again, registered again: %s", ", ".join(back))
-        rows: list[dict[str, Any]] = [
-            {
-                "id": i.model_id,
-                "name": i.name,
-                "deployment_identifier": i.deployment_id,
-                "player_id": i.player_id,
-                "player_name": i.player_name,
-                "wallet": i.wallet,
-                "hotkey": i.hotkey,
-                "state": DEREGISTERED if i.model_id in deregistered and i.state != RUNNING else i.state,
-                "first_seen_at": now,
-                "last_seen_at": now,
-                "created_at": now,
-                "updated_at": now,
-                "overall_score_jsonb": {},
-                "scores_by_scope_jsonb": [],
-                "meta_jsonb": i.meta,
-            }
-            for i in infos
-        ]
-        # write only the new or changed ones (a re-run, or a round with the same models, writes none)
-        upsert_rows(
-            self.db, M, [r for r in rows if stored.get(r["id"]) != tuple(r[c] for c in fields)], ["id"], update=SYNCED
-        )
+            log.info("models seen running again, registered again: %s", ", ".join(sorted(back)))
+        upsert_rows(self.db, M, changed, ["id"], update=SYNCED)
+        cutoff = None if deregister_after is None else now - deregister_after
         known = [i.model_id for i in infos]
-        if known:
-            # one statement for what changes every run: last seen now, and running now for the models
-            # reported RUNNING (after the upsert a reported model's state is RUNNING exactly then)
-            self.db.execute(
-                M.update()
-                .where(
-                    _among(self.db, M.c.id, known),
-                    M.c.last_seen_at.is_distinct_from(now)
-                    | ((M.c.state == RUNNING) & M.c.running_at.is_distinct_from(now)),
-                )
-                .values(
-                    last_seen_at=now,
-                    running_at=case((M.c.state == RUNNING, literal(now, M.c.running_at.type)), else_=M.c.running_at),
-                )
-            )
-        self.db.execute(
-            M.update()
-            .where(~_among(self.db, M.c.id, known), M.c.state == RUNNING)
-            .values(state=STOPPED, updated_at=now)
+        result = self.db.execute(_sync_statement(self.db.dialect.name), {"now": now, "known": known, "cutoff": cutoff})
+        dropped = sorted(
+            model_id
+            for model_id, state in result.all()
+            if state == DEREGISTERED and before.get(model_id) != DEREGISTERED
         )
-        if deregister_after is not None:
-            gone = self.db.execute(
-                M.update()
-                .where(
-                    M.c.state.not_in([RUNNING, DEREGISTERED, VIRTUAL]),
-                    func.coalesce(M.c.running_at, M.c.first_seen_at) <= now - deregister_after,
-                )
-                .values(state=DEREGISTERED, updated_at=now)
-                .returning(M.c.id)
-            ).scalars()
-            dropped = sorted(gone)
-            if dropped:
-                log.warning(
-                    "models not seen running for %s, deregistered (no more ABSENT rows): %s",
-                    deregister_after,
-                    ", ".join(dropped),
-                )
+        if dropped:
+            log.warning(
+                "models not seen running for %s, deregistered (no more ABSENT rows): %s",
+                deregister_after,
+                ", ".join(dropped),
+            )
 
     def not_running(self, now: datetime, grace: timedelta) -> dict[str, tuple[str, datetime | None]]:
         """Registered models (not DEREGISTERED) that are not RUNNING and were last seen running at
         or before ``now - grace`` (never seen running: first seen then): ``id -> (state,
         running_at)``, the models a round at ``now`` writes ABSENT."""
-        rows = self.db.execute(
-            select(M.c.id, M.c.state, M.c.running_at)
-            .where(
-                M.c.state.not_in([RUNNING, DEREGISTERED, VIRTUAL]),
-                func.coalesce(M.c.running_at, M.c.first_seen_at) <= now - grace,
-            )
-            .order_by(M.c.id)
-        ).all()
+        rows = self.db.execute(_NOT_RUNNING, {"cutoff": now - grace}).all()
         return {r.id: (r.state, r.running_at) for r in rows}
 
     def deregister(self, model_id: str, now: datetime) -> str | None:
@@ -174,11 +199,3 @@ class SqlModelRepository:
         update_rows(
             self.db, M, "id", [{"id": model_id, "overall_score_jsonb": dict(v)} for model_id, v in scores.items()]
         )
-
-
-def _among(db: Connection, column: Any, ids: Sequence[str]) -> Any:
-    """``column IN ids`` as one bound array on Postgres (``= ANY(:ids)``: no statement of thousands of
-    parameters to compile and send), a plain ``IN`` on SQLite."""
-    if db.dialect.name == "postgresql":
-        return column == any_(bindparam("among_ids", list(ids), type_=ARRAY(String)))
-    return column.in_(list(ids))

@@ -1,0 +1,98 @@
+"""The set-based writes (``db.bulk``) on both databases, below and above the COPY threshold: what
+``upsert_rows`` counts (rows inserted or changed), that a re-run writes nothing, that ``update``
+columns are rewritten only when changed, the ``final_wins`` guard, and ``update_rows``."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from coordinator_core.db.bulk import COPY_THRESHOLD, update_rows, upsert_rows
+from coordinator_core.db.engine import get_engine
+from coordinator_core.db.tables import FeedRecord, Model
+
+T = datetime(2026, 11, 2, tzinfo=UTC)
+M = Model.__table__  # type: ignore[attr-defined]
+FR = FeedRecord.__table__  # type: ignore[attr-defined]
+
+
+def _model(i: int, name: str | None = None) -> dict:
+    return {
+        "id": f"m{i:05d}",
+        "name": name or f"model {i}",
+        "deployment_identifier": "local",
+        "player_id": f"p{i}",
+        "player_name": f"P{i}",
+        "wallet": None,
+        "hotkey": None,
+        "state": "RUNNING",
+        "first_seen_at": T,
+        "last_seen_at": T,
+        "created_at": T,
+        "updated_at": T,
+        "overall_score_jsonb": {},
+        "scores_by_scope_jsonb": [],
+        "meta_jsonb": {"i": i, "text": 'quote " comma , newline \n end'},
+    }
+
+
+@pytest.mark.parametrize("count", [3, COPY_THRESHOLD + 7])
+def test_upsert_counts_inserted_and_changed_rows_and_a_rerun_writes_none(db_url: str, count: int) -> None:
+    engine = get_engine(db_url)
+    rows = [_model(i) for i in range(count)]
+    with engine.begin() as db:
+        assert upsert_rows(db, M, rows, ["id"], update=["name", "meta_jsonb"]) == count
+    with engine.begin() as db:
+        assert upsert_rows(db, M, rows, ["id"], update=["name", "meta_jsonb"]) == 0  # nothing changed
+    changed = [_model(i, name="renamed") if i % 3 == 0 else _model(i) for i in range(count)]
+    with engine.begin() as db:
+        assert upsert_rows(db, M, changed, ["id"], update=["name", "meta_jsonb"]) == len(range(0, count, 3))
+    with engine.begin() as db:  # do nothing on a conflict: only the new rows count
+        assert upsert_rows(db, M, [_model(i) for i in range(count + 2)], ["id"]) == 2
+        stored = {r.id: (r.name, r.meta_jsonb) for r in db.execute(select(M.c.id, M.c.name, M.c.meta_jsonb))}
+    assert len(stored) == count + 2
+    for i in range(count):
+        assert stored[f"m{i:05d}"] == ("renamed" if i % 3 == 0 else f"model {i}", _model(i)["meta_jsonb"])
+
+
+@pytest.mark.parametrize("count", [2, COPY_THRESHOLD + 1])
+def test_final_wins_guard_never_overwrites_a_final_record(db_url: str, count: int) -> None:
+    engine = get_engine(db_url)
+
+    def record(k: int, close: float, final: bool) -> dict:
+        at = T + timedelta(minutes=k)
+        return {
+            "source": "s",
+            "subject": "BTC",
+            "kind": "candle",
+            "granularity": "1m",
+            "ts_event": at,
+            "values_jsonb": {"close": close},
+            "meta_jsonb": {},
+            "final": final,
+            "ts_ingested": at,
+        }
+
+    conflict = ["source", "subject", "kind", "granularity", "ts_event"]
+    with engine.begin() as db:
+        first = [record(k, 1.0, final=k % 2 == 0) for k in range(count)]
+        assert upsert_rows(db, FR, first, conflict, update=["values_jsonb", "final"], guard="final_wins") == count
+    with engine.begin() as db:  # a provisional value arrives for every minute: only the provisional rows change
+        later = [record(k, 2.0, final=False) for k in range(count)]
+        written = upsert_rows(db, FR, later, conflict, update=["values_jsonb", "final"], guard="final_wins")
+        closes = [r.values_jsonb["close"] for r in db.execute(select(FR.c.values_jsonb).order_by(FR.c.ts_event))]
+    assert written == len([k for k in range(count) if k % 2 == 1])
+    assert closes == [1.0 if k % 2 == 0 else 2.0 for k in range(count)]
+
+
+@pytest.mark.parametrize("count", [4, COPY_THRESHOLD + 3])
+def test_update_rows_sets_each_rows_columns_by_key(db_url: str, count: int) -> None:
+    engine = get_engine(db_url)
+    with engine.begin() as db:
+        upsert_rows(db, M, [_model(i) for i in range(count)], ["id"])
+        changes = [{"id": f"m{i:05d}", "last_failure_code": f"E{i}", "last_failure_at": T} for i in range(0, count, 2)]
+        assert update_rows(db, M, "id", changes) == len(changes)
+        stored = dict(db.execute(select(M.c.id, M.c.last_failure_code)).all())
+    assert stored == {f"m{i:05d}": (f"E{i}" if i % 2 == 0 else None) for i in range(count)}
