@@ -74,6 +74,8 @@ class ScheduledPredictionConfigRow(SQLModel, table=True):
 
 class Model(SQLModel, table=True):
     __tablename__ = "models"
+    # room in every page, so the sync's update of every model each round is HOT (revision 0006)
+    __table_args__ = ({"postgresql_with": {"fillfactor": 50}},)
     id: str = Field(primary_key=True)
     name: str
     deployment_identifier: str = "unknown-deployment"

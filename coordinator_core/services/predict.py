@@ -27,6 +27,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from coordinator_core.clock import floor_time
+from coordinator_core.collection import paused_collection
 from coordinator_core.config import Settings
 from coordinator_core.contract import CrunchContract, is_virtual
 from coordinator_core.domain.statuses import InputStatus, PredictionStatus
@@ -328,7 +329,15 @@ def predict_round(
     not RUNNING (stopped, or gone from the gateway) once ``ABSENCE_GRACE_SECONDS`` have passed since
     it was last seen running, until it is DEREGISTERED (``MODEL_DEREGISTER_AFTER_SECONDS`` without
     running, or ``coordinator models deregister``). Its rows are those of a running model that did
-    not answer (status ABSENT, id ``ABS_…``), so the missing-prediction policy charges them."""
+    not answer (status ABSENT, id ``ABS_…``), so the missing-prediction policy charges them.
+    Automatic cycle collection is paused for the round (``collection.paused_collection``)."""
+    with paused_collection():
+        return _predict_round(uow, gateway, contract, settings, now)
+
+
+def _predict_round(
+    uow: UnitOfWorkFactory, gateway: ModelGateway, contract: CrunchContract, settings: Settings, now: datetime
+) -> RoundResult:
     result = RoundResult()
     infos = gateway.models()
     with uow() as work:

@@ -19,7 +19,7 @@ P: Any = Prediction.__table__  # type: ignore[attr-defined]
 RESOLVED = InputStatus.RESOLVED.value
 SCORED = PredictionStatus.SCORED.value
 PAGE = 5_000  # ids per IN (...) list
-EXISTING = select(IN.c.id).where(IN.c.id.in_(bindparam("ids", expanding=True)))
+EXISTING = select(IN.c.id).where(IN.c.id.in_(bindparam("ids", expanding=True)))  # built once: every round asks
 
 
 class SqlRoundRepository:
@@ -31,7 +31,7 @@ class SqlRoundRepository:
         found: set[str] = set()
         ids = list(input_ids)
         for offset in range(0, len(ids), PAGE):
-            found.update(self.db.execute(select(IN.c.id).where(IN.c.id.in_(ids[offset : offset + PAGE]))).scalars())
+            found.update(self.db.execute(EXISTING, {"ids": ids[offset : offset + PAGE]}).scalars())
         return found
 
     def add_inputs(self, rows: Sequence[Mapping[str, Any]]) -> None:
