@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import copy
+import enum
 import json
+import math
 import threading
 import time
 
@@ -75,7 +77,9 @@ _JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
     lambda inner: st.lists(inner, max_size=4)
     | st.tuples(inner, inner)
-    | st.dictionaries(st.text(max_size=3) | st.integers(), inner, max_size=4),
+    | st.dictionaries(
+        st.text(max_size=3) | st.integers() | st.floats(allow_nan=False) | st.booleans() | st.none(), inner, max_size=4
+    ),
     max_leaves=30,
 )
 
@@ -99,6 +103,29 @@ def test_frozen_json_is_freeze_of_the_wire_round_trip(value: object) -> None:
         assert isinstance(fast, FrozenList)
 
 
+class _Level(enum.IntEnum):
+    HIGH = 3
+
+
+class _Name(str):
+    pass
+
+
+def test_frozen_json_writes_subclasses_and_odd_floats_as_the_wire_does() -> None:
+    value = {"level": _Level.HIGH, _Name("k"): _Name("v"), "nan": math.nan, "inf": -math.inf, 1.5: (1, [2, (3,)])}
+    fast, slow = frozen_json(value), freeze(json.loads(json.dumps(value)))
+    assert json.dumps(fast) == json.dumps(slow)  # NaN is never equal to itself: compared as written
+
+    def finite(v: dict) -> dict:
+        return {k: x for k, x in v.items() if k not in ("nan", "inf")}
+
+    assert _kinds(finite(fast)) == _kinds(finite(slow))
+    assert type(fast["level"]) is int and type(next(iter(fast))) is str and type(fast["k"]) is str
+
+
 def test_frozen_json_refuses_what_the_wire_refuses() -> None:
-    with pytest.raises(TypeError):
-        frozen_json({"when": object()})
+    for refused in ({"when": object()}, [{1, 2}], {(1, 2): "tuple key"}):
+        with pytest.raises(TypeError):
+            json.dumps(refused)
+        with pytest.raises(TypeError):
+            frozen_json(refused)
