@@ -208,6 +208,11 @@ class RoundRepository(Protocol):
         """Per model, ``(predictions of any status, SCORED ones)`` of the rounds ``input_ids``."""
         ...
 
+    def point_pairs(self, input_ids: Sequence[str]) -> list[tuple[str, str, datetime, Any, Any]]:
+        """``(model_id, input_id, round_at, output "value", actuals "return")`` of every SCORED
+        prediction of the rounds ``input_ids`` (either value ``None`` when absent)."""
+        ...
+
     def resolve_inputs(self, truths: Mapping[str, Mapping[str, Any]], now: datetime) -> None: ...
 
     def give_up_inputs(

@@ -4,8 +4,9 @@ One read of the window's scores (``scores_between``: every model's rows at once)
 of the predictions of the rounds scored in it (``prediction_counts``: a model's predictions of any
 status of those rounds are its ``scheduled``, the SCORED ones its ``scored``, so FAILED/ABSENT ones
 count even under ``MISSING_PREDICTION_POLICY=exclude``), and only for point metrics and density
-calibration one batched read of those rounds' predictions and ground truth; never a query per
-model.
+calibration one batched read of those rounds' predictions and ground truth (for point metrics
+only each SCORED prediction's ``value`` and its round's realised ``return``: ``point_pairs``);
+never a query per model.
 
 Calibration (PIT) values: those a scoring function reports under the result key ``pit``, and, for a
 ``density_path`` contract on ``price_path`` truth, ``density_pits`` of every SCORED prediction of the
@@ -33,8 +34,13 @@ from coordinator_core.scoring.paths import PriceSeries, observed_increments
 SCORED = PredictionStatus.SCORED.value
 
 
-def _number(mapping: Any, key: str) -> float | None:
-    value = mapping.get(key) if isinstance(mapping, Mapping) else None
+def _number(mapping: Any, key: Any) -> float | None:
+    """``mapping[key]`` as a finite float (``None`` when absent, not a number, a bool or not finite);
+    ``mapping`` may be a sequence and ``key`` an index."""
+    try:
+        value = mapping[key] if isinstance(mapping, Mapping | tuple | list) else None
+    except (KeyError, IndexError):
+        value = None
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(float(value)):
         return None
     return float(value)
@@ -81,21 +87,23 @@ def window_metrics(
     counts = work.rounds.prediction_counts(input_ids) if input_ids else {}
     point_metrics = contract.output_kind == "point" and any(n in POINT for n in names)
     densities = "calibration" in names and contract.output_kind == "density_path" and contract.truth == "price_path"
-    predictions = work.rounds.predictions_of(input_ids) if input_ids and point_metrics else []
     point: dict[str, tuple[list[float], list[float]]] = {}
-    inputs = work.rounds.stored_inputs(input_ids) if input_ids and point_metrics else {}
     if point_metrics:
-        outputs = {(p.input_id, p.model_id): p.output for p in predictions if p.status == SCORED}
+        scored_pairs = {
+            (input_id, model_id): (round_at, predicted, realised)
+            for model_id, input_id, round_at, predicted, realised in (
+                work.rounds.point_pairs(input_ids) if input_ids else []
+            )
+        }
         for model_id, group in by_model.items():
             pairs = []
             for r in group:
-                stored = inputs.get(r.input_id)
-                if r.prediction_status != SCORED or stored is None:
+                found = scored_pairs.get((r.input_id, model_id))
+                if r.prediction_status != SCORED or found is None:
                     continue
-                predicted = _number(outputs.get((r.input_id, model_id)), "value")
-                realised = _number(stored.actuals or {}, "return")
+                round_at, predicted, realised = found[0], _number(found, 1), _number(found, 2)
                 if predicted is not None and realised is not None:
-                    pairs.append((stored.round_at, r.input_id, predicted, realised))
+                    pairs.append((round_at, r.input_id, predicted, realised))
             pairs.sort(key=lambda p: (p[0], p[1]))
             point[model_id] = ([p[2] for p in pairs], [p[3] for p in pairs])
     computed: dict[str, list[float]] = {}

@@ -237,6 +237,15 @@ class FakeRounds:
             for p in rows
         ]
 
+    def point_pairs(self, input_ids: Sequence[str]) -> list[tuple[str, str, datetime, Any, Any]]:
+        out = []
+        for p in self.predictions_of(input_ids):
+            stored = self.s.inputs.get(p.input_id)
+            if p.status == "SCORED" and stored is not None:
+                actuals = stored.get("actuals_jsonb") or {}
+                out.append((p.model_id, p.input_id, stored["round_at"], p.output.get("value"), actuals.get("return")))
+        return out
+
     def prediction_counts(self, input_ids: Sequence[str]) -> dict[str, tuple[int, int]]:
         out: dict[str, tuple[int, int]] = {}
         for p in self.predictions_of(input_ids):

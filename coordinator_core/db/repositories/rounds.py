@@ -19,6 +19,11 @@ P: Any = Prediction.__table__  # type: ignore[attr-defined]
 RESOLVED = InputStatus.RESOLVED.value
 SCORED = PredictionStatus.SCORED.value
 PAGE = 5_000  # ids per IN (...) list
+POINT_PAIRS = (  # built once: every leaderboard rebuild of a point competition reads it
+    select(P.c.model_id, P.c.input_id, IN.c.round_at, P.c.inference_output_jsonb["value"], IN.c.actuals_jsonb["return"])
+    .join(IN, IN.c.id == P.c.input_id)
+    .where(P.c.input_id.in_(bindparam("ids", expanding=True)), P.c.status == PredictionStatus.SCORED.value)
+)
 EXISTING = select(IN.c.id).where(IN.c.id.in_(bindparam("ids", expanding=True)))  # built once: every round asks
 
 
@@ -88,6 +93,16 @@ class SqlRoundRepository:
                 )
                 for r in rows
             ]
+        return out
+
+    def point_pairs(self, input_ids: Sequence[str]) -> list[tuple[str, str, datetime, Any, Any]]:
+        """``(model_id, input_id, round_at, output "value", actuals "return")`` of every SCORED
+        prediction of the rounds ``input_ids``: one join per page of ids that reads only those two
+        JSON values (not whole outputs and rounds), for the point metrics."""
+        out: list[tuple[str, str, datetime, Any, Any]] = []
+        ids = sorted(set(input_ids))
+        for offset in range(0, len(ids), PAGE):
+            out += [tuple(r) for r in self.db.execute(POINT_PAIRS, {"ids": ids[offset : offset + PAGE]}).all()]
         return out
 
     def prediction_counts(self, input_ids: Sequence[str]) -> dict[str, tuple[int, int]]:
