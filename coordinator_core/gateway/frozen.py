@@ -51,7 +51,7 @@ class FrozenList(list[Any]):
         return (list, (list(self),))
 
 
-_SCALARS = (str, int, float, bool, type(None))
+_SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
 def freeze(value: Any) -> Any:
@@ -62,9 +62,6 @@ def freeze(value: Any) -> Any:
     if kind is list or kind is tuple or isinstance(value, list | tuple):
         return FrozenList(v if type(v) in _SCALARS else freeze(v) for v in value)
     return value
-
-
-_PLAIN = frozenset({str, int, float, bool, type(None)})
 
 
 def _json_key(key: Any) -> str:
@@ -87,15 +84,15 @@ def frozen_json(value: Any) -> Any:
     raises ``TypeError``. One pass, no float printed and parsed back (the wire round trip cost
     about four times as much on a round's 120 candles)."""
     kind = type(value)
-    if kind in _PLAIN:
+    if kind in _SCALARS:
         return value
     if isinstance(value, dict):
         return FrozenDict(
-            (k if type(k) is str else _json_key(k), v if type(v) in _PLAIN else frozen_json(v))
+            (k if type(k) is str else _json_key(k), v if type(v) in _SCALARS else frozen_json(v))
             for k, v in value.items()
         )
     if isinstance(value, list | tuple):
-        return FrozenList(v if type(v) in _PLAIN else frozen_json(v) for v in value)
+        return FrozenList(v if type(v) in _SCALARS else frozen_json(v) for v in value)
     if isinstance(value, str):
         return str(value)
     if isinstance(value, int):  # bool is never subclassed; an IntEnum is written as its number

@@ -34,13 +34,8 @@ from coordinator_core.scoring.paths import PriceSeries, observed_increments
 SCORED = PredictionStatus.SCORED.value
 
 
-def _number(mapping: Any, key: Any) -> float | None:
-    """``mapping[key]`` as a finite float (``None`` when absent, not a number, a bool or not finite);
-    ``mapping`` may be a sequence and ``key`` an index."""
-    try:
-        value = mapping[key] if isinstance(mapping, Mapping | tuple | list) else None
-    except (KeyError, IndexError):
-        value = None
+def _finite(value: Any) -> float | None:
+    """``value`` as a finite float; ``None`` when it is absent, not a number, a bool or not finite."""
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(float(value)):
         return None
     return float(value)
@@ -101,7 +96,7 @@ def window_metrics(
                 found = scored_pairs.get((r.input_id, model_id))
                 if r.prediction_status != SCORED or found is None:
                     continue
-                round_at, predicted, realised = found[0], _number(found, 1), _number(found, 2)
+                round_at, predicted, realised = found[0], _finite(found[1]), _finite(found[2])
                 if predicted is not None and realised is not None:
                     pairs.append((round_at, r.input_id, predicted, realised))
             pairs.sort(key=lambda p: (p[0], p[1]))

@@ -42,20 +42,28 @@ SYNCED = [
 ]
 SYNCED_FIELDS = [c for c in SYNCED if c != "last_seen_at"]  # compared with the gateway's report
 STATE_AT = SYNCED_FIELDS.index("state")
-_STORED = select(M.c.id, *[M.c[c] for c in SYNCED_FIELDS])
-_SYNC: dict[str, Any] = {}
-_NOT_RUNNING = (
-    select(M.c.id, M.c.state, M.c.running_at)
-    .where(
-        M.c.state.not_in([RUNNING, DEREGISTERED, VIRTUAL]),
-        func.coalesce(M.c.running_at, M.c.first_seen_at) <= bindparam("cutoff", type_=M.c.running_at.type),
-    )
-    .order_by(M.c.id)
-)
+_SYNC: dict[str, tuple[Any, Any]] = {}  # per dialect: (the reported models' stored rows, the UPDATE)
 
 
-def _sync_statement(dialect: str) -> Any:
-    """The UPDATE of every sync, built once per dialect (bound: ``now``, ``known``: the ids the
+def _known(dialect: str) -> Any:
+    """``id`` among the bound ``known`` ids: one bound array on Postgres (no statement of
+    thousands of parameters), an expanding ``IN`` on SQLite."""
+    if dialect == "postgresql":
+        return M.c.id == any_(bindparam("known", type_=ARRAY(String)))
+    return M.c.id.in_(bindparam("known", expanding=True))
+
+
+# not seen running since ``cutoff`` (a model never seen running: since it was first seen)
+_STALE = func.coalesce(M.c.running_at, M.c.first_seen_at) <= bindparam("cutoff", type_=M.c.running_at.type)
+# registered (not DEREGISTERED), not RUNNING (nor a VIRTUAL ensemble), and stale: charged ABSENT rows
+# by the rounds after the grace, DEREGISTERED by the sync after ``deregister_after``
+_AWAY = M.c.state.not_in([RUNNING, DEREGISTERED, VIRTUAL]) & _STALE
+_NOT_RUNNING = select(M.c.id, M.c.state, M.c.running_at).where(_AWAY).order_by(M.c.id)
+
+
+def _sync_statements(dialect: str) -> tuple[Any, Any]:
+    """The two statements of every sync, built once per dialect: the stored rows of the reported
+    models (bound ``known``), and the UPDATE (bound: ``now``, ``known``: the ids the
     gateway reports, ``cutoff``: ``now - deregister_after`` or NULL for no deregistration).
 
     For a reported model: last seen ``now``, and running ``now`` when RUNNING. A RUNNING model no
@@ -64,41 +72,37 @@ def _sync_statement(dialect: str) -> Any:
     so is a RUNNING model no longer reported whose last run is that old (stopped and deregistered
     by the same sync). A change of state sets ``updated_at``. Returns the changed rows' id and new
     state."""
-    statement = _SYNC.get(dialect)
-    if statement is not None:
-        return statement
+    built = _SYNC.get(dialect)
+    if built is not None:
+        return built
     now = bindparam("now", type_=M.c.last_seen_at.type)
-    cutoff = bindparam("cutoff", type_=M.c.running_at.type)
-    if dialect == "postgresql":  # one bound array: no statement of thousands of parameters
-        known = M.c.id == any_(bindparam("known", type_=ARRAY(String)))
-    else:
-        known = M.c.id.in_(bindparam("known", expanding=True))
+    known = _known(dialect)
     running = M.c.state == RUNNING
-    stale = func.coalesce(M.c.running_at, M.c.first_seen_at) <= cutoff
-    away = M.c.state.not_in([RUNNING, DEREGISTERED, VIRTUAL]) & stale
     stops = ~known & running
     state = case(
-        (stops & stale, literal(DEREGISTERED)),
+        (stops & _STALE, literal(DEREGISTERED)),
         (stops, literal(STOPPED)),
-        (away, literal(DEREGISTERED)),
+        (_AWAY, literal(DEREGISTERED)),
         else_=M.c.state,
     )
-    statement = _SYNC[dialect] = (
+    update = (
         M.update()
         .where(
             (known & (M.c.last_seen_at.is_distinct_from(now) | (running & M.c.running_at.is_distinct_from(now))))
             | stops
-            | away
+            | _AWAY
         )
         .values(
             last_seen_at=case((known, now), else_=M.c.last_seen_at),
             running_at=case((known & running, now), else_=M.c.running_at),
             state=state,
-            updated_at=case((stops | away, now), else_=M.c.updated_at),
+            updated_at=case((stops | _AWAY, now), else_=M.c.updated_at),
         )
         .returning(M.c.id, M.c.state)
     )
-    return statement
+    stored = select(M.c.id, *[M.c[c] for c in SYNCED_FIELDS]).where(known)
+    built = _SYNC[dialect] = (stored, update)
+    return built
 
 
 class SqlModelRepository:
@@ -111,8 +115,12 @@ class SqlModelRepository:
         it is reported RUNNING (then it is registered again); with ``deregister_after``, a
         registered model not seen running for that long is DEREGISTERED. One read, an upsert of
         the new or changed models only (none when the registry is unchanged), and one UPDATE for
-        what changes every run (``_SYNC``)."""
-        stored = {r[0]: tuple(r[1:]) for r in self.db.execute(_STORED).all()}
+        what changes every run (``_sync_statements``)."""
+        known = [i.model_id for i in infos]
+        read, update = _sync_statements(self.db.dialect.name)
+        # only the reported models' rows: a model not reported changes only by the UPDATE below, and
+        # only from a state that is not DEREGISTERED
+        stored = {r[0]: tuple(r[1:]) for r in self.db.execute(read, {"known": known}).all()}
         before = {model_id: row[STATE_AT] for model_id, row in stored.items()}
         changed: list[dict[str, Any]] = []
         back = []
@@ -141,8 +149,7 @@ class SqlModelRepository:
             log.info("models seen running again, registered again: %s", ", ".join(sorted(back)))
         upsert_rows(self.db, M, changed, ["id"], update=SYNCED)
         cutoff = None if deregister_after is None else now - deregister_after
-        known = [i.model_id for i in infos]
-        result = self.db.execute(_sync_statement(self.db.dialect.name), {"now": now, "known": known, "cutoff": cutoff})
+        result = self.db.execute(update, {"now": now, "known": known, "cutoff": cutoff})
         dropped = sorted(
             model_id
             for model_id, state in result.all()
