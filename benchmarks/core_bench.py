@@ -415,9 +415,7 @@ def bench_flat() -> None:
     for history in (0, 100_000):
         url = create_database()
         try:
-            fill(
-                url, 20 * 1 if False else MODELS // 5, scored_history=history
-            )  # 20 new predictions: a fifth of a round
+            fill(url, MODELS // 5, scored_history=history)  # 20 new predictions: a fifth of a round
             figures[history] = in_process("ours", url, due_time(MODELS // 5, history))
         finally:
             drop_database(url)
@@ -512,8 +510,10 @@ def main() -> None:
     quick = "--quick" in sys.argv
     only = next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--only=")), "score,flat,rounds")
     print(f"Postgres (databases of this run's own, on the server of {make_url(ADMIN_URL).render_as_string()}):")
+    sizes = next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--sizes=")), None)
     if "score" in only:
-        bench_score_cycle([20_000, 100_000] if quick else [20_000, 100_000, 1_000_000])
+        default = [20_000, 100_000] if quick else [20_000, 100_000, 1_000_000]
+        bench_score_cycle([int(n) for n in sizes.split(",")] if sizes else default)
     if "flat" in only:
         bench_flat()
     if "rounds" in only:

@@ -1,7 +1,8 @@
 """The ten tables of the spec, as SQLModel tables.
 
 Natural unique keys make every write an idempotent upsert; indexes serve the hot queries
-(what is due: ``status`` + ``resolvable_at``; feed lookups: dimensions + ``ts_event``).
+(what is due: the rounds' ``status`` + ``resolvable_at``; feed lookups: dimensions + ``ts_event``);
+an index no query uses is not kept (revision 0007): every write would pay for it.
 """
 
 from __future__ import annotations
@@ -124,13 +125,12 @@ class Prediction(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("input_id", "model_id", name="uq_predictions_round_model"),
         Index("idx_predictions_lookup", "model_id", "performed_at"),
-        Index("ix_predictions_due", "status", "resolvable_at"),
         Index("ix_predictions_performed_at", "performed_at", "id"),
     )
     id: str = Field(primary_key=True)
     input_id: str = Field(foreign_key="inputs.id")
     model_id: str = Field(foreign_key="models.id")
-    prediction_config_id: str = Field(foreign_key="scheduled_prediction_configs.id", index=True)
+    prediction_config_id: str = Field(foreign_key="scheduled_prediction_configs.id")
     scope_key: str
     scope_jsonb: dict[str, Any] = _json()
     status: str
@@ -152,7 +152,7 @@ class Score(SQLModel, table=True):
     id: str = Field(primary_key=True)
     prediction_id: str = Field(foreign_key="predictions.id", unique=True)
     model_id: str = Field(foreign_key="models.id")
-    input_id: str = Field(foreign_key="inputs.id", index=True)
+    input_id: str = Field(foreign_key="inputs.id")
     prediction_status: str
     value: float
     success: bool

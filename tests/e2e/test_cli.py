@@ -30,9 +30,9 @@ def run(args: list[str], tmp_path: Path, **env: str) -> subprocess.CompletedProc
 def test_db_upgrade_creates_the_schema(tmp_path: Path) -> None:
     result = run(["db", "upgrade"], tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "at revision 0006" in result.stdout
+    assert "at revision 0007" in result.stdout
     again = run(["db", "upgrade"], tmp_path)
-    assert again.returncode == 0 and "at revision 0006" in again.stdout
+    assert again.returncode == 0 and "at revision 0007" in again.stdout
 
 
 def test_models_deregister_deregisters_at_once_and_names_an_unknown_id(tmp_path: Path) -> None:

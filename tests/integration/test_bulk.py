@@ -96,3 +96,21 @@ def test_update_rows_sets_each_rows_columns_by_key(db_url: str, count: int) -> N
         assert update_rows(db, M, "id", changes) == len(changes)
         stored = dict(db.execute(select(M.c.id, M.c.last_failure_code)).all())
     assert stored == {f"m{i:05d}": (f"E{i}" if i % 2 == 0 else None) for i in range(count)}
+
+
+@pytest.mark.parametrize("count", [5, COPY_THRESHOLD + 5])
+def test_a_do_nothing_upsert_inserts_exactly_the_new_keys_whatever_the_path(db_url: str, count: int) -> None:
+    """All keys new, one key twice in the batch (the first is kept), and keys that exist already
+    (the stored rows are kept): the same rows and counts below and above the COPY threshold, and
+    the transaction goes on after it."""
+    engine = get_engine(db_url)
+    with engine.begin() as db:
+        assert upsert_rows(db, M, [_model(i) for i in range(count)], ["id"]) == count
+        assert upsert_rows(db, M, [_model(count), _model(count, name="twice")], ["id"]) == 1
+    batch = [_model(i, name="again") for i in range(count + 1)] + [_model(i) for i in range(count + 1, 2 * count)]
+    batch.append(_model(2 * count - 1, name="duplicate in the batch"))
+    with engine.begin() as db:
+        assert upsert_rows(db, M, batch, ["id"]) == count - 1
+        assert upsert_rows(db, M, [_model(2 * count)], ["id"]) == 1  # the same transaction, still usable
+        names = dict(db.execute(select(M.c.id, M.c.name)).all())
+    assert names == {f"m{i:05d}": f"model {i}" for i in range(2 * count + 1)}

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
@@ -13,7 +16,7 @@ from coordinator_core.db.migrate import current, head
 
 
 def test_migrated_schema_matches_the_tables(db_url: str) -> None:
-    assert current(db_url) == head() == "0006"
+    assert current(db_url) == head() == "0007"
     with get_engine(db_url).connect() as connection:
         diff = compare_metadata(MigrationContext.configure(connection), SQLModel.metadata)
     assert diff == []
@@ -37,3 +40,37 @@ def test_round_path_storage_on_postgres(db_url: str) -> None:
         ).scalar()
     assert options == ["fillfactor=50"]
     assert compression == ("l" if lz4 else "")  # the round input: lz4 where the server has it
+
+
+UNUSED = {"ix_predictions_due", "ix_predictions_prediction_config_id", "ix_scores_input_id"}
+
+
+def _indexes(db_url: str) -> set[str]:
+    from sqlalchemy import inspect
+
+    with get_engine(db_url).connect() as connection:
+        found = inspect(connection)
+        return {i["name"] for table in ("predictions", "scores") for i in found.get_indexes(table)}
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_revision_0007_drops_the_indexes_no_query_uses_and_its_downgrade_restores_them(
+    dialect: str, tmp_path: Path
+) -> None:
+    """Revision 0007 (on a database of this test's own: it migrates down and up again): every
+    prediction and score written (and every status change) paid for three indexes nothing reads;
+    the rest of the schema is untouched, and the downgrade creates them again."""
+    from alembic import command
+
+    from coordinator_core.db.migrate import alembic_config, upgrade
+    from tests.pg import create_database
+
+    url = create_database("migrations") if dialect == "postgres" else f"sqlite:///{tmp_path / 'm.db'}"
+    upgrade(url)
+    kept = _indexes(url)
+    assert not kept & UNUSED and {"ix_predictions_performed_at", "ix_scores_scored_at"} <= kept
+    command.downgrade(alembic_config(url), "0006")
+    assert _indexes(url) == kept | UNUSED
+    command.upgrade(alembic_config(url), "head")
+    assert _indexes(url) == kept and current(url) == "0007"
+    get_engine(url).dispose()

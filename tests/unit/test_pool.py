@@ -75,10 +75,14 @@ def test_the_shared_input_is_read_only_but_copies_are_free() -> None:
 
 _JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
-    lambda inner: st.lists(inner, max_size=4)
-    | st.tuples(inner, inner)
-    | st.dictionaries(
-        st.text(max_size=3) | st.integers() | st.floats(allow_nan=False) | st.booleans() | st.none(), inner, max_size=4
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.tuples(inner, inner)
+        | st.dictionaries(
+            st.text(max_size=3) | st.integers() | st.floats(allow_nan=False) | st.booleans() | st.none(),
+            inner,
+            max_size=4,
+        )
     ),
     max_leaves=30,
 )
