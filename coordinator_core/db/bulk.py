@@ -5,8 +5,13 @@ Postgres
     temporary staging table and applied with ONE statement: ``INSERT … SELECT … ON CONFLICT`` for
     upserts, ``UPDATE … FROM stage`` for updates. Smaller batches use a cached statement executed
     for each row (updates only: psycopg2 sends one row per round trip, cheap for a handful).
-    Smaller upserts go through SQLAlchemy's ``insertmanyvalues`` (multi-row ``VALUES`` pages with
-    ``RETURNING``). The staging tables are ``CREATE TEMP TABLE … AS … WITH NO DATA`` (the target's
+    Smaller upserts (a round's predictions and its input, the models that changed) send their rows
+    as ONE JSON parameter: ``INSERT … SELECT … FROM json_populate_recordset(NULL::table, :rows)
+    … ON CONFLICT … RETURNING``, a short statement Postgres parses once instead of a ``VALUES``
+    list of one parameter per field (16 predictions: about 1.5 ms less per round). Rows that JSON
+    cannot carry exactly (a JSON column holding ``None``, which SQLAlchemy stores as JSON
+    ``null``; a non-finite float; a value of another type) go through SQLAlchemy's
+    ``insertmanyvalues`` (multi-row ``VALUES`` pages with ``RETURNING``) as before. The staging tables are ``CREATE TEMP TABLE … AS … WITH NO DATA`` (the target's
     column types, none of its constraints), emptied at the end of each transaction.
 SQLite
     Updates: a cached statement run through ``executemany``: in-process, one prepared statement
@@ -27,7 +32,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Float, String, bindparam, column, select, table, text
+from sqlalchemy import JSON, Boolean, Float, Integer, String, bindparam, column, select, table, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.types import TypeDecorator
 
@@ -65,6 +70,11 @@ def upsert_rows(
             stmt = _STAGED_UPSERTS[key] = on_conflict(stmt, target, conflict, update, refresh, guard)
         # the command's row count is the rows inserted or changed (a row the guard skips is not counted)
         return int(session.execute(stmt).rowcount or 0)  # type: ignore[attr-defined]
+    if _postgres(session):
+        recordset = _recordset_upsert(target, columns, conflict, update, refresh, guard)
+        payload = None if recordset is None else _json_rows(target, columns, rows)
+        if payload is not None:
+            return len(session.execute(recordset, {"rows": payload}).all())
     stmt = upsert_statement(session, target, conflict, update, refresh, guard)
     return len(session.execute(stmt, [dict(r) for r in rows]).all())  # batched by insertmanyvalues
 
@@ -92,6 +102,94 @@ def update_rows(session: Connection, target: Any, key: str, rows: Sequence[Mappi
 
 
 # -- internals ----------------------------------------------------------------------------------------
+_RECORDSET_UPSERTS: dict[tuple[Any, ...], Any] = {}  # INSERT … SELECT FROM json_populate_recordset, built once
+_NOT_JSON = object()
+
+
+def _recordset_upsert(
+    target: Any,
+    columns: list[str],
+    conflict: list[str],
+    update: list[str] | None,
+    refresh: tuple[str, ...],
+    guard: str | None,
+) -> Any:
+    """``INSERT INTO target (columns) SELECT columns FROM json_populate_recordset(NULL::target,
+    :rows) ON CONFLICT …`` returning the first ``conflict`` column, built once per shape;
+    ``None`` when the rows leave out a column that has a Python-side default."""
+    key = (target.name, tuple(columns), tuple(conflict), tuple(update or ()), refresh, guard)
+    if key not in _RECORDSET_UPSERTS:
+        from sqlalchemy import cast, func
+        from sqlalchemy.dialects.postgresql import JSON as PG_JSON
+        from sqlalchemy.dialects.postgresql import insert
+
+        stmt = None  # a column the rows leave out would get a Python-side default: only the per-field path applies it
+        if not any(c.default is not None and c.name not in columns for c in target.columns):
+            source = func.json_populate_recordset(text(f"NULL::{target.name}"), cast(bindparam("rows"), PG_JSON))
+            rows = source.table_valued(*columns).alias("r")
+            stmt = insert(target).from_select(columns, select(*[rows.c[c] for c in columns]), include_defaults=False)
+            stmt = on_conflict(stmt, target, conflict, update, refresh, guard).returning(target.c[conflict[0]])
+        _RECORDSET_UPSERTS[key] = stmt
+    return _RECORDSET_UPSERTS[key]
+
+
+def _json_rows(target: Any, columns: list[str], rows: Sequence[Mapping[str, Any]]) -> str | None:
+    """``rows`` as one JSON array of objects that ``json_populate_recordset`` turns back into
+    exactly the values the per-field path would bind, or ``None`` when one value cannot go that
+    way (see the module's docstring). Timestamps are checked as ``UTCDateTime`` checks them."""
+    kinds = [(c, _json_kind(target.c[c].type)) for c in columns]
+    if any(kind is None for _, kind in kinds):
+        return None
+    out = []
+    for row in rows:
+        item = {}
+        for c, kind in kinds:
+            value = row[c]
+            if value is None:
+                if kind == "json":
+                    return None  # JSON null, not SQL NULL: the per-field path keeps the difference
+            elif kind == "time":
+                value = _UTC.process_bind_param(value, _POSTGRES).isoformat()  # refuses a naive time
+            elif kind != "json" and type(value) not in _TYPES[kind]:
+                return None
+            item[c] = value
+        out.append(item)
+    try:
+        return json.dumps(out, allow_nan=False)
+    except (TypeError, ValueError):  # a non-finite float, or an object JSON does not know
+        return None
+
+
+_TYPES = {"text": (str,), "float": (float, int), "int": (int,), "bool": (bool,)}
+_UTC = UTCDateTime()
+
+
+class _PostgresDialect:
+    name = "postgresql"
+
+
+_POSTGRES = _PostgresDialect()
+
+
+def _json_kind(kind: Any) -> str | None:
+    """How a column's values travel in the JSON rows; ``None``: they do not."""
+    if isinstance(kind, UTCDateTime):
+        return "time"
+    if isinstance(kind, TypeDecorator):
+        kind = kind.impl  # e.g. SQLModel's AutoString is a String
+    if isinstance(kind, JSON):
+        return "json"
+    if isinstance(kind, String):
+        return "text"
+    if isinstance(kind, Float):
+        return "float"
+    if isinstance(kind, Boolean):
+        return "bool"
+    if isinstance(kind, Integer):
+        return "int"
+    return None
+
+
 def _postgres(session: Connection) -> bool:
     return session.dialect.name == "postgresql"
 

@@ -4,10 +4,11 @@ columns are rewritten only when changed, the ``final_wins`` guard, and ``update_
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select, text
 
 from coordinator_core.db.bulk import COPY_THRESHOLD, update_rows, upsert_rows
 from coordinator_core.db.engine import get_engine
@@ -114,3 +115,95 @@ def test_a_do_nothing_upsert_inserts_exactly_the_new_keys_whatever_the_path(db_u
         assert upsert_rows(db, M, [_model(2 * count)], ["id"]) == 1  # the same transaction, still usable
         names = dict(db.execute(select(M.c.id, M.c.name)).all())
     assert names == {f"m{i:05d}": f"model {i}" for i in range(2 * count + 1)}
+
+
+AWKWARD_TEXT = ['quote " comma , newline \n tab \t', "back\\slash \\N \\.", "émoji 🎯 ünï", "", " lead", "{}", "null"]
+AWKWARD_FLOAT = [0.1, -0.0, 1e-300, 1.7976931348623157e308, 2.0**53 + 1, 123456789.12345679, 5e-324]
+# jsonb keeps a number as numeric: one written without a fractional part comes back as an integer
+# (1.7976931348623157e308 -> 17976931348623157 followed by 292 zeros) whatever path wrote it
+IN_JSON = [x for x in AWKWARD_FLOAT if abs(x) < 1e300]
+
+
+@pytest.mark.parametrize("count", [len(AWKWARD_TEXT), COPY_THRESHOLD + 3])
+def test_upserted_rows_read_back_exactly_as_written(db_url: str, count: int) -> None:
+    """Whatever path a batch takes (Postgres: one JSON parameter below the COPY threshold, COPY
+    above it; SQLite: per-field), texts, floats, nested JSON and microsecond timestamps come back
+    as written; a JSON column holding ``None`` (stored as JSON null) and a non-finite float go
+    the per-field way and come back too."""
+    from coordinator_core.db.tables import Prediction
+
+    engine = get_engine(db_url)
+    P = Prediction.__table__  # type: ignore[attr-defined]
+    at = T + timedelta(microseconds=123_457)
+    with engine.begin() as db:
+        upsert_rows(db, M, [_model(0)], ["id"])
+        db.execute(
+            text(
+                "INSERT INTO scheduled_prediction_configs (id, scope_key, scope_template_jsonb, schedule_jsonb, active, "
+                "\"order\", meta_jsonb, updated_at) VALUES ('CFG', 'K', '{}', '{}', true, 0, '{}', :t)"
+            ),
+            {"t": T},
+        )
+    rows = []
+    for i in range(count):
+        words = AWKWARD_TEXT[i % len(AWKWARD_TEXT)]
+        rows.append(
+            {
+                "id": f"INP_{i}",
+                "prediction_config_id": "CFG",
+                "scope_key": words,
+                "status": "RECEIVED",
+                "round_at": at + timedelta(minutes=i),
+                "received_at": at,
+                "resolvable_at": at + timedelta(hours=1),
+                "resolved_at": None,
+                "raw_data_jsonb": {"text": words, "x": IN_JSON[i % len(IN_JSON)], "list": [1, None, True]},
+                "actuals_jsonb": {"value": IN_JSON[(i + 1) % len(IN_JSON)]},
+                "scope_jsonb": {"nested": {"deep": [words]}},
+                "meta_jsonb": {},
+            }
+        )
+    rows[0]["actuals_jsonb"] = None  # JSON null on both databases
+    from coordinator_core.db.tables import Input
+
+    IN = Input.__table__  # type: ignore[attr-defined]
+    sent: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda *args: sent.append(args[2]))
+    with engine.begin() as db:
+        assert upsert_rows(db, IN, rows[1:], ["prediction_config_id", "round_at"]) == count - 1
+        assert upsert_rows(db, IN, rows[:1], ["prediction_config_id", "round_at"]) == 1  # JSON null: per field
+        assert upsert_rows(db, IN, rows, ["prediction_config_id", "round_at"]) == 0  # a re-run writes none
+        predictions = [
+            {
+                "id": f"PRE_{i}",
+                "input_id": f"INP_{i}",
+                "model_id": "m00000",
+                "prediction_config_id": "CFG",
+                "scope_key": "K",
+                "scope_jsonb": {},
+                "status": "PENDING",
+                "runner_status": None if i % 2 else "SUCCESS",
+                "failed_reason": AWKWARD_TEXT[i % len(AWKWARD_TEXT)],
+                "exec_time_ms": AWKWARD_FLOAT[i % len(AWKWARD_FLOAT)],
+                "inference_output_jsonb": {"value": IN_JSON[i % len(IN_JSON)]},
+                "meta_jsonb": {},
+                "performed_at": at,
+                "resolvable_at": at,
+            }
+            for i in range(count)
+        ]
+        postgres = db_url.startswith("postgresql")
+        if postgres:  # SQLite has no NaN (it stores NULL)
+            predictions[-1]["exec_time_ms"] = float("nan")
+        assert upsert_rows(db, P, predictions[:-1], ["input_id", "model_id"]) == count - 1
+        assert upsert_rows(db, P, predictions[-1:], ["input_id", "model_id"]) == 1  # NaN: per field
+        stored = {r.id: dict(r._mapping) for r in db.execute(select(IN))}
+        stored_p = {r.id: dict(r._mapping) for r in db.execute(select(P))}
+    for row in rows:
+        assert stored[row["id"]] == row
+    for row in predictions[:-1] if postgres else predictions:
+        assert stored_p[row["id"]] == row
+    if postgres:
+        assert math.isnan(stored_p[predictions[-1]["id"]]["exec_time_ms"])
+    recordsets = sum("json_populate_recordset" in statement for statement in sent)
+    assert recordsets == (2 if postgres and count < COPY_THRESHOLD else 0)  # the small batches JSON carries
