@@ -126,6 +126,8 @@ class Prediction(SQLModel, table=True):
         UniqueConstraint("input_id", "model_id", name="uq_predictions_round_model"),
         Index("idx_predictions_lookup", "model_id", "performed_at"),
         Index("ix_predictions_performed_at", "performed_at", "id"),
+        # room in every page, so the status change at scoring time is HOT (revision 0007)
+        {"postgresql_with": {"fillfactor": 50}},
     )
     id: str = Field(primary_key=True)
     input_id: str = Field(foreign_key="inputs.id")

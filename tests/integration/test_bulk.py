@@ -207,3 +207,66 @@ def test_upserted_rows_read_back_exactly_as_written(db_url: str, count: int) -> 
         assert math.isnan(stored_p[predictions[-1]["id"]]["exec_time_ms"])
     recordsets = sum("json_populate_recordset" in statement for statement in sent)
     assert recordsets == (2 if postgres and count < COPY_THRESHOLD else 0)  # the small batches JSON carries
+
+
+@pytest.mark.parametrize("db_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
+def test_a_predictions_status_change_is_heap_only_on_postgres(db_url: str) -> None:
+    """Revision 0007: ``status`` is not indexed and every predictions page has room for a new
+    version of its rows, so scoring a batch writes no index entry (counted by the server for the
+    transaction)."""
+    from coordinator_core.db.repositories.rounds import SqlRoundRepository
+    from coordinator_core.db.tables import Input, Prediction
+    from coordinator_core.domain.scoring import StatusChange
+
+    engine, count = get_engine(db_url), 300
+    with engine.begin() as db:
+        upsert_rows(db, M, [_model(0)], ["id"])
+        db.execute(
+            text(
+                "INSERT INTO scheduled_prediction_configs (id, scope_key, scope_template_jsonb, schedule_jsonb, active, "
+                "\"order\", meta_jsonb, updated_at) VALUES ('CFG', 'K', '{}', '{}', true, 0, '{}', :t)"
+            ),
+            {"t": T},
+        )
+        inputs = [
+            {
+                "id": f"INP_{i}",
+                "prediction_config_id": "CFG",
+                "scope_key": "K",
+                "status": "RECEIVED",
+                "round_at": T + timedelta(minutes=i),
+                "received_at": T,
+                "resolvable_at": T,
+                "raw_data_jsonb": {},
+                "scope_jsonb": {},
+                "meta_jsonb": {},
+            }
+            for i in range(count)
+        ]
+        upsert_rows(db, Input.__table__, inputs, ["prediction_config_id", "round_at"])  # type: ignore[attr-defined]
+        predictions = [
+            {
+                "id": f"PRE_{i}",
+                "input_id": f"INP_{i}",
+                "model_id": "m00000",
+                "prediction_config_id": "CFG",
+                "scope_key": "K",
+                "scope_jsonb": {"subject": "BTC", "horizon_seconds": 3600},
+                "status": "PENDING",
+                "exec_time_ms": 1.5,
+                "inference_output_jsonb": {"value": i / 1000},
+                "meta_jsonb": {},
+                "performed_at": T,
+                "resolvable_at": T,
+            }
+            for i in range(count)
+        ]
+        upsert_rows(db, Prediction.__table__, predictions, ["input_id", "model_id"])  # type: ignore[attr-defined]
+    with engine.begin() as db:
+        changes = [StatusChange(f"PRE_{i}", "SCORED") for i in range(0, count, 2)]
+        changes += [StatusChange(f"PRE_{i}", "FAILED", "scoring error: boom") for i in range(1, count, 2)]
+        SqlRoundRepository(db).set_statuses(changes)
+        updated, hot = db.execute(
+            text("SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_xact_user_tables WHERE relname = 'predictions'")
+        ).one()
+    assert updated == count and hot == count

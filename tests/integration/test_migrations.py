@@ -54,12 +54,13 @@ def _indexes(db_url: str) -> set[str]:
 
 
 @pytest.mark.parametrize("dialect", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def test_revision_0007_drops_the_indexes_no_query_uses_and_its_downgrade_restores_them(
+def test_revision_0007_drops_the_unused_indexes_and_makes_room_for_heap_only_status_changes(
     dialect: str, tmp_path: Path
 ) -> None:
     """Revision 0007 (on a database of this test's own: it migrates down and up again): every
     prediction and score written (and every status change) paid for three indexes nothing reads;
-    the rest of the schema is untouched, and the downgrade creates them again."""
+    predictions get fillfactor 50 on Postgres; the rest of the schema is untouched, and the
+    downgrade restores both."""
     from alembic import command
 
     from coordinator_core.db.migrate import alembic_config, upgrade
@@ -69,8 +70,16 @@ def test_revision_0007_drops_the_indexes_no_query_uses_and_its_downgrade_restore
     upgrade(url)
     kept = _indexes(url)
     assert not kept & UNUSED and {"ix_predictions_performed_at", "ix_scores_scored_at"} <= kept
+    assert _fillfactor(url) == (["fillfactor=50"] if dialect == "postgres" else None)
     command.downgrade(alembic_config(url), "0006")
-    assert _indexes(url) == kept | UNUSED
+    assert _indexes(url) == kept | UNUSED and _fillfactor(url) is None
     command.upgrade(alembic_config(url), "head")
     assert _indexes(url) == kept and current(url) == "0007"
     get_engine(url).dispose()
+
+
+def _fillfactor(url: str) -> list[str] | None:
+    if not url.startswith("postgresql"):
+        return None
+    with get_engine(url).connect() as connection:
+        return connection.execute(text("SELECT reloptions FROM pg_class WHERE relname = 'predictions'")).scalar()
