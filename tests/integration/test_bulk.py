@@ -270,3 +270,14 @@ def test_a_predictions_status_change_is_heap_only_on_postgres(db_url: str) -> No
             text("SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_xact_user_tables WHERE relname = 'predictions'")
         ).one()
     assert updated == count and hot == count
+
+
+def test_a_naive_timestamp_is_refused_with_the_same_error_on_every_path(db_url: str) -> None:
+    engine = get_engine(db_url)
+    for count in (2, COPY_THRESHOLD + 1):
+        rows = [_model(i) for i in range(count)]
+        rows[-1]["last_seen_at"] = datetime(2026, 11, 2, 12)  # no zone
+        with pytest.raises(Exception, match="naive datetime 2026-11-02T12:00:00 refused"), engine.begin() as db:
+            upsert_rows(db, M, rows, ["id"])
+        with engine.connect() as db:
+            assert db.execute(select(M.c.id)).all() == []  # nothing of the batch was written
