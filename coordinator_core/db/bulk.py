@@ -138,8 +138,9 @@ def _json_rows(target: Any, columns: list[str], rows: Sequence[Mapping[str, Any]
     """``rows`` as one JSON array of objects that ``json_populate_recordset`` turns back into
     exactly the values the per-field path would bind, or ``None`` when one value cannot go that
     way (see the module's docstring)."""
-    kinds = [(c, _json_kind(target.c[c].type)) for c in columns]
-    if any(kind is None for _, kind in kinds):
+    found = [(c, _json_kind(target.c[c].type)) for c in columns]
+    kinds = [(c, kind) for c, kind in found if kind is not None]
+    if len(kinds) < len(found):
         return None
     out = []
     for row in rows:
