@@ -138,7 +138,7 @@ def _json_rows(target: Any, columns: list[str], rows: Sequence[Mapping[str, Any]
     """``rows`` as one JSON array of objects that ``json_populate_recordset`` turns back into
     exactly the values the per-field path would bind, or ``None`` when one value cannot go that
     way (see the module's docstring)."""
-    found = [(c, _json_kind(target.c[c].type)) for c in columns]
+    found = [(c, _column_kind(target.c[c].type)) for c in columns]
     kinds = [(c, kind) for c, kind in found if kind is not None]
     if len(kinds) < len(found):
         return None
@@ -170,8 +170,10 @@ def _json_rows(target: Any, columns: list[str], rows: Sequence[Mapping[str, Any]
 _TYPES = {"float": (float, int), "int": (int,), "bool": (bool,)}
 
 
-def _json_kind(kind: Any) -> str | None:
-    """How a column's values travel in the JSON rows; ``None``: they do not."""
+def _column_kind(kind: Any) -> str | None:
+    """What a column holds, from its type: ``json``, ``text``, ``float``, ``bool``, ``int`` or
+    ``time`` (``UTCDateTime``); ``None``: none of these. Both the COPY encoding and the JSON rows
+    choose by it."""
     if isinstance(kind, UTCDateTime):
         return "time"
     if isinstance(kind, TypeDecorator):
@@ -249,18 +251,17 @@ def _quote(text_value: str) -> str:
 def _encoder(kind: Any, name: str) -> Callable[[Any], str]:
     """The CSV encoding of one column's values (NULL is an empty unquoted field; texts are quoted),
     chosen once per column from its type; values of an unexpected type go through ``_field``."""
-    if isinstance(kind, TypeDecorator) and not isinstance(kind, UTCDateTime):
-        kind = kind.impl  # e.g. SQLModel's AutoString is a String
-    if isinstance(kind, JSON):
+    found = _column_kind(kind)
+    if found == "json":
         dumps = json.dumps
         return lambda v: _quote(dumps(v))  # like SQLAlchemy's JSON type: None is stored as JSON null
-    if isinstance(kind, String):
+    if found == "text":
         return lambda v: "" if v is None else (_quote(v) if type(v) is str else _field(v, False, name))
-    if isinstance(kind, Float):
+    if found == "float":
         return lambda v: repr(v) if type(v) is float and math.isfinite(v) else _field(v, False, name)
-    if isinstance(kind, Boolean):
+    if found == "bool":
         return lambda v: "t" if v is True else ("f" if v is False else _field(v, False, name))
-    if isinstance(kind, UTCDateTime):
+    if found == "time":
         return lambda v: v.isoformat() if type(v) is datetime and v.tzinfo is UTC else _field(v, False, name)
     return lambda v: _field(v, False, name)
 

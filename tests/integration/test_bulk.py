@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import event, select, text
 
 from coordinator_core.db.bulk import COPY_THRESHOLD, update_rows, upsert_rows
 from coordinator_core.db.engine import get_engine
-from coordinator_core.db.tables import FeedRecord, Model
+from coordinator_core.db.tables import FeedRecord, Input, Model, Prediction
 
 T = datetime(2026, 11, 2, tzinfo=UTC)
 M = Model.__table__  # type: ignore[attr-defined]
@@ -36,6 +37,40 @@ def _model(i: int, name: str | None = None) -> dict:
         "overall_score_jsonb": {},
         "scores_by_scope_jsonb": [],
         "meta_jsonb": {"i": i, "text": 'quote " comma , newline \n end'},
+    }
+
+
+def _model_and_config(engine: Any) -> None:
+    """Model ``m00000`` and config ``CFG``: what the inputs and predictions of a test refer to."""
+    with engine.begin() as db:
+        upsert_rows(db, M, [_model(0)], ["id"])
+        db.execute(
+            text(
+                "INSERT INTO scheduled_prediction_configs (id, scope_key, scope_template_jsonb, schedule_jsonb, active, "
+                "\"order\", meta_jsonb, updated_at) VALUES ('CFG', 'K', '{}', '{}', true, 0, '{}', :t)"
+            ),
+            {"t": T},
+        )
+
+
+def _prediction(i: int, **values: Any) -> dict[str, Any]:
+    """Model ``m00000``'s PENDING prediction of round ``INP_<i>``, with ``values`` changed."""
+    return {
+        "id": f"PRE_{i}",
+        "input_id": f"INP_{i}",
+        "model_id": "m00000",
+        "prediction_config_id": "CFG",
+        "scope_key": "K",
+        "scope_jsonb": {},
+        "status": "PENDING",
+        "runner_status": None,
+        "failed_reason": None,
+        "exec_time_ms": 1.5,
+        "inference_output_jsonb": {"value": i / 1000},
+        "meta_jsonb": {},
+        "performed_at": T,
+        "resolvable_at": T,
+        **values,
     }
 
 
@@ -130,20 +165,10 @@ def test_upserted_rows_read_back_exactly_as_written(db_url: str, count: int) -> 
     above it; SQLite: per-field), texts, floats, nested JSON and microsecond timestamps come back
     as written; a JSON column holding ``None`` (stored as JSON null) and a non-finite float go
     the per-field way and come back too."""
-    from coordinator_core.db.tables import Prediction
-
     engine = get_engine(db_url)
     P = Prediction.__table__  # type: ignore[attr-defined]
     at = T + timedelta(microseconds=123_457)
-    with engine.begin() as db:
-        upsert_rows(db, M, [_model(0)], ["id"])
-        db.execute(
-            text(
-                "INSERT INTO scheduled_prediction_configs (id, scope_key, scope_template_jsonb, schedule_jsonb, active, "
-                "\"order\", meta_jsonb, updated_at) VALUES ('CFG', 'K', '{}', '{}', true, 0, '{}', :t)"
-            ),
-            {"t": T},
-        )
+    _model_and_config(engine)
     rows = []
     for i in range(count):
         words = AWKWARD_TEXT[i % len(AWKWARD_TEXT)]
@@ -164,8 +189,6 @@ def test_upserted_rows_read_back_exactly_as_written(db_url: str, count: int) -> 
             }
         )
     rows[0]["actuals_jsonb"] = None  # JSON null on both databases
-    from coordinator_core.db.tables import Input
-
     IN = Input.__table__  # type: ignore[attr-defined]
     sent: list[str] = []
     event.listen(engine, "before_cursor_execute", lambda *args: sent.append(args[2]))
@@ -174,22 +197,15 @@ def test_upserted_rows_read_back_exactly_as_written(db_url: str, count: int) -> 
         assert upsert_rows(db, IN, rows[:1], ["prediction_config_id", "round_at"]) == 1  # JSON null: per field
         assert upsert_rows(db, IN, rows, ["prediction_config_id", "round_at"]) == 0  # a re-run writes none
         predictions = [
-            {
-                "id": f"PRE_{i}",
-                "input_id": f"INP_{i}",
-                "model_id": "m00000",
-                "prediction_config_id": "CFG",
-                "scope_key": "K",
-                "scope_jsonb": {},
-                "status": "PENDING",
-                "runner_status": None if i % 2 else "SUCCESS",
-                "failed_reason": AWKWARD_TEXT[i % len(AWKWARD_TEXT)],
-                "exec_time_ms": AWKWARD_FLOAT[i % len(AWKWARD_FLOAT)],
-                "inference_output_jsonb": {"value": IN_JSON[i % len(IN_JSON)]},
-                "meta_jsonb": {},
-                "performed_at": at,
-                "resolvable_at": at,
-            }
+            _prediction(
+                i,
+                runner_status=None if i % 2 else "SUCCESS",
+                failed_reason=AWKWARD_TEXT[i % len(AWKWARD_TEXT)],
+                exec_time_ms=AWKWARD_FLOAT[i % len(AWKWARD_FLOAT)],
+                inference_output_jsonb={"value": IN_JSON[i % len(IN_JSON)]},
+                performed_at=at,
+                resolvable_at=at,
+            )
             for i in range(count)
         ]
         postgres = db_url.startswith("postgresql")
@@ -215,19 +231,11 @@ def test_a_predictions_status_change_is_heap_only_on_postgres(db_url: str) -> No
     version of its rows, so scoring a batch writes no index entry (counted by the server for the
     transaction)."""
     from coordinator_core.db.repositories.rounds import SqlRoundRepository
-    from coordinator_core.db.tables import Input, Prediction
     from coordinator_core.domain.scoring import StatusChange
 
     engine, count = get_engine(db_url), 300
+    _model_and_config(engine)
     with engine.begin() as db:
-        upsert_rows(db, M, [_model(0)], ["id"])
-        db.execute(
-            text(
-                "INSERT INTO scheduled_prediction_configs (id, scope_key, scope_template_jsonb, schedule_jsonb, active, "
-                "\"order\", meta_jsonb, updated_at) VALUES ('CFG', 'K', '{}', '{}', true, 0, '{}', :t)"
-            ),
-            {"t": T},
-        )
         inputs = [
             {
                 "id": f"INP_{i}",
@@ -244,23 +252,7 @@ def test_a_predictions_status_change_is_heap_only_on_postgres(db_url: str) -> No
             for i in range(count)
         ]
         upsert_rows(db, Input.__table__, inputs, ["prediction_config_id", "round_at"])  # type: ignore[attr-defined]
-        predictions = [
-            {
-                "id": f"PRE_{i}",
-                "input_id": f"INP_{i}",
-                "model_id": "m00000",
-                "prediction_config_id": "CFG",
-                "scope_key": "K",
-                "scope_jsonb": {"subject": "BTC", "horizon_seconds": 3600},
-                "status": "PENDING",
-                "exec_time_ms": 1.5,
-                "inference_output_jsonb": {"value": i / 1000},
-                "meta_jsonb": {},
-                "performed_at": T,
-                "resolvable_at": T,
-            }
-            for i in range(count)
-        ]
+        predictions = [_prediction(i, scope_jsonb={"subject": "BTC", "horizon_seconds": 3600}) for i in range(count)]
         upsert_rows(db, Prediction.__table__, predictions, ["input_id", "model_id"])  # type: ignore[attr-defined]
     with engine.begin() as db:
         changes = [StatusChange(f"PRE_{i}", "SCORED") for i in range(0, count, 2)]
