@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
-from sqlalchemy import event, make_url
+from sqlalchemy import event, exc, make_url
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import create_engine
 
@@ -23,6 +24,36 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+PING_IDLE_SECONDS = 2.0
+"""A pooled Postgres connection idle for longer than this is pinged (``SELECT 1``) when it is
+checked out, and replaced with a new one when the ping finds it dead (a server restart, an idle
+timeout on the way): what ``pool_pre_ping`` does, without the round trip for a connection that was
+in use a moment ago (a round checks out twice within milliseconds). A connection that dies within
+that window surfaces as ``TransientError`` on its first statement, which Prefect retries, and
+SQLAlchemy then replaces every pooled connection older than the failure."""
+
+
+def _checked_in(_dbapi_connection: Any, record: Any) -> None:
+    record.info["checked_in"] = time.monotonic()
+
+
+def _ping_if_idle(engine: Engine) -> Any:
+    dialect = engine.dialect
+
+    def checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get("checked_in")
+        if since is None or time.monotonic() - since <= PING_IDLE_SECONDS:
+            return  # just connected, or in use a moment ago
+        try:
+            dialect.do_ping(dbapi_connection)
+        except dialect.loaded_dbapi.Error as error:
+            if dialect.is_disconnect(error, dbapi_connection, None):
+                raise exc.InvalidatePoolError() from error  # the pool reconnects, and retries once
+            raise
+
+    return checkout
+
+
 def make_engine(url: str) -> Engine:
     """A new engine; SQLite gets WAL, foreign keys and a busy timeout; Postgres runs in UTC."""
     if url.startswith("sqlite"):
@@ -33,11 +64,12 @@ def make_engine(url: str) -> Engine:
         options = " ".join(filter(None, [str(parsed.query.get("options", "")), "-c timezone=UTC"]))
         engine = create_engine(
             parsed.difference_update_query(["options"]),
-            pool_pre_ping=True,
             pool_size=10,
             max_overflow=10,
             connect_args={"options": options},
         )
+        event.listen(engine.pool, "checkin", _checked_in)
+        event.listen(engine.pool, "checkout", _ping_if_idle(engine))
     return engine
 
 
