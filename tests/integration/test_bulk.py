@@ -4,11 +4,15 @@ columns are rewritten only when changed, the ``final_wins`` guard, and ``update_
 
 from __future__ import annotations
 
+import enum
 import math
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import event, select, text
 
 from coordinator_core.db.bulk import COPY_THRESHOLD, update_rows, upsert_rows
@@ -163,8 +167,8 @@ IN_JSON = [x for x in AWKWARD_FLOAT if abs(x) < 1e300]
 def test_upserted_rows_read_back_exactly_as_written(db_url: str, count: int) -> None:
     """Whatever path a batch takes (Postgres: one JSON parameter below the COPY threshold, COPY
     above it; SQLite: per-field), texts, floats, nested JSON and microsecond timestamps come back
-    as written; a JSON column holding ``None`` (stored as JSON null) and a non-finite float go
-    the per-field way and come back too."""
+    as written; a JSON column holding ``None`` is stored as JSON null (not SQL NULL) on every path;
+    a non-finite float goes the per-field way and comes back too."""
     engine = get_engine(db_url)
     P = Prediction.__table__  # type: ignore[attr-defined]
     at = T + timedelta(microseconds=123_457)
@@ -194,7 +198,12 @@ def test_upserted_rows_read_back_exactly_as_written(db_url: str, count: int) -> 
     event.listen(engine, "before_cursor_execute", lambda *args: sent.append(args[2]))
     with engine.begin() as db:
         assert upsert_rows(db, IN, rows[1:], ["prediction_config_id", "round_at"]) == count - 1
-        assert upsert_rows(db, IN, rows[:1], ["prediction_config_id", "round_at"]) == 1  # JSON null: per field
+        assert upsert_rows(db, IN, rows[:1], ["prediction_config_id", "round_at"]) == 1  # JSON null
+        copied = [  # a COPY batch of JSON nulls
+            dict(rows[0], id=f"INP_C{i}", round_at=at - timedelta(days=1, minutes=i), actuals_jsonb=None)
+            for i in range(COPY_THRESHOLD)
+        ]
+        assert upsert_rows(db, IN, copied, ["prediction_config_id", "round_at"]) == COPY_THRESHOLD
         assert upsert_rows(db, IN, rows, ["prediction_config_id", "round_at"]) == 0  # a re-run writes none
         predictions = [
             _prediction(
@@ -214,15 +223,19 @@ def test_upserted_rows_read_back_exactly_as_written(db_url: str, count: int) -> 
         assert upsert_rows(db, P, predictions[:-1], ["input_id", "model_id"]) == count - 1
         assert upsert_rows(db, P, predictions[-1:], ["input_id", "model_id"]) == 1  # NaN: per field
         stored = {r.id: dict(r._mapping) for r in db.execute(select(IN))}
+        sql_nulls = set(db.execute(select(IN.c.id).where(IN.c.actuals_jsonb.is_(None))).scalars())
         stored_p = {r.id: dict(r._mapping) for r in db.execute(select(P))}
     for row in rows:
         assert stored[row["id"]] == row
+    assert stored[copied[0]["id"]]["actuals_jsonb"] is None
+    assert sql_nulls == set(), "a None in a JSON column is JSON null, whatever the path (COPY, JSON rows, per field)"
     for row in predictions[:-1] if postgres else predictions:
         assert stored_p[row["id"]] == row
     if postgres:
         assert math.isnan(stored_p[predictions[-1]["id"]]["exec_time_ms"])
     recordsets = sum("json_populate_recordset" in statement for statement in sent)
-    assert recordsets == (2 if postgres and count < COPY_THRESHOLD else 0)  # the small batches JSON carries
+    # the small batches JSON carries: below the threshold all four but the NaN, above it the one row
+    assert recordsets == (0 if not postgres else 4 if count < COPY_THRESHOLD else 1)
 
 
 @pytest.mark.parametrize("db_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
@@ -273,3 +286,79 @@ def test_a_naive_timestamp_is_refused_with_the_same_error_on_every_path(db_url: 
             upsert_rows(db, M, rows, ["id"])
         with engine.connect() as db:
             assert db.execute(select(M.c.id)).all() == []  # nothing of the batch was written
+
+
+_JSON_TEXT = st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\x00"), max_size=12)
+_JSON_VALUE = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**63 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | _JSON_TEXT,
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(_JSON_TEXT, inner, max_size=5),
+    max_leaves=30,
+)
+
+
+class _Colour(enum.Enum):
+    RED = "red"
+
+
+@pytest.mark.parametrize("db_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
+def test_the_json_rows_store_what_the_per_field_path_stores(db_url: str) -> None:
+    """Property: a small upsert (one JSON parameter, written by orjson when it can do so exactly)
+    stores every JSON column value as the per-field path (SQLAlchemy's ``json.dumps``) stores it,
+    compared as Postgres prints the stored ``jsonb``; values only orjson would convert (a UUID, an
+    Enum, a tuple, a non-finite float, a datetime) are stored or refused as the per-field path does."""
+    engine = get_engine(db_url)
+    IN = Input.__table__  # type: ignore[attr-defined]
+    _model_and_config(engine)
+    counter = iter(range(10**9))
+
+    def stored(value: Any, per_field: bool) -> str:
+        i = next(counter)
+        row = {
+            "id": f"INP_{i}",
+            "prediction_config_id": "CFG",
+            "scope_key": "K",
+            "status": "RECEIVED",
+            "round_at": T + timedelta(minutes=i),
+            "received_at": T,
+            "resolvable_at": T,
+            "resolved_at": None,
+            "raw_data_jsonb": value,
+            "actuals_jsonb": None,
+            "scope_jsonb": {},
+            "meta_jsonb": {},
+        }
+        with engine.begin() as db:
+            if per_field:
+                db.execute(IN.insert(), [row])
+            else:
+                assert upsert_rows(db, IN, [row], ["prediction_config_id", "round_at"]) == 1
+            return db.execute(text("SELECT raw_data_jsonb::text FROM inputs WHERE id = :i"), {"i": row["id"]}).scalar()
+
+    @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(value=_JSON_VALUE)
+    def same(value: Any) -> None:
+        assert stored(value, per_field=False) == stored(value, per_field=True)
+
+    same()
+
+    def outcome(value: Any, per_field: bool) -> str:
+        try:
+            return stored(value, per_field)
+        except Exception as exc:  # the error the writer gets
+            return f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
+
+    for value in [
+        {"id": uuid.UUID(int=7)},
+        {"colour": _Colour.RED},
+        {"pair": (1, 2.5)},
+        {"x": float("nan")},
+        {"x": [float("inf")]},
+        {"at": T},
+        {"big": 10**30},
+        {1: "non-text key"},
+    ]:
+        assert outcome(value, per_field=False) == outcome(value, per_field=True), value
