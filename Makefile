@@ -49,8 +49,8 @@ worker: env  ## a process worker for the 'coordinator' work pool
 test: env  ## the whole suite: unit, integration (SQLite + Postgres), end to end (Prefect server, deployment, serve)
 	.venv/bin/pytest -q tests/unit tests/integration tests/e2e
 
-test-unit: env  ## pure tests: no database, no server (< 30 s)
-	.venv/bin/pytest -q tests/unit
+test-unit: env  ## pure tests: no database, no server, spread over the machine's cores (pytest-xdist)
+	.venv/bin/pytest -q -n auto tests/unit
 
 test-integration: env  ## repositories, services, feeds, gateways and API on SQLite and Postgres (own databases)
 	.venv/bin/pytest -q tests/integration
