@@ -12,8 +12,10 @@ is printed, because the machine is shared and noisy.
   cycle without the leaderboard's metric columns (coverage, bootstrap CI, IC…, which the floor does
   not compute); the cycle with them is printed after it, on a third copy.
 * **flat cost**: scoring 20 new predictions with no history and with 100,000 scored ones.
-* **rounds**: ``predict_round`` with 16 in-process models (data → persisted predictions, p50/p99)
-  and with 5,000 (p50 of the round beyond the models' own time, persistence included).
+* **rounds**: ``predict_round`` with 16 in-process models (data → persisted predictions, p50/p99),
+  next to a floor interleaved with it (``RoundFloor``: the round's reads and writes as four raw
+  psycopg2 calls on one open connection), and with 5,000 (p50 of the round beyond the models' own
+  time, persistence included).
 
 ``BENCH_POSTGRES_URL`` names a database on the server used to create (and drop) the benchmark's
 own databases (default ``postgresql+psycopg2://127.0.0.1:5432/test``).
@@ -445,7 +447,73 @@ def model_folders(count: int) -> Path:
     return root
 
 
-def bench_rounds(models: int, rounds: int, label: str) -> None:
+class RoundFloor:
+    """The least a round of ``models`` predictions can cost on this server, written directly with
+    psycopg2 on one open connection: the newest 120 feed records in one SELECT, one input row
+    (the records' values as its JSON data), one multi-row INSERT of the predictions, COMMIT. It
+    writes rounds of its own (``FLOOR_…``, round times before the real ones), interleaved with the
+    real rounds, so both see the same load."""
+
+    def __init__(self, url: str, models: list[str], config_id: str, window: int) -> None:
+        self.connection = psycopg2.connect(_dsn(url))
+        self.models, self.config_id, self.window = models, config_id, window
+
+    def run(self, k: int, at: datetime) -> float:
+        started = time.perf_counter()
+        with self.connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT id, ts_event, values_jsonb FROM feed_records WHERE source = %s AND subject = %s AND kind = %s "
+                "AND granularity = %s AND final AND ts_event <= %s ORDER BY ts_event DESC LIMIT %s",
+                ("synthetic", "BTC", "candle", "1m", at - MINUTE, self.window),
+            )
+            records = cursor.fetchall()
+            assert len(records) == self.window, f"the floor read {len(records)} records, not {self.window}"
+            input_id = f"FLOOR_{k}"
+            data = json.dumps({"candles": [{"ts": int(r[1].timestamp()), **r[2]} for r in reversed(records)]})
+            cursor.execute(
+                "INSERT INTO inputs (id, prediction_config_id, scope_key, status, round_at, received_at, resolvable_at, "
+                "raw_data_jsonb, actuals_jsonb, scope_jsonb, meta_jsonb) "
+                "VALUES (%s, %s, 'BTC-3600', 'RECEIVED', %s, %s, %s, %s, 'null', '{}', '{}')",
+                (input_id, self.config_id, at - timedelta(days=3650) + k * MINUTE, at, at + timedelta(hours=1), data),
+            )
+            rows = [
+                {
+                    "id": f"PRE_{m}_{input_id}",
+                    "input_id": input_id,
+                    "model_id": m,
+                    "prediction_config_id": self.config_id,
+                    "scope_key": "BTC-3600",
+                    "scope_jsonb": {"subject": "BTC", "horizon_seconds": 3600, "step_seconds": 900},
+                    "status": "PENDING",
+                    "exec_time_ms": 0.1,
+                    "inference_output_jsonb": {"value": 0.001},
+                    "meta_jsonb": {},
+                    "performed_at": at.isoformat(),
+                    "resolvable_at": (at + timedelta(hours=1)).isoformat(),
+                }
+                for m in self.models
+            ]
+            cursor.execute(
+                "INSERT INTO predictions (id, input_id, model_id, prediction_config_id, scope_key, scope_jsonb, status, "
+                "exec_time_ms, inference_output_jsonb, meta_jsonb, performed_at, resolvable_at) "
+                "SELECT id, input_id, model_id, prediction_config_id, scope_key, scope_jsonb, status, exec_time_ms, "
+                "inference_output_jsonb, meta_jsonb, performed_at, resolvable_at "
+                "FROM json_populate_recordset(NULL::predictions, %s)",
+                (json.dumps(rows),),
+            )
+        self.connection.commit()
+        return time.perf_counter() - started
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+def _percentiles(times: list[float]) -> tuple[float, float]:
+    ordered = sorted(times)
+    return statistics.median(ordered), ordered[min(len(ordered) - 1, int(round(0.99 * (len(ordered) - 1))))]
+
+
+def bench_rounds(models: int, rounds: int, label: str, floor: bool = False) -> None:
     from coordinator_core.bootstrap import build_runtime
     from coordinator_core.services.configs import seed_configs
     from coordinator_core.services.ingest import ingest
@@ -483,7 +551,8 @@ def bench_rounds(models: int, rounds: int, label: str) -> None:
         loaded = time.perf_counter() - loaded
         now = datetime(2026, 11, 2, tzinfo=UTC)
         seed_configs(rt.uow, rt.contract, rt.settings, now)
-        times = []
+        times, floor_times = [], []
+        reference = None
         for k in range(rounds):
             at = now + k * timedelta(hours=1)
             ingest(rt.uow, rt.sources, rt.settings, at)  # the round's data, not timed
@@ -491,14 +560,27 @@ def bench_rounds(models: int, rounds: int, label: str) -> None:
             result = predict_round(rt.uow, gateway, rt.contract, rt.settings, at)
             times.append(time.perf_counter() - started)
             assert sum(result.statuses.values()) == models * len(result.inputs) and result.inputs, result
+            if floor:
+                if reference is None:
+                    with rt.uow() as work:
+                        config_id = work.configs.active()[0].id
+                    model_ids = sorted(i.model_id for i in gateway.models())
+                    reference = RoundFloor(url, model_ids, config_id, rt.settings.feed_candles_window)
+                floor_times.append(reference.run(k, at))
         rt.close()
-        times.sort()
-        p50 = statistics.median(times)
-        p99 = times[min(len(times) - 1, int(round(0.99 * (len(times) - 1))))]
+        p50, p99 = _percentiles(times)
         print(
             f"  {label}: {models:,} models × {rounds} rounds (one config), models loaded in {loaded:.1f} s; "
             f"round p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms (models' own time ≈ 0: each returns a constant)"
         )
+        if reference is not None:
+            reference.close()
+            f50, f99 = _percentiles(floor_times)
+            print(
+                f"    floor (one connection, raw psycopg2: feed SELECT, input INSERT, one predictions INSERT, COMMIT; "
+                f"interleaved): p50 {f50 * 1000:.1f} ms, p99 {f99 * 1000:.1f} ms | ratio p50 {p50 / f50:.2f}x, "
+                f"p99 {p99 / f99:.2f}x"
+            )
     finally:
         drop_database(url)
 
@@ -517,7 +599,7 @@ def main() -> None:
     if "flat" in only:
         bench_flat()
     if "rounds" in only:
-        bench_rounds(16, 200, "data → persisted predictions")
+        bench_rounds(16, 200, "data → persisted predictions", floor=True)
         bench_rounds(5_000, 7 if quick else 11, "a round of 5,000 in-process models")
 
 
