@@ -78,6 +78,25 @@ def _prediction(i: int, **values: Any) -> dict[str, Any]:
     }
 
 
+def _input(i: int, **values: Any) -> dict[str, Any]:
+    """Round ``INP_<i>`` of config ``CFG`` (RECEIVED, at ``T`` + i minutes), with ``values`` changed."""
+    return {
+        "id": f"INP_{i}",
+        "prediction_config_id": "CFG",
+        "scope_key": "K",
+        "status": "RECEIVED",
+        "round_at": T + timedelta(minutes=i),
+        "received_at": T,
+        "resolvable_at": T,
+        "resolved_at": None,
+        "raw_data_jsonb": {},
+        "actuals_jsonb": None,
+        "scope_jsonb": {},
+        "meta_jsonb": {},
+        **values,
+    }
+
+
 @pytest.mark.parametrize("count", [3, COPY_THRESHOLD + 7])
 def test_upsert_counts_inserted_and_changed_rows_and_a_rerun_writes_none(db_url: str, count: int) -> None:
     engine = get_engine(db_url)
@@ -249,21 +268,9 @@ def test_a_predictions_status_change_is_heap_only_on_postgres(db_url: str) -> No
     engine, count = get_engine(db_url), 300
     _model_and_config(engine)
     with engine.begin() as db:
-        inputs = [
-            {
-                "id": f"INP_{i}",
-                "prediction_config_id": "CFG",
-                "scope_key": "K",
-                "status": "RECEIVED",
-                "round_at": T + timedelta(minutes=i),
-                "received_at": T,
-                "resolvable_at": T,
-                "raw_data_jsonb": {},
-                "scope_jsonb": {},
-                "meta_jsonb": {},
-            }
-            for i in range(count)
-        ]
+        inputs = [_input(i) for i in range(count)]
+        for row in inputs:
+            del row["resolved_at"], row["actuals_jsonb"]  # left to the table's defaults
         upsert_rows(db, Input.__table__, inputs, ["prediction_config_id", "round_at"])  # type: ignore[attr-defined]
         predictions = [_prediction(i, scope_jsonb={"subject": "BTC", "horizon_seconds": 3600}) for i in range(count)]
         upsert_rows(db, Prediction.__table__, predictions, ["input_id", "model_id"])  # type: ignore[attr-defined]
@@ -316,21 +323,7 @@ def test_the_json_rows_store_what_the_per_field_path_stores(db_url: str) -> None
     counter = iter(range(10**9))
 
     def stored(value: Any, per_field: bool) -> str:
-        i = next(counter)
-        row = {
-            "id": f"INP_{i}",
-            "prediction_config_id": "CFG",
-            "scope_key": "K",
-            "status": "RECEIVED",
-            "round_at": T + timedelta(minutes=i),
-            "received_at": T,
-            "resolvable_at": T,
-            "resolved_at": None,
-            "raw_data_jsonb": value,
-            "actuals_jsonb": None,
-            "scope_jsonb": {},
-            "meta_jsonb": {},
-        }
+        row = _input(next(counter), raw_data_jsonb=value)
         with engine.begin() as db:
             if per_field:
                 db.execute(IN.insert(), [row])
