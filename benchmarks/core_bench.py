@@ -449,22 +449,32 @@ def model_folders(count: int) -> Path:
 
 class RoundFloor:
     """The least a round of ``models`` predictions can cost on this server, written directly with
-    psycopg2 on one open connection: the newest 120 feed records in one SELECT, one input row
+    psycopg2 on one open connection: the feed window (``FEED_CANDLES_WINDOW`` records) in one SELECT, one input row
     (the records' values as its JSON data), one multi-row INSERT of the predictions, COMMIT. It
     writes rounds of its own (``FLOOR_…``, round times before the real ones), interleaved with the
     real rounds, so both see the same load."""
 
-    def __init__(self, url: str, models: list[str], config_id: str, window: int) -> None:
+    def __init__(self, url: str, rt: Any, scope_key: str, subject: str) -> None:
+        from coordinator_core.feeds.base import FeedScope
+
         self.connection = psycopg2.connect(_dsn(url))
-        self.models, self.config_id, self.window = models, config_id, window
+        settings = rt.settings
+        self.scope = FeedScope(settings.sources[0], subject, settings.feed_kind, settings.feed_granularity)
+        self.window, self.scope_key = settings.feed_candles_window, scope_key
+        with rt.uow() as work:
+            self.config_id = next(c.id for c in work.configs.active() if c.scope_key == scope_key)
+        self.models = sorted(i.model_id for i in rt.gateway.models())
 
     def run(self, k: int, at: datetime) -> float:
+        from coordinator_core.feeds.base import observe_delay
+
+        scope = self.scope
         started = time.perf_counter()
         with self.connection.cursor() as cursor:
             cursor.execute(
                 "SELECT id, ts_event, values_jsonb FROM feed_records WHERE source = %s AND subject = %s AND kind = %s "
                 "AND granularity = %s AND final AND ts_event <= %s ORDER BY ts_event DESC LIMIT %s",
-                ("synthetic", "BTC", "candle", "1m", at - MINUTE, self.window),
+                (scope.source, scope.subject, scope.kind, scope.granularity, at - observe_delay(scope), self.window),
             )
             records = cursor.fetchall()
             assert len(records) == self.window, f"the floor read {len(records)} records, not {self.window}"
@@ -473,8 +483,16 @@ class RoundFloor:
             cursor.execute(
                 "INSERT INTO inputs (id, prediction_config_id, scope_key, status, round_at, received_at, resolvable_at, "
                 "raw_data_jsonb, actuals_jsonb, scope_jsonb, meta_jsonb) "
-                "VALUES (%s, %s, 'BTC-3600', 'RECEIVED', %s, %s, %s, %s, 'null', '{}', '{}')",
-                (input_id, self.config_id, at - timedelta(days=3650) + k * MINUTE, at, at + timedelta(hours=1), data),
+                "VALUES (%s, %s, %s, 'RECEIVED', %s, %s, %s, %s, 'null', '{}', '{}')",
+                (
+                    input_id,
+                    self.config_id,
+                    self.scope_key,
+                    at - timedelta(days=3650) + k * MINUTE,
+                    at,
+                    at + timedelta(hours=1),
+                    data,
+                ),
             )
             rows = [
                 {
@@ -482,8 +500,8 @@ class RoundFloor:
                     "input_id": input_id,
                     "model_id": m,
                     "prediction_config_id": self.config_id,
-                    "scope_key": "BTC-3600",
-                    "scope_jsonb": {"subject": "BTC", "horizon_seconds": 3600, "step_seconds": 900},
+                    "scope_key": self.scope_key,
+                    "scope_jsonb": {"subject": scope.subject, "horizon_seconds": 3600, "step_seconds": 900},
                     "status": "PENDING",
                     "exec_time_ms": 0.1,
                     "inference_output_jsonb": {"value": 0.001},
@@ -552,7 +570,7 @@ def bench_rounds(models: int, rounds: int, label: str, floor: bool = False) -> N
         now = datetime(2026, 11, 2, tzinfo=UTC)
         seed_configs(rt.uow, rt.contract, rt.settings, now)
         times, floor_times = [], []
-        reference = None
+        reference = RoundFloor(url, rt, "BTC-3600", "BTC") if floor else None
         for k in range(rounds):
             at = now + k * timedelta(hours=1)
             ingest(rt.uow, rt.sources, rt.settings, at)  # the round's data, not timed
@@ -560,12 +578,7 @@ def bench_rounds(models: int, rounds: int, label: str, floor: bool = False) -> N
             result = predict_round(rt.uow, gateway, rt.contract, rt.settings, at)
             times.append(time.perf_counter() - started)
             assert sum(result.statuses.values()) == models * len(result.inputs) and result.inputs, result
-            if floor:
-                if reference is None:
-                    with rt.uow() as work:
-                        config_id = work.configs.active()[0].id
-                    model_ids = sorted(i.model_id for i in gateway.models())
-                    reference = RoundFloor(url, model_ids, config_id, rt.settings.feed_candles_window)
+            if reference is not None:
                 floor_times.append(reference.run(k, at))
         rt.close()
         p50, p99 = _percentiles(times)

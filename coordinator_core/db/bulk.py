@@ -35,7 +35,21 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import JSON, Boolean, Float, Integer, String, bindparam, column, select, table, text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Float,
+    Integer,
+    String,
+    bindparam,
+    cast,
+    column,
+    func,
+    literal_column,
+    select,
+    table,
+    text,
+)
 from sqlalchemy.engine import Connection
 from sqlalchemy.types import TypeDecorator
 
@@ -121,7 +135,6 @@ def _recordset_upsert(
     ``None`` when the rows leave out a column that has a Python-side default."""
     key = (target.name, tuple(columns), tuple(conflict), tuple(update or ()), refresh, guard)
     if key not in _RECORDSET_UPSERTS:
-        from sqlalchemy import cast, func
         from sqlalchemy.dialects.postgresql import JSON as PG_JSON
         from sqlalchemy.dialects.postgresql import insert
 
@@ -142,8 +155,6 @@ def _json_null_kept(target_column: Any, value: Any) -> Any:
     holds SQL NULL (``json_populate_recordset`` reads a JSON ``null`` field as SQL NULL), so a
     ``None`` is stored as the per-field path stores it."""
     if _column_kind(target_column.type) == "json" and not getattr(target_column.type, "none_as_null", False):
-        from sqlalchemy import cast, func, literal_column
-
         return func.coalesce(value, cast(literal_column("'null'"), target_column.type))
     return value
 

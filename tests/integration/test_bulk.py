@@ -196,20 +196,16 @@ def test_upserted_rows_read_back_exactly_as_written(db_url: str, count: int) -> 
     for i in range(count):
         words = AWKWARD_TEXT[i % len(AWKWARD_TEXT)]
         rows.append(
-            {
-                "id": f"INP_{i}",
-                "prediction_config_id": "CFG",
-                "scope_key": words,
-                "status": "RECEIVED",
-                "round_at": at + timedelta(minutes=i),
-                "received_at": at,
-                "resolvable_at": at + timedelta(hours=1),
-                "resolved_at": None,
-                "raw_data_jsonb": {"text": words, "x": IN_JSON[i % len(IN_JSON)], "list": [1, None, True]},
-                "actuals_jsonb": {"value": IN_JSON[(i + 1) % len(IN_JSON)]},
-                "scope_jsonb": {"nested": {"deep": [words]}},
-                "meta_jsonb": {},
-            }
+            _input(
+                i,
+                scope_key=words,
+                round_at=at + timedelta(minutes=i),
+                received_at=at,
+                resolvable_at=at + timedelta(hours=1),
+                raw_data_jsonb={"text": words, "x": IN_JSON[i % len(IN_JSON)], "list": [1, None, True]},
+                actuals_jsonb={"value": IN_JSON[(i + 1) % len(IN_JSON)]},
+                scope_jsonb={"nested": {"deep": [words]}},
+            )
         )
     rows[0]["actuals_jsonb"] = None  # JSON null on both databases
     IN = Input.__table__  # type: ignore[attr-defined]
