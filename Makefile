@@ -5,6 +5,10 @@ UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 export UV_PYTHON ?= python3
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export DO_NOT_TRACK ?= 1
+# Python may keep its compiled modules (gitignored __pycache__), pytest its assertion rewrites: with
+# PYTHONDONTWRITEBYTECODE set, every run (and every subprocess, xdist worker, model node) recompiles
+# the package and ~170 test modules, about 3 s per process.
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: demo test test-unit test-integration test-e2e bench env lint format clean serve deploy worker
 
