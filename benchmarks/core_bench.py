@@ -516,7 +516,7 @@ class RoundFloor:
                 "exec_time_ms, inference_output_jsonb, meta_jsonb, performed_at, resolvable_at) "
                 "SELECT id, input_id, model_id, prediction_config_id, scope_key, scope_jsonb, status, exec_time_ms, "
                 "inference_output_jsonb, meta_jsonb, performed_at, resolvable_at "
-                "FROM json_populate_recordset(NULL::predictions, %s)",
+                "FROM jsonb_populate_recordset(NULL::predictions, %s::jsonb)",
                 (json.dumps(rows),),
             )
         self.connection.commit()

@@ -166,8 +166,15 @@ class ConfigRepository(Protocol):
 
 
 class ModelRepository(Protocol):
-    def sync(self, infos: Sequence[ModelInfo], now: datetime, deregister_after: timedelta | None = None) -> None:
-        """The registry follows the gateway; see ``db.repositories.models``."""
+    def sync(
+        self,
+        infos: Sequence[ModelInfo],
+        now: datetime,
+        deregister_after: timedelta | None = None,
+        absence_grace: timedelta | None = None,
+    ) -> dict[str, tuple[str, datetime | None]]:
+        """The registry follows the gateway; see ``db.repositories.models``. With
+        ``absence_grace``: ``not_running(now, absence_grace)`` after the sync; without: ``{}``."""
         ...
 
     def not_running(self, now: datetime, grace: timedelta) -> dict[str, tuple[str, datetime | None]]:
@@ -190,9 +197,9 @@ class ModelRepository(Protocol):
 class RoundRepository(Protocol):
     def existing_inputs(self, input_ids: Sequence[str]) -> set[str]: ...
 
-    def add_inputs(self, rows: Sequence[Mapping[str, Any]]) -> None: ...
-
-    def add_predictions(self, rows: Sequence[Mapping[str, Any]]) -> None: ...
+    def add_rounds(self, inputs: Sequence[Mapping[str, Any]], predictions: Sequence[Mapping[str, Any]]) -> None:
+        """Insert inputs, then predictions; a stored round or (round, model) prediction is kept."""
+        ...
 
     def due_inputs(self, now: datetime, after: tuple[datetime, str] | None, limit: int) -> list[DueInput]: ...
 
@@ -349,4 +356,8 @@ class UnitOfWork(Protocol):
     def commit(self) -> None: ...
 
 
-UnitOfWorkFactory = Callable[[], UnitOfWork]
+class UnitOfWorkFactory(Protocol):
+    """Each call is a new unit of work; ``read_only=True``: reads only (no transaction to end, no
+    commit, no lock)."""
+
+    def __call__(self, read_only: bool = False) -> UnitOfWork: ...

@@ -7,6 +7,13 @@
         ...                                  # repositories: uow.rounds, uow.scores, ...
         uow.commit()                         # without it, everything is rolled back
 
+    with SqlUnitOfWork(engine, read_only=True) as uow:   # reads only: no transaction
+        ...
+
+A read-only unit runs each statement in autocommit (no BEGIN, and no ROLLBACK round trip at its
+end; each read sees the data committed when it runs, as in READ COMMITTED); it cannot commit or
+lock, so nothing it does can write.
+
 Lock conflicts and lost connections surface as ``TransientError`` (retried by Prefect).
 """
 
@@ -41,12 +48,17 @@ class SqlUnitOfWork:
     leaderboards: SqlLeaderboardRepository
     checkpoints: SqlCheckpointRepository
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, read_only: bool = False) -> None:
         self.engine = engine
+        self.read_only = read_only
 
     def __enter__(self) -> SqlUnitOfWork:
         self.connection = self.engine.connect()
-        self.transaction = self.connection.begin()
+        if self.read_only:
+            self.connection.execution_options(isolation_level="AUTOCOMMIT")  # in place; reset at return
+            self.transaction = None
+        else:
+            self.transaction = self.connection.begin()
         db = self.connection
         self.feeds = SqlFeedRepository(db)
         self.configs = SqlConfigRepository(db)
@@ -61,7 +73,7 @@ class SqlUnitOfWork:
         self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
     ) -> None:
         try:
-            if self.transaction.is_active:  # not committed: roll back
+            if self.transaction is not None and self.transaction.is_active:  # not committed: roll back
                 self.transaction.rollback()
         finally:
             self.connection.close()
@@ -71,13 +83,20 @@ class SqlUnitOfWork:
     def lock(self, name: str) -> None:
         """Serialise writers named ``name`` across processes for the rest of the transaction:
         ``pg_advisory_xact_lock`` on Postgres; SQLite already admits one writer at a time."""
+        self._writable("lock")
         if self.engine.dialect.name == "postgresql":
             self._run(
                 lambda: self.connection.execute(text("SELECT pg_advisory_xact_lock(hashtext(:name))"), {"name": name})
             )
 
     def commit(self) -> None:
+        self._writable("commit")
+        assert self.transaction is not None
         self._run(self.transaction.commit)
+
+    def _writable(self, action: str) -> None:
+        if self.read_only:
+            raise RuntimeError(f"a read-only unit of work cannot {action}: open it with read_only=False")
 
     def _run(self, action: Callable[[], object]) -> None:
         try:
@@ -86,6 +105,7 @@ class SqlUnitOfWork:
             raise TransientError(f"database temporarily unavailable: {exc.orig}") from exc
 
 
-def sql_unit_of_work(engine: Engine) -> Callable[[], SqlUnitOfWork]:
-    """The factory services take: each call is a new unit of work on ``engine``."""
-    return lambda: SqlUnitOfWork(engine)
+def sql_unit_of_work(engine: Engine) -> Callable[..., SqlUnitOfWork]:
+    """The factory services take: each call is a new unit of work on ``engine`` (``read_only=True``:
+    reads only, in autocommit)."""
+    return lambda read_only=False: SqlUnitOfWork(engine, read_only)

@@ -340,7 +340,7 @@ def _predict_round(
 ) -> RoundResult:
     result = RoundResult()
     infos = gateway.models()
-    with uow() as work:
+    with uow(read_only=True) as work:  # reads only: no transaction held, none to end
         due = due_rounds(work, contract, now)
         by_subject: dict[str, list[_Due]] = {}
         for item in due:
@@ -404,10 +404,10 @@ def _predict_round(
 
     load_errors = gateway.load_errors
     with uow() as work:
-        work.models.sync(registry, now, deregister_after)
+        # registered, not running, past the grace (after the sync): charged for the round as a
+        # model that did not answer
+        away = work.models.sync(registry, now, deregister_after, timedelta(seconds=settings.absence_grace_seconds))
         running = [i.model_id for i in infos if i.state == "RUNNING"]  # the registry after the sync
-        # registered, not running, past the grace: charged for the round as a model that did not answer
-        away = work.models.not_running(now, timedelta(seconds=settings.absence_grace_seconds))
         away = {m: v for m, v in away.items() if m not in running and m not in load_errors}
         input_rows, prediction_rows = [], []
         failures: dict[str, str] = {}
@@ -463,8 +463,7 @@ def _predict_round(
             prediction_rows += round_rows
             prediction_rows += ensemble_rows(contract, item, round_rows, now, resolvable_at)
             result.inputs.append(item.input_id)
-        work.rounds.add_inputs(input_rows)
-        work.rounds.add_predictions(prediction_rows)
+        work.rounds.add_rounds(input_rows, prediction_rows)
         work.models.record_failures(failures, now)
         work.commit()
     log.info("round at %s: %d inputs, predictions %s", now, len(result.inputs), dict(result.statuses))

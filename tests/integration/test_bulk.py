@@ -248,7 +248,7 @@ def test_upserted_rows_read_back_exactly_as_written(db_url: str, count: int) -> 
         assert stored_p[row["id"]] == row
     if postgres:
         assert math.isnan(stored_p[predictions[-1]["id"]]["exec_time_ms"])
-    recordsets = sum("json_populate_recordset" in statement for statement in sent)
+    recordsets = sum("jsonb_populate_recordset" in statement for statement in sent)
     # the small batches JSON carries: below the threshold all four but the NaN, above it the one row
     assert recordsets == (0 if not postgres else 4 if count < COPY_THRESHOLD else 1)
 

@@ -254,8 +254,9 @@ KILL_POINTS = [
     at("predict: before the check for existing rounds", LIVE, step=2, service="predict", sql="SELECT inputs.id"),
     at("predict: reads done, before the model calls", LIVE, models="before", step=2),
     at("predict: models called, before any write", LIVE, models="after", step=2),
-    at("predict: models synced, before the inputs", LIVE, step=2, service="predict", sql="INSERT INTO inputs"),
-    at("predict: inputs inserted, before the predictions", LIVE, step=2, service="predict", sql="INSERT INTO pred"),
+    # the sync's UPDATE reads the models away after it (one statement); inputs and predictions go together
+    at("predict: models read, before the sync's update", LIVE, step=2, service="predict", sql="WITH changed AS"),
+    at("predict: models synced, before the rounds", LIVE, step=2, service="predict", sql="WITH batch_0 AS"),
     at("predict: everything written, before the commit", LIVE, step=2, service="predict", kind="commit"),
     # score: one batch (step 1)
     at("score: before the first batch's lock", LIVE, step=1, service="score", part="batch", tx=1, n=0),
@@ -304,7 +305,7 @@ KILL_POINTS = [
     at(
         "backtest step 0: before the first watermark", BACKTEST, step=0, service="ingest", sql="INSERT INTO feed_ingest"
     ),
-    at("backtest step 1: before the predictions", BACKTEST, step=1, service="predict", sql="INSERT INTO predictions"),
+    at("backtest step 1: before the predictions", BACKTEST, step=1, service="predict", sql="WITH batch_0 AS"),
     at("backtest step 1: predicted, before scoring", BACKTEST, step=1, service="score", n=0),
     at("backtest step 2: before the scores", BACKTEST, step=2, service="score", sql="INSERT INTO scores"),
     at("backtest step 2: batch committed, before the refresh", BACKTEST, step=2, part="refresh", n=0),

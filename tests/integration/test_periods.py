@@ -78,8 +78,7 @@ def _seed(engine, times: list[datetime]) -> list[ScoreRow]:
                 rows.append(
                     ScoreRow(f"P{k}{m}", m, f"I{k}", status, value, status == "SCORED", None, {"value": value}, at)
                 )
-        work.rounds.add_inputs(inputs)
-        work.rounds.add_predictions(predictions)
+        work.rounds.add_rounds(inputs, predictions)
         work.scores.add(rows)
         work.scores.rebuild_snapshots(sorted({period_start(r.scored_at, 3600) for r in rows}), 3600, None, T)
         work.commit()

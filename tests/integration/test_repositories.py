@@ -63,8 +63,7 @@ def _seed(engine) -> None:
                         "resolvable_at": at,
                     }
                 )
-        work.rounds.add_inputs(rows_in)
-        work.rounds.add_predictions(rows_p)
+        work.rounds.add_rounds(rows_in, rows_p)
         work.commit()
 
 

@@ -126,7 +126,13 @@ class FakeModels:
     def __init__(self, s: State) -> None:
         self.s = s
 
-    def sync(self, infos: Sequence[ModelInfo], now: datetime, deregister_after: timedelta | None = None) -> None:
+    def sync(
+        self,
+        infos: Sequence[ModelInfo],
+        now: datetime,
+        deregister_after: timedelta | None = None,
+        absence_grace: timedelta | None = None,
+    ) -> dict[str, tuple[str, datetime | None]]:
         for i in infos:
             row = self.s.models.setdefault(
                 i.model_id, {"overall": {}, "failure": None, "first_seen": now, "running_at": None}
@@ -143,6 +149,7 @@ class FakeModels:
                 since = row["running_at"] or row["first_seen"]
                 if row["state"] not in ("RUNNING", "DEREGISTERED", "VIRTUAL") and since <= now - deregister_after:
                     row["state"] = "DEREGISTERED"
+        return {} if absence_grace is None else self.not_running(now, absence_grace)
 
     def not_running(self, now: datetime, grace: timedelta) -> dict[str, tuple[str, datetime | None]]:
         return {
@@ -187,14 +194,12 @@ class FakeRounds:
     def existing_inputs(self, input_ids: Sequence[str]) -> set[str]:
         return {i for i in input_ids if i in self.s.inputs}
 
-    def add_inputs(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        for row in rows:
-            self.s.inputs.setdefault(row["id"], dict(row))
-
-    def add_predictions(self, rows: Sequence[Mapping[str, Any]]) -> None:
+    def add_rounds(self, inputs: Sequence[Mapping[str, Any]], predictions: Sequence[Mapping[str, Any]]) -> None:
         """One prediction per (round, model): a row whose round and model are stored is skipped."""
+        for row in inputs:
+            self.s.inputs.setdefault(row["id"], dict(row))
         stored = {(p["input_id"], p["model_id"]) for p in self.s.predictions.values()}
-        for row in rows:
+        for row in predictions:
             if (row["input_id"], row["model_id"]) not in stored:
                 stored.add((row["input_id"], row["model_id"]))
                 self.s.predictions.setdefault(row["id"], dict(row))
@@ -514,8 +519,9 @@ class FakeCheckpoints:
 
 
 class FakeUnitOfWork:
-    def __init__(self, state: State) -> None:
+    def __init__(self, state: State, read_only: bool = False) -> None:
         self.state = state
+        self.read_only = read_only
 
     def __enter__(self) -> FakeUnitOfWork:
         self.work = copy.deepcopy(self.state)
@@ -529,9 +535,11 @@ class FakeUnitOfWork:
         self.work = None  # type: ignore[assignment]
 
     def lock(self, name: str) -> None:
+        assert not self.read_only, "a read-only unit of work cannot lock"
         self.work.locks.append(name)
 
     def commit(self) -> None:
+        assert not self.read_only, "a read-only unit of work cannot commit"
         self.work.commits += 1
         self.state.__dict__.update(copy.deepcopy(self.work).__dict__)
 
@@ -539,7 +547,7 @@ class FakeUnitOfWork:
 def fake_uow(state: State | None = None) -> tuple[State, Any]:
     """``(state, factory)``: the state every committed unit of work of ``factory`` shares."""
     state = state or State()
-    return state, lambda: FakeUnitOfWork(state)
+    return state, lambda read_only=False: FakeUnitOfWork(state, read_only)
 
 
 def utc(*args: int) -> datetime:

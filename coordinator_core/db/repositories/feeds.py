@@ -8,10 +8,11 @@ an input or an entry price.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, select, text
+from sqlalchemy import BigInteger, bindparam, cast, func, select, text
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.engine import Connection
 
 from coordinator_core.db.bulk import upsert_rows
@@ -37,6 +38,23 @@ LATEST = (  # built once: a round reads it for every subject
     .order_by(FR.c.ts_event.desc())
     .limit(bindparam("limit"))
 )
+_WINDOW = LATEST.subquery("w")
+# Postgres: the same rows as ONE JSON array of ``[id, ts_event in epoch microseconds, values]``,
+# oldest first: one value to decode instead of a row, a timestamp and a JSON value per record.
+# The values are the jsonb text ``json.loads`` decodes either way; the microseconds are exact.
+LATEST_JSON = select(
+    func.json_agg(
+        aggregate_order_by(
+            func.json_build_array(
+                _WINDOW.c.id,
+                cast(func.extract("epoch", _WINDOW.c.ts_event) * 1_000_000, BigInteger),
+                _WINDOW.c.values_jsonb,
+            ),
+            _WINDOW.c.ts_event,
+        )
+    )
+)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class SqlFeedRepository:
@@ -118,18 +136,20 @@ class SqlFeedRepository:
         )
 
     def latest_records(self, scope: FeedScope, as_of: datetime, limit: int) -> list[StoredRecord]:
-        """The newest ``limit`` final records observed at or before ``as_of``, oldest first."""
-        rows = self.db.execute(
-            LATEST,
-            {
-                "source": scope.source,
-                "subject": scope.subject,
-                "kind": scope.kind,
-                "granularity": scope.granularity,
-                "cutoff": as_of - observe_delay(scope),
-                "limit": limit,
-            },
-        ).all()
+        """The newest ``limit`` final records observed at or before ``as_of``, oldest first (on
+        Postgres read as one JSON array, ``LATEST_JSON``)."""
+        params = {
+            "source": scope.source,
+            "subject": scope.subject,
+            "kind": scope.kind,
+            "granularity": scope.granularity,
+            "cutoff": as_of - observe_delay(scope),
+            "limit": limit,
+        }
+        if self.db.dialect.name == "postgresql":
+            window = self.db.execute(LATEST_JSON, params).scalar() or []
+            return [StoredRecord(i, EPOCH + timedelta(microseconds=us), values) for i, us, values in window]
+        rows = self.db.execute(LATEST, params).all()
         return [StoredRecord(r.id, r.ts_event, r.values_jsonb) for r in reversed(rows)]
 
     def records_between(self, scope: FeedScope, start: datetime, as_of: datetime) -> list[StoredRecord]:

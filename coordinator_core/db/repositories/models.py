@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import String, any_, bindparam, case, func, literal, select
+from sqlalchemy import String, any_, bindparam, case, false, func, literal, select, true, union_all
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 
@@ -53,12 +53,22 @@ def _known(dialect: str) -> Any:
     return M.c.id.in_(bindparam("known", expanding=True))
 
 
-# not seen running since ``cutoff`` (a model never seen running: since it was first seen)
-_STALE = func.coalesce(M.c.running_at, M.c.first_seen_at) <= bindparam("cutoff", type_=M.c.running_at.type)
-# registered (not DEREGISTERED), not RUNNING (nor a VIRTUAL ensemble), and stale: charged ABSENT rows
-# by the rounds after the grace, DEREGISTERED by the sync after ``deregister_after``
-_AWAY = M.c.state.not_in([RUNNING, DEREGISTERED, VIRTUAL]) & _STALE
+def _stale(row: Any, cutoff: str) -> Any:
+    """Not seen running since the bound ``cutoff`` (a model never seen running: since it was first
+    seen). ``row``: the ``models`` columns (the table's, or those of the rows an UPDATE returns)."""
+    return func.coalesce(row.running_at, row.first_seen_at) <= bindparam(cutoff, type_=M.c.running_at.type)
+
+
+def _away(row: Any, cutoff: str) -> Any:
+    """Registered (not DEREGISTERED), not RUNNING (nor a VIRTUAL ensemble), and stale: charged
+    ABSENT rows by the rounds after the grace, DEREGISTERED by the sync after ``deregister_after``."""
+    return row.state.not_in([RUNNING, DEREGISTERED, VIRTUAL]) & _stale(row, cutoff)
+
+
+_STALE = _stale(M.c, "cutoff")
+_AWAY = _away(M.c, "cutoff")
 _NOT_RUNNING = select(M.c.id, M.c.state, M.c.running_at).where(_AWAY).order_by(M.c.id)
+_SYNC_AWAY: dict[str, Any] = {}  # Postgres: the sync's UPDATE and the models away after it, one statement
 
 
 def _sync_statements(dialect: str) -> tuple[Any, Any]:
@@ -105,17 +115,47 @@ def _sync_statements(dialect: str) -> tuple[Any, Any]:
     return built
 
 
+def _sync_and_away(update: Any) -> Any:
+    """Postgres: the sync's ``update`` and ``not_running`` (bound ``grace``: ``now - grace``) in ONE
+    statement. The UPDATE is a data-modifying CTE returning the rows it changed, with their new
+    values; the models it did not touch are read as they were (unchanged by it). Rows: ``id,
+    state, running_at, changed`` (the UPDATE wrote it), ``away`` (``not_running`` holds it)."""
+    if "postgresql" not in _SYNC_AWAY:
+        changed = update.returning(M.c.running_at, M.c.first_seen_at).cte("changed")
+        _SYNC_AWAY["postgresql"] = union_all(
+            select(
+                changed.c.id,
+                changed.c.state,
+                changed.c.running_at,
+                true().label("changed"),
+                _away(changed.c, "grace").label("away"),
+            ),
+            select(M.c.id, M.c.state, M.c.running_at, false(), true()).where(
+                _away(M.c, "grace"), M.c.id.not_in(select(changed.c.id))
+            ),
+        )
+    return _SYNC_AWAY["postgresql"]
+
+
 class SqlModelRepository:
     def __init__(self, db: Connection) -> None:
         self.db = db
 
-    def sync(self, infos: Sequence[ModelInfo], now: datetime, deregister_after: timedelta | None = None) -> None:
+    def sync(
+        self,
+        infos: Sequence[ModelInfo],
+        now: datetime,
+        deregister_after: timedelta | None = None,
+        absence_grace: timedelta | None = None,
+    ) -> dict[str, tuple[str, datetime | None]]:
         """Insert new models, refresh known ones, mark models the gateway no longer reports STOPPED;
         ``running_at = now`` for the models it reports RUNNING; a DEREGISTERED model stays so unless
         it is reported RUNNING (then it is registered again); with ``deregister_after``, a
         registered model not seen running for that long is DEREGISTERED. One read, an upsert of
         the new or changed models only (none when the registry is unchanged), and one UPDATE for
-        what changes every run (``_sync_statements``)."""
+        what changes every run (``_sync_statements``). With ``absence_grace``, returns
+        ``not_running(now, absence_grace)`` after the sync (on Postgres read by the UPDATE's own
+        statement, ``_sync_and_away``); without, ``{}``."""
         known = [i.model_id for i in infos]
         read, update = _sync_statements(self.db.dialect.name)
         # only the reported models' rows: a model not reported changes only by the UPDATE below, and
@@ -149,11 +189,18 @@ class SqlModelRepository:
             log.info("models seen running again, registered again: %s", ", ".join(sorted(back)))
         upsert_rows(self.db, M, changed, ["id"], update=SYNCED)
         cutoff = None if deregister_after is None else now - deregister_after
-        result = self.db.execute(update, {"now": now, "known": known, "cutoff": cutoff})
+        params = {"now": now, "known": known, "cutoff": cutoff}
+        away: dict[str, tuple[str, datetime | None]] = {}
+        if absence_grace is not None and self.db.dialect.name == "postgresql":
+            rows = self.db.execute(_sync_and_away(update), {**params, "grace": now - absence_grace}).all()
+            changes = [(r.id, r.state) for r in rows if r.changed]
+            away = {r.id: (r.state, r.running_at) for r in sorted(rows) if r.away}
+        else:
+            changes = [(r.id, r.state) for r in self.db.execute(update, params).all()]
+            if absence_grace is not None:
+                away = self.not_running(now, absence_grace)
         dropped = sorted(
-            model_id
-            for model_id, state in result.all()
-            if state == DEREGISTERED and before.get(model_id) != DEREGISTERED
+            model_id for model_id, state in changes if state == DEREGISTERED and before.get(model_id) != DEREGISTERED
         )
         if dropped:
             log.warning(
@@ -161,6 +208,7 @@ class SqlModelRepository:
                 deregister_after,
                 ", ".join(dropped),
             )
+        return away
 
     def not_running(self, now: datetime, grace: timedelta) -> dict[str, tuple[str, datetime | None]]:
         """Registered models (not DEREGISTERED) that are not RUNNING and were last seen running at

@@ -6,10 +6,11 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, func, or_, select, text
+from sqlalchemy import String, and_, any_, bindparam, case, func, or_, select, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 
-from coordinator_core.db.bulk import update_rows, upsert_rows
+from coordinator_core.db.bulk import update_rows, upsert_batches
 from coordinator_core.db.tables import Input, InputStatus, Prediction, PredictionStatus
 from coordinator_core.domain.scoring import PendingPrediction, StatusChange
 from coordinator_core.ports import DueInput, StoredInput
@@ -24,7 +25,10 @@ POINT_PAIRS = (  # built once: every leaderboard rebuild of a point competition 
     .join(IN, IN.c.id == P.c.input_id)
     .where(P.c.input_id.in_(bindparam("ids", expanding=True)), P.c.status == PredictionStatus.SCORED.value)
 )
-EXISTING = select(IN.c.id).where(IN.c.id.in_(bindparam("ids", expanding=True)))  # built once: every round asks
+EXISTING = {  # built once: every round asks (Postgres: one bound array, no statement rendered per call)
+    "postgresql": select(IN.c.id).where(IN.c.id == any_(bindparam("ids", type_=ARRAY(String)))),
+    "sqlite": select(IN.c.id).where(IN.c.id.in_(bindparam("ids", expanding=True))),
+}
 
 
 class SqlRoundRepository:
@@ -36,14 +40,18 @@ class SqlRoundRepository:
         found: set[str] = set()
         ids = list(input_ids)
         for offset in range(0, len(ids), PAGE):
-            found.update(self.db.execute(EXISTING, {"ids": ids[offset : offset + PAGE]}).scalars())
+            found.update(
+                self.db.execute(EXISTING[self.db.dialect.name], {"ids": ids[offset : offset + PAGE]}).scalars()
+            )
         return found
 
-    def add_inputs(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        upsert_rows(self.db, IN, rows, ["prediction_config_id", "round_at"])
-
-    def add_predictions(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        upsert_rows(self.db, P, rows, ["input_id", "model_id"])
+    def add_rounds(self, inputs: Sequence[Mapping[str, Any]], predictions: Sequence[Mapping[str, Any]]) -> None:
+        """Insert the rounds' inputs, then their predictions; a stored round (config, round time)
+        or prediction (round, model) is left as it is (on Postgres one statement for both,
+        ``bulk.upsert_batches``)."""
+        upsert_batches(
+            self.db, [(IN, inputs, ["prediction_config_id", "round_at"]), (P, predictions, ["input_id", "model_id"])]
+        )
 
     # -- score --------------------------------------------------------------------------------------
     def due_inputs(self, now: datetime, after: tuple[datetime, str] | None, limit: int) -> list[DueInput]:
