@@ -41,6 +41,8 @@ def _ping_if_idle(engine: Engine) -> Any:
     dialect = engine.dialect
 
     def checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        if dbapi_connection.autocommit:  # left on by a read-only unit of work: every unit starts transactional
+            dbapi_connection.autocommit = False
         since = record.info.get("checked_in")
         if since is None or time.monotonic() - since <= PING_IDLE_SECONDS:
             return  # just connected, or in use a moment ago

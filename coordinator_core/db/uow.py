@@ -10,9 +10,12 @@
     with SqlUnitOfWork(engine, read_only=True) as uow:   # reads only: no transaction
         ...
 
-A read-only unit runs each statement in autocommit (no BEGIN, and no ROLLBACK round trip at its
-end; each read sees the data committed when it runs, as in READ COMMITTED); it cannot commit or
-lock, so nothing it does can write.
+A read-only unit cannot commit or lock, so nothing it does can write. On Postgres it runs each
+statement in autocommit (no BEGIN, and no ROLLBACK round trip at its end; each read sees the data
+committed when it runs, as in READ COMMITTED), by the driver's own ``autocommit`` switch, which
+costs no round trip (SQLAlchemy's ``isolation_level="AUTOCOMMIT"`` sends a ``SET`` each time);
+the switch is off again before the connection goes back to the pool, and the pool's checkout
+turns it off for any connection that kept it (``db.engine``).
 
 Lock conflicts and lost connections surface as ``TransientError`` (retried by Prefect).
 """
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from types import TracebackType
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
@@ -47,6 +51,7 @@ class SqlUnitOfWork:
     scores: SqlScoreRepository
     leaderboards: SqlLeaderboardRepository
     checkpoints: SqlCheckpointRepository
+    _autocommit: Any  # the driver connection a read-only unit switched to autocommit
 
     def __init__(self, engine: Engine, read_only: bool = False) -> None:
         self.engine = engine
@@ -54,9 +59,12 @@ class SqlUnitOfWork:
 
     def __enter__(self) -> SqlUnitOfWork:
         self.connection = self.engine.connect()
+        self._autocommit = None
         if self.read_only:
-            self.connection.execution_options(isolation_level="AUTOCOMMIT")  # in place; reset at return
             self.transaction = None
+            if self.engine.dialect.name == "postgresql":
+                self._autocommit = self.connection.connection.dbapi_connection
+                self._autocommit.autocommit = True
         else:
             self.transaction = self.connection.begin()
         db = self.connection
@@ -75,6 +83,11 @@ class SqlUnitOfWork:
         try:
             if self.transaction is not None and self.transaction.is_active:  # not committed: roll back
                 self.transaction.rollback()
+            if self._autocommit is not None:
+                try:
+                    self._autocommit.autocommit = False
+                except Exception:  # a dead connection: never pooled again
+                    self.connection.invalidate()
         finally:
             self.connection.close()
         if isinstance(error, OperationalError):
@@ -107,5 +120,5 @@ class SqlUnitOfWork:
 
 def sql_unit_of_work(engine: Engine) -> Callable[..., SqlUnitOfWork]:
     """The factory services take: each call is a new unit of work on ``engine`` (``read_only=True``:
-    reads only, in autocommit)."""
+    reads only; see the module)."""
     return lambda read_only=False: SqlUnitOfWork(engine, read_only)

@@ -219,3 +219,19 @@ def test_a_read_only_unit_sends_no_begin_nor_rollback_and_cannot_write(db_url: s
             assert not work.connection.connection.dbapi_connection.autocommit
     with engine.begin() as db:
         assert db.execute(select(IN.c.id)).scalars().all() == ["INP_0"]
+
+
+@pytest.mark.parametrize("db_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
+def test_a_pooled_connection_left_in_autocommit_is_transactional_again_at_checkout(db_url: str) -> None:
+    """Whatever left the driver's autocommit on (a unit that died before its exit), the next unit
+    of work gets a transaction: its uncommitted write is rolled back."""
+    engine = get_engine(db_url)
+    _model_and_config(engine)
+    with engine.connect() as connection:
+        raw = connection.connection.dbapi_connection
+        raw.autocommit = True  # and returned to the pool so
+    with SqlUnitOfWork(engine) as work:
+        assert work.connection.connection.dbapi_connection is raw and not raw.autocommit
+        work.rounds.add_rounds([_input(0)], [])  # not committed
+    with engine.begin() as db:
+        assert db.execute(select(IN.c.id)).all() == []
