@@ -6,7 +6,8 @@ import threading
 import time
 from typing import Any
 
-from sqlalchemy import event, exc, make_url
+from sqlalchemy import String, any_, bindparam, event, exc, make_url
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import create_engine
 
@@ -82,6 +83,15 @@ def get_engine(url: str) -> Engine:
         if engine is None:
             engine = _ENGINES[url] = make_engine(url)
         return engine
+
+
+def among(column: Any, name: str, dialect: str) -> Any:
+    """``column`` among the bound list ``name``: one bound array on Postgres (``= ANY``: one cached
+    statement, no list rendered per call, no statement of thousands of parameters), an expanding
+    ``IN`` on SQLite."""
+    if dialect == "postgresql":
+        return column == any_(bindparam(name, type_=ARRAY(String)))
+    return column.in_(bindparam(name, expanding=True))
 
 
 def upsert_statement(

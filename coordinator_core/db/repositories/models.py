@@ -13,13 +13,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
-from sqlalchemy import String, any_, bindparam, case, false, func, literal, select, true, union_all
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import bindparam, case, false, func, literal, select, true, union_all
 from sqlalchemy.engine import Connection
 
 from coordinator_core.db.bulk import update_rows, upsert_rows
+from coordinator_core.db.engine import among
 from coordinator_core.db.tables import Model
 from coordinator_core.domain.ranking import Participant
 from coordinator_core.domain.statuses import ModelState
@@ -45,14 +46,6 @@ STATE_AT = SYNCED_FIELDS.index("state")
 _SYNC: dict[str, tuple[Any, Any]] = {}  # per dialect: (the reported models' stored rows, the UPDATE)
 
 
-def _known(dialect: str) -> Any:
-    """``id`` among the bound ``known`` ids: one bound array on Postgres (no statement of
-    thousands of parameters), an expanding ``IN`` on SQLite."""
-    if dialect == "postgresql":
-        return M.c.id == any_(bindparam("known", type_=ARRAY(String)))
-    return M.c.id.in_(bindparam("known", expanding=True))
-
-
 def _stale(row: Any, cutoff: str) -> Any:
     """Not seen running since the bound ``cutoff`` (a model never seen running: since it was first
     seen). ``row``: the ``models`` columns (the table's, or those of the rows an UPDATE returns)."""
@@ -68,7 +61,6 @@ def _away(row: Any, cutoff: str) -> Any:
 _STALE = _stale(M.c, "cutoff")
 _AWAY = _away(M.c, "cutoff")
 _NOT_RUNNING = select(M.c.id, M.c.state, M.c.running_at).where(_AWAY).order_by(M.c.id)
-_SYNC_AWAY: dict[str, Any] = {}  # Postgres: the sync's UPDATE and the models away after it, one statement
 
 
 def _sync_statements(dialect: str) -> tuple[Any, Any]:
@@ -86,7 +78,7 @@ def _sync_statements(dialect: str) -> tuple[Any, Any]:
     if built is not None:
         return built
     now = bindparam("now", type_=M.c.last_seen_at.type)
-    known = _known(dialect)
+    known = among(M.c.id, "known", dialect)
     running = M.c.state == RUNNING
     stops = ~known & running
     state = case(
@@ -115,26 +107,25 @@ def _sync_statements(dialect: str) -> tuple[Any, Any]:
     return built
 
 
+@cache
 def _sync_and_away(update: Any) -> Any:
     """Postgres: the sync's ``update`` and ``not_running`` (bound ``grace``: ``now - grace``) in ONE
     statement. The UPDATE is a data-modifying CTE returning the rows it changed, with their new
     values; the models it did not touch are read as they were (unchanged by it). Rows: ``id,
     state, running_at, changed`` (the UPDATE wrote it), ``away`` (``not_running`` holds it)."""
-    if "postgresql" not in _SYNC_AWAY:
-        changed = update.returning(M.c.running_at, M.c.first_seen_at).cte("changed")
-        _SYNC_AWAY["postgresql"] = union_all(
-            select(
-                changed.c.id,
-                changed.c.state,
-                changed.c.running_at,
-                true().label("changed"),
-                _away(changed.c, "grace").label("away"),
-            ),
-            select(M.c.id, M.c.state, M.c.running_at, false(), true()).where(
-                _away(M.c, "grace"), M.c.id.not_in(select(changed.c.id))
-            ),
-        )
-    return _SYNC_AWAY["postgresql"]
+    changed = update.returning(M.c.running_at, M.c.first_seen_at).cte("changed")
+    return union_all(
+        select(
+            changed.c.id,
+            changed.c.state,
+            changed.c.running_at,
+            true().label("changed"),
+            _away(changed.c, "grace").label("away"),
+        ),
+        select(M.c.id, M.c.state, M.c.running_at, false(), true()).where(
+            _away(M.c, "grace"), M.c.id.not_in(select(changed.c.id))
+        ),
+    )
 
 
 class SqlModelRepository:

@@ -6,11 +6,11 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, and_, any_, bindparam, case, func, or_, select, text
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import and_, bindparam, case, func, or_, select, text
 from sqlalchemy.engine import Connection
 
 from coordinator_core.db.bulk import update_rows, upsert_batches
+from coordinator_core.db.engine import among
 from coordinator_core.db.tables import Input, InputStatus, Prediction, PredictionStatus
 from coordinator_core.domain.scoring import PendingPrediction, StatusChange
 from coordinator_core.ports import DueInput, StoredInput
@@ -25,9 +25,8 @@ POINT_PAIRS = (  # built once: every leaderboard rebuild of a point competition 
     .join(IN, IN.c.id == P.c.input_id)
     .where(P.c.input_id.in_(bindparam("ids", expanding=True)), P.c.status == PredictionStatus.SCORED.value)
 )
-EXISTING = {  # built once: every round asks (Postgres: one bound array, no statement rendered per call)
-    "postgresql": select(IN.c.id).where(IN.c.id == any_(bindparam("ids", type_=ARRAY(String)))),
-    "sqlite": select(IN.c.id).where(IN.c.id.in_(bindparam("ids", expanding=True))),
+EXISTING = {  # built once per dialect: every round asks
+    dialect: select(IN.c.id).where(among(IN.c.id, "ids", dialect)) for dialect in ("postgresql", "sqlite")
 }
 
 
