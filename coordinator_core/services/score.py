@@ -283,15 +283,20 @@ def score_predictions(
                         len(late),
                         paid_until,
                     )
-                work.rounds.set_statuses(scored.changes)
+                work.rounds.set_statuses(scored.changes, kept)
                 work.scores.add(scored.scores)
                 result.statuses.update(scored.statuses)
-                paid = [p for p in predictions if not is_virtual(p.model_id)]  # an ensemble's rows are not counted
+                # an ensemble's rows are not counted
+                virtual = {m for m in {p.model_id for p in predictions} if is_virtual(m)}
+                paid = [p for p in predictions if p.model_id not in virtual] if virtual else predictions
                 result.failures.update(batch_failures(paid, scored.changes))
                 if scored.scores:
                     work.scores.mark_dirty(
                         SNAPSHOT,
-                        [period_start(r.scored_at, settings.snapshot_period_seconds) for r in scored.scores],
+                        [
+                            period_start(at, settings.snapshot_period_seconds)
+                            for at in {r.scored_at for r in scored.scores}
+                        ],
                         now,
                     )
                 if scored.scores or reasons:

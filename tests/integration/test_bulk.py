@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import event, select, text
+from sqlalchemy.exc import StatementError
 
 from coordinator_core.db.bulk import COPY_THRESHOLD, update_rows, upsert_rows
 from coordinator_core.db.engine import get_engine
@@ -280,6 +281,36 @@ def test_a_predictions_status_change_is_heap_only_on_postgres(db_url: str) -> No
     assert updated == count and hot == count
 
 
+@pytest.mark.parametrize("rounds", ["all", "some", "none"])
+def test_set_statuses_changes_exactly_the_given_predictions_whatever_rounds_it_is_told(
+    db_url: str, rounds: str
+) -> None:
+    """The rounds passed to ``set_statuses`` narrow where it looks, never what it changes: every
+    given prediction gets its status (those of rounds left out too, by id), and no other
+    prediction of those rounds is touched."""
+    from coordinator_core.db.repositories.rounds import SqlRoundRepository
+    from coordinator_core.domain.scoring import StatusChange
+
+    engine, count = get_engine(db_url), COPY_THRESHOLD + 10
+    _model_and_config(engine)
+    with engine.begin() as db:
+        upsert_rows(db, Input.__table__, [_input(i) for i in range(count)], ["prediction_config_id", "round_at"])  # type: ignore[attr-defined]
+        upsert_rows(db, Prediction.__table__, [_prediction(i) for i in range(count)], ["input_id", "model_id"])  # type: ignore[attr-defined]
+    scored = set(range(0, count, 3))
+    failed = set(range(1, count, 3))
+    told = {"all": list(range(count)), "some": list(range(0, count, 2)), "none": []}[rounds]
+    with engine.begin() as db:
+        changes = [StatusChange(f"PRE_{i}", "SCORED") for i in sorted(scored)]
+        changes += [StatusChange(f"PRE_{i}", "FAILED", f"boom {i}") for i in sorted(failed)]
+        SqlRoundRepository(db).set_statuses(changes, [f"INP_{i}" for i in told])
+    P = Prediction.__table__  # type: ignore[attr-defined]
+    with engine.connect() as db:
+        stored = {r.id: (r.status, r.failed_reason) for r in db.execute(select(P.c.id, P.c.status, P.c.failed_reason))}
+    for i in range(count):
+        expected = ("SCORED", None) if i in scored else ("FAILED", f"boom {i}") if i in failed else ("PENDING", None)
+        assert stored[f"PRE_{i}"] == expected, i
+
+
 def test_a_naive_timestamp_is_refused_with_the_same_error_on_every_path(db_url: str) -> None:
     engine = get_engine(db_url)
     for count in (2, COPY_THRESHOLD + 1):
@@ -309,36 +340,50 @@ class _Colour(enum.Enum):
 
 @pytest.mark.parametrize("db_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
 def test_the_json_rows_store_what_the_per_field_path_stores(db_url: str) -> None:
-    """Property: a small upsert (one JSON parameter, written by orjson when it can do so exactly)
-    stores every JSON column value as the per-field path (SQLAlchemy's ``json.dumps``) stores it,
-    compared as Postgres prints the stored ``jsonb``; values only orjson would convert (a UUID, an
-    Enum, a tuple, a non-finite float, a datetime) are stored or refused as the per-field path does."""
+    """Property: a small upsert (one JSON parameter) and a COPY batch, each written by orjson when
+    it can do so exactly, store every JSON column value as the per-field path (SQLAlchemy's
+    ``json.dumps``) stores it, compared as Postgres prints the stored ``jsonb``; values only orjson
+    would convert (a UUID, an Enum, a tuple, a non-finite float, a datetime) are stored or refused
+    as the per-field path does."""
     engine = get_engine(db_url)
     IN = Input.__table__  # type: ignore[attr-defined]
     _model_and_config(engine)
     counter = iter(range(10**9))
 
-    def stored(value: Any, per_field: bool) -> str:
+    def stored(value: Any, path: str) -> str:
+        """``value`` stored by ``path``: ``per_field``, ``json_rows`` (one row) or ``copy`` (a batch
+        at the COPY threshold, the value in its first row, the others each with their own value)."""
         row = _input(next(counter), raw_data_jsonb=value)
         with engine.begin() as db:
-            if per_field:
+            if path == "per_field":
                 db.execute(IN.insert(), [row])
-            else:
+            elif path == "json_rows":
                 assert upsert_rows(db, IN, [row], ["prediction_config_id", "round_at"]) == 1
+            else:
+                others = [_input(next(counter), raw_data_jsonb={"i": i}) for i in range(COPY_THRESHOLD - 1)]
+                assert upsert_rows(db, IN, [row, *others], ["prediction_config_id", "round_at"]) == COPY_THRESHOLD
             return db.execute(text("SELECT raw_data_jsonb::text FROM inputs WHERE id = :i"), {"i": row["id"]}).scalar()
 
     @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
     @given(value=_JSON_VALUE)
     def same(value: Any) -> None:
-        assert stored(value, per_field=False) == stored(value, per_field=True)
+        assert stored(value, "json_rows") == stored(value, "per_field")
 
     same()
 
-    def outcome(value: Any, per_field: bool) -> str:
+    @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(value=_JSON_VALUE)
+    def same_copied(value: Any) -> None:
+        assert stored(value, "copy") == stored(value, "per_field")
+
+    same_copied()
+
+    def outcome(value: Any, path: str) -> str:
         try:
-            return stored(value, per_field)
-        except Exception as exc:  # the error the writer gets
-            return f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
+            return stored(value, path)
+        except Exception as exc:  # the error the writer gets: the driver's or Python's, under SQLAlchemy's wrapper
+            cause = exc.orig if isinstance(exc, StatementError) and exc.orig is not None else exc
+            return f"{type(cause).__name__}: {str(cause).splitlines()[0]}"
 
     for value in [
         {"id": uuid.UUID(int=7)},
@@ -350,4 +395,28 @@ def test_the_json_rows_store_what_the_per_field_path_stores(db_url: str) -> None
         {"big": 10**30},
         {1: "non-text key"},
     ]:
-        assert outcome(value, per_field=False) == outcome(value, per_field=True), value
+        assert outcome(value, "json_rows") == outcome(value, "per_field"), value
+        assert outcome(value, "copy") == outcome(value, "per_field"), value
+
+
+@pytest.mark.parametrize("db_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
+def test_a_text_array_literal_reads_back_as_its_texts(db_url: str) -> None:
+    """Property: ``text_array`` (one bound literal for thousands of ids) reads back on the server
+    as exactly its texts, in order: quotes, backslashes, commas, braces, spaces, NULL as a word."""
+    from coordinator_core.db.engine import text_array
+
+    engine = get_engine(db_url)
+
+    @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(values=st.lists(_JSON_TEXT | st.sampled_from(['"', "\\", ",", "{}", " a ", "NULL", ""]), max_size=8))
+    def same(values: list[str]) -> None:
+        with engine.connect() as db:
+            back = db.execute(
+                text(
+                    "SELECT coalesce(array_agg(v ORDER BY n), '{}') FROM unnest(CAST(:a AS varchar[])) WITH ORDINALITY AS u(v, n)"
+                ),
+                {"a": text_array(values)},
+            ).scalar()
+        assert back == values
+
+    same()

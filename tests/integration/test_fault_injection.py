@@ -260,7 +260,7 @@ KILL_POINTS = [
     at("predict: everything written, before the commit", LIVE, step=2, service="predict", kind="commit"),
     # score: one batch (step 1)
     at("score: before the first batch's lock", LIVE, step=1, service="score", part="batch", tx=1, n=0),
-    at("score: before the ground truth read", LIVE, step=1, service="score", part="batch", sql="WITH q("),
+    at("score: before the ground truth read", LIVE, step=1, service="score", part="batch", sql="WITH q AS ("),
     at("score: inputs resolved, before reading predictions", LIVE, step=1, service="score", sql="SELECT predictions"),
     at("score: statuses set, before the scores", LIVE, step=1, service="score", sql="INSERT INTO scores"),
     at("score: scores inserted, before the work owed", LIVE, step=1, service="score", sql="INSERT INTO derived"),

@@ -276,7 +276,7 @@ class FakeRounds:
                     failed += 1
         return failed
 
-    def set_statuses(self, changes: Sequence[StatusChange]) -> None:
+    def set_statuses(self, changes: Sequence[StatusChange], rounds: Sequence[str] = ()) -> None:
         for c in changes:
             self.s.predictions[c.prediction_id].update(status=c.status, failed_reason=c.failed_reason)
 

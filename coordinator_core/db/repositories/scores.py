@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BigInteger, Float, Integer, Text, and_, case, cast, func, literal, or_, select, true
+from sqlalchemy import Float, Integer, Text, and_, case, cast, func, literal, literal_column, or_, select, true
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -27,6 +27,8 @@ from coordinator_core.ports import Aggregator, SnapshotRow
 S: Any = Score.__table__  # type: ignore[attr-defined]
 SN: Any = Snapshot.__table__  # type: ignore[attr-defined]
 DD: Any = DerivedDirty.__table__  # type: ignore[attr-defined]
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+FOLDED_KEYS = 32  # result keys the default summary folds into the counts' scan; more: one row per key
 SNAPSHOT_COLUMNS = [
     "prediction_count",
     "scored_count",
@@ -110,23 +112,56 @@ class SqlScoreRepository:
             return 0
         bucket = self._bucket(period_seconds)
         inside = self._ranges(wanted, period_seconds)
-        counts = self.db.execute(
-            select(
-                S.c.model_id,
-                bucket.label("bucket"),
-                func.count(),
-                func.sum(S.c.value),
-                func.sum(case((S.c.success.is_(True), 1), else_=0)),
-                func.sum(case((S.c.prediction_status == PredictionStatus.FAILED.value, 1), else_=0)),
-                func.sum(case((S.c.prediction_status == PredictionStatus.ABSENT.value, 1), else_=0)),
-            )
-            .where(inside)
-            .group_by(S.c.model_id, bucket)
-        ).all()
-        summaries = self._summaries(inside, bucket, aggregator)
+        counted = [
+            func.count(),
+            func.sum(S.c.value),
+            func.sum(case((S.c.success.is_(True), 1), else_=0)),
+            func.sum(case((S.c.prediction_status == PredictionStatus.FAILED.value, 1), else_=0)),
+            func.sum(case((S.c.prediction_status == PredictionStatus.ABSENT.value, 1), else_=0)),
+        ]
+        keys = self._result_keys(inside) if aggregator is None and self.dialect == "postgresql" else None
+        summaries: dict[tuple[str, int], dict[str, Any]] = {}
+        if keys is not None:
+            # the default summary in the same scan as the counts: per key, the mean of the
+            # successful results where it is a number (``_summaries``' rule, without unpacking
+            # every result into rows: a third of the time at a million scores)
+            means = [
+                func.avg(
+                    case(
+                        (
+                            and_(
+                                S.c.success.is_(True),
+                                func.jsonb_typeof(S.c.result_jsonb.op("->")(literal(k))) == "number",
+                            ),
+                            cast(S.c.result_jsonb.op("->>")(literal(k)), Float),
+                        )
+                    )
+                )
+                for k in keys
+            ]
+            found = self.db.execute(
+                select(S.c.model_id, bucket.label("bucket"), *counted, *means)
+                .where(inside)
+                .group_by(S.c.model_id, bucket)
+            ).all()
+            counts = []
+            for row in found:
+                index = self._index(row[1], period_seconds)
+                counts.append((row[0], index, *row[2:7]))
+                summary = {k: float(v) for k, v in zip(keys, row[7:], strict=True) if v is not None}
+                if summary:
+                    summaries[(row[0], index)] = summary
+        else:
+            counts = [
+                (model_id, self._index(index, period_seconds), *rest)
+                for model_id, index, *rest in self.db.execute(
+                    select(S.c.model_id, bucket.label("bucket"), *counted).where(inside).group_by(S.c.model_id, bucket)
+                ).all()
+            ]
+            summaries = self._summaries(inside, bucket, aggregator, period_seconds)
         rows = []
         for model_id, index, count, value_sum, scored, failed, absent in counts:
-            start = datetime.fromtimestamp(int(index) * period_seconds, UTC)
+            start = datetime.fromtimestamp(index * period_seconds, UTC)
             rows.append(
                 {
                     "id": f"SNAP_{model_id}_{start:%Y%m%dT%H%M%S}",
@@ -138,7 +173,7 @@ class SqlScoreRepository:
                     "failed_count": int(failed or 0),
                     "absent_count": int(absent or 0),
                     "value_sum": float(value_sum or 0.0),
-                    "result_summary_jsonb": summaries.get((model_id, int(index)), {}),
+                    "result_summary_jsonb": summaries.get((model_id, index), {}),
                     "meta_jsonb": {},
                     "created_at": now,
                     "updated_at": now,
@@ -147,10 +182,16 @@ class SqlScoreRepository:
         return upsert_rows(self.db, SN, rows, ["model_id", "period_start"], update=SNAPSHOT_COLUMNS)
 
     def _bucket(self, period_seconds: int) -> Any:
-        """The index ``k`` of the period ``(k P, (k + 1) P]`` holding ``scored_at``: ``ceil(epoch / P) - 1``
-        as SQL (``domain.periods``; integer arithmetic on SQLite)."""
+        """The period ``(k P, (k + 1) P]`` holding ``scored_at`` (``domain.periods``), as SQL: on
+        Postgres its start ``k P`` (``date_bin`` of the microsecond before: integer arithmetic on
+        the timestamp, where ``ceil(epoch / P)`` took numeric arithmetic for each score); on
+        SQLite its index ``k`` (integer arithmetic on the stored text). ``_index`` reads either."""
         if self.dialect == "postgresql":
-            return cast(func.ceil(func.extract("epoch", S.c.scored_at) / period_seconds), BigInteger) - 1
+            return func.date_bin(
+                func.make_interval(0, 0, 0, 0, 0, 0, literal(period_seconds, Integer)),
+                S.c.scored_at - literal_column("interval '1 microsecond'"),
+                literal_column("timestamptz '1970-01-01 00:00:00+00'"),
+            )
         # the whole seconds, truncated (strftime rounds a fraction of .9995 or more up, so cut it off)
         seconds = cast(func.strftime("%s", func.substr(S.c.scored_at, 1, 19)), Integer)
         # ceil(t / P) - 1 == floor((ceil(t) - 1) / P): ceil(t) - 1 is the whole seconds when the stored
@@ -158,6 +199,24 @@ class SqlScoreRepository:
         fraction = func.substr(S.c.scored_at, 21)
         below = case((fraction > "000000", seconds), else_=seconds - 1)
         return below.op("/")(literal(period_seconds, Integer))
+
+    @staticmethod
+    def _index(bucket: Any, period_seconds: int) -> int:
+        """The period index ``k`` of a ``_bucket`` value (a period start on Postgres: a whole
+        multiple of ``P`` seconds since the epoch, so the division is exact)."""
+        if isinstance(bucket, datetime):
+            return int((bucket - EPOCH) // timedelta(seconds=period_seconds))
+        return int(bucket)
+
+    def _result_keys(self, inside: Any) -> list[str] | None:
+        """The keys of the successful results of the periods (Postgres), or ``None`` when there
+        are more than ``FOLDED_KEYS`` (each is a column of the folded summary)."""
+        keys = func.jsonb_object_keys(S.c.result_jsonb).table_valued("key").render_derived(name="k")
+        found = self.db.execute(
+            select(keys.c.key).distinct().select_from(S.join(keys, true())).where(inside, S.c.success.is_(True))
+        ).scalars()
+        out = sorted(found)
+        return out if len(out) <= FOLDED_KEYS else None
 
     def _ranges(self, starts: list[datetime], period_seconds: int) -> Any:
         """``scored_at`` inside one of the periods (adjacent periods merged into one range)."""
@@ -171,7 +230,7 @@ class SqlScoreRepository:
         return or_(*[and_(S.c.scored_at > lo, S.c.scored_at <= hi) for lo, hi in ranges])
 
     def _summaries(
-        self, inside: Any, bucket: Any, aggregator: Aggregator | None
+        self, inside: Any, bucket: Any, aggregator: Aggregator | None, period_seconds: int
     ) -> dict[tuple[str, int], dict[str, Any]]:
         out: dict[tuple[str, int], dict[str, Any]] = {}
         if aggregator is None:
@@ -190,7 +249,7 @@ class SqlScoreRepository:
                 .group_by(S.c.model_id, bucket, pairs.c.key)
             )
             for model_id, index, key, value in self.db.execute(query).all():
-                out.setdefault((model_id, int(index)), {})[key] = float(value)
+                out.setdefault((model_id, self._index(index, period_seconds)), {})[key] = float(value)
             return out
         results: dict[tuple[str, int], list[dict[str, Any]]] = {}
         rows = self.db.execute(
@@ -199,7 +258,7 @@ class SqlScoreRepository:
             .order_by(S.c.prediction_id)
         ).all()
         for model_id, index, result in rows:
-            results.setdefault((model_id, int(index)), []).append(result)
+            results.setdefault((model_id, self._index(index, period_seconds)), []).append(result)
         return {key: aggregator(values) for key, values in results.items()}
 
     # -- reads --------------------------------------------------------------------------------------
