@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import threading
 import time
 from typing import Any
@@ -60,7 +59,8 @@ def _ping_if_idle(engine: Engine) -> Any:
     return checkout
 
 
-_LONG_DIGITS = re.compile("[0-9]{19}")
+_DIGITS_AS_ZERO = str.maketrans("123456789", "000000000")
+_LONG_RUN = "0" * 19
 
 
 def json_loads(text: str) -> Any:
@@ -68,8 +68,10 @@ def json_loads(text: str) -> Any:
     a million score cycles' predictions, 4 s less) where orjson is exact: not on a text with a run
     of 19 digits or more (orjson turns an integer beyond 64 bits into a float) or one it refuses (a
     float beyond the double range, which ``json.loads`` reads as infinity; ``NaN``; a lone
-    surrogate). Every engine's JSON columns are read by it (``json_deserializer``)."""
-    if _LONG_DIGITS.search(text) is None:
+    surrogate). Every engine's JSON columns are read by it (``json_deserializer``). The digit runs
+    are found by mapping every digit to ``0`` and looking for 19 of them (a 19 KB feed window:
+    50 µs, where a regular expression took 750 µs, more than ``json.loads`` itself)."""
+    if _LONG_RUN not in text.translate(_DIGITS_AS_ZERO):
         try:
             return orjson.loads(text)
         except orjson.JSONDecodeError:
