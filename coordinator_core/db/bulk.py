@@ -3,7 +3,8 @@
 Postgres
     Batches of ``COPY_THRESHOLD`` rows or more are copied (``COPY … FROM STDIN``, CSV) into a
     temporary staging table and applied with ONE statement: ``INSERT … SELECT … ON CONFLICT`` for
-    upserts, ``UPDATE … FROM stage`` for updates. The CSV is built column by column; a JSON
+    upserts, ``UPDATE … FROM stage`` for updates. The CSV is built column by column (in chunks of
+    ``COPY_CHUNK`` rows, so a batch's memory is its CSV, not every field held apart); a JSON
     column's texts are orjson's when the whole column reads back equal (as for the JSON rows
     below), else ``json.dumps``'s. Smaller batches use a cached statement executed
     for each row (updates only: psycopg2 sends one row per round trip, cheap for a handful).
@@ -62,6 +63,7 @@ from coordinator_core.db.engine import on_conflict, upsert_statement
 from coordinator_core.db.types import UTCDateTime
 
 COPY_THRESHOLD = 200
+COPY_CHUNK = 2_000  # rows encoded at a time into a COPY's CSV
 _STAGED_UPSERTS: dict[tuple[Any, ...], Any] = {}  # INSERT … SELECT FROM stage … ON CONFLICT, built once
 
 
@@ -301,9 +303,12 @@ def _stage(session: Connection, name: str, columns: list[str]) -> str:
 
 
 def _copy(session: Connection, stage: str, target: Any, columns: list[str], rows: Sequence[Mapping[str, Any]]) -> None:
-    fields = [_column_fields(target.c[c].type, c, [row[c] for row in rows]) for c in columns]
     buffer = io.StringIO()
-    buffer.writelines(",".join(line) + "\n" for line in zip(*fields, strict=True))
+    for offset in range(0, len(rows), COPY_CHUNK):  # column by column within a chunk: bounded memory
+        chunk = rows[offset : offset + COPY_CHUNK]
+        fields = [_column_fields(target.c[c].type, c, [row[c] for row in chunk]) for c in columns]
+        buffer.writelines(",".join(line) + "\n" for line in zip(*fields, strict=True))
+        del fields
     buffer.seek(0)
     cursor = session.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     quoted = ", ".join(f'"{c}"' for c in columns)
