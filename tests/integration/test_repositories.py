@@ -14,7 +14,9 @@ from coordinator_core.gateway.base import ModelInfo
 T = datetime(2026, 10, 1, 1, tzinfo=UTC)
 
 
-def _seed(engine) -> None:
+def seed_scored_rounds(engine, times: list[datetime], models: tuple[str, ...]) -> None:
+    """Config ``CFG``, the ``models``, and one RESOLVED round ``I<k>`` at each of ``times`` with a
+    SCORED prediction ``P<k><model>`` per model: what score rows of a test refer to."""
     with engine.begin() as c:
         c.execute(
             text(
@@ -24,10 +26,9 @@ def _seed(engine) -> None:
             {"t": T},
         )
     with SqlUnitOfWork(engine) as work:
-        work.models.sync([ModelInfo("m1", "m1", "p1", "P1"), ModelInfo("m2", "m2", "p2", "P2")], T)
+        work.models.sync([ModelInfo(m, m, f"p{m[1:]}", f"P{m[1:]}") for m in models], T)
         rows_in, rows_p = [], []
-        for k in range(4):
-            at = T + timedelta(minutes=12 * k)
+        for k, at in enumerate(times):
             rows_in.append(
                 {
                     "id": f"I{k}",
@@ -44,7 +45,7 @@ def _seed(engine) -> None:
                     "meta_jsonb": {},
                 }
             )
-            for m in ("m1", "m2"):
+            for m in models:
                 rows_p.append(
                     {
                         "id": f"P{k}{m}",
@@ -65,6 +66,10 @@ def _seed(engine) -> None:
                 )
         work.rounds.add_rounds(rows_in, rows_p)
         work.commit()
+
+
+def _seed(engine) -> None:
+    seed_scored_rounds(engine, [T + timedelta(minutes=12 * k) for k in range(4)], ("m1", "m2"))
 
 
 def test_snapshots_rebuilt_again_and_again_in_one_period_count_every_score(db_url: str) -> None:

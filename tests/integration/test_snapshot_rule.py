@@ -21,7 +21,7 @@ from coordinator_core.db.repositories import scores as score_sql
 from coordinator_core.db.uow import SqlUnitOfWork
 from coordinator_core.domain.periods import period_start
 from coordinator_core.domain.scoring import ScoreRow
-from coordinator_core.gateway.base import ModelInfo
+from tests.integration.test_repositories import seed_scored_rounds
 
 T = datetime(2026, 10, 1, tzinfo=UTC)
 P = 3600
@@ -39,56 +39,7 @@ SCORE = st.tuples(st.sampled_from(["SCORED", "FAILED", "ABSENT"]), NUMBER, st.bo
 
 
 def _seed(engine: Any) -> None:
-    with engine.begin() as c:
-        c.execute(
-            text(
-                "INSERT INTO scheduled_prediction_configs (id, scope_key, scope_template_jsonb, schedule_jsonb, active, "
-                "\"order\", meta_jsonb, updated_at) VALUES ('CFG', 'K', '{}', '{}', true, 0, '{}', :t)"
-            ),
-            {"t": T},
-        )
-    with SqlUnitOfWork(engine) as work:
-        work.models.sync([ModelInfo(m, m, f"p{m}", f"P{m}") for m in MODELS], T)
-        inputs, predictions = [], []
-        for k in range(ROUNDS):
-            at = T + timedelta(minutes=k)
-            inputs.append(
-                {
-                    "id": f"I{k}",
-                    "prediction_config_id": "CFG",
-                    "scope_key": "K",
-                    "status": "RESOLVED",
-                    "round_at": at,
-                    "received_at": at,
-                    "resolvable_at": at,
-                    "resolved_at": at,
-                    "raw_data_jsonb": {},
-                    "actuals_jsonb": None,
-                    "scope_jsonb": {},
-                    "meta_jsonb": {},
-                }
-            )
-            predictions += [
-                {
-                    "id": f"P{k}{m}",
-                    "input_id": f"I{k}",
-                    "model_id": m,
-                    "prediction_config_id": "CFG",
-                    "scope_key": "K",
-                    "scope_jsonb": {},
-                    "status": "SCORED",
-                    "runner_status": "SUCCESS",
-                    "failed_reason": None,
-                    "exec_time_ms": 0.0,
-                    "inference_output_jsonb": {},
-                    "meta_jsonb": {},
-                    "performed_at": at,
-                    "resolvable_at": at,
-                }
-                for m in MODELS
-            ]
-        work.rounds.add_rounds(inputs, predictions)
-        work.commit()
+    seed_scored_rounds(engine, [T + timedelta(minutes=k) for k in range(ROUNDS)], tuple(MODELS))
 
 
 def _is_number(v: Any) -> bool:
