@@ -221,8 +221,7 @@ class SqlFeedRepository:
             binds += [bindparam(f"e{i}", type_=UTCDateTime()), bindparam(f"x{i}", type_=UTCDateTime())]
             rows_sql.append(f"(:k{i}, :s{i}, :u{i}, :d{i}, :g{i}, :e{i}, :x{i})")
         values = ", ".join(rows_sql)
-        match = _PRICE_MATCH
-        match = match.replace("AND f.final", "AND f.final = 1")
+        match = _PRICE_MATCH.replace("AND f.final", "AND f.final = 1")
         sql = (
             f"WITH q(k, source, subject, kind, granularity, e, x) AS (VALUES {values}) SELECT q.k, "
             f"(SELECT f.id FROM feed_records f WHERE {match} AND f.ts_event <= q.e ORDER BY f.ts_event DESC LIMIT 1), "

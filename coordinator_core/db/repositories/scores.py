@@ -120,45 +120,35 @@ class SqlScoreRepository:
             func.sum(case((S.c.prediction_status == PredictionStatus.ABSENT.value, 1), else_=0)),
         ]
         keys = self._result_keys(inside) if aggregator is None and self.dialect == "postgresql" else None
-        summaries: dict[tuple[str, int], dict[str, Any]] = {}
-        if keys is not None:
-            # the default summary in the same scan as the counts: per key, the mean of the
-            # successful results where it is a number (``_summaries``' rule, without unpacking
-            # every result into rows: a third of the time at a million scores)
-            means = [
-                func.avg(
-                    case(
-                        (
-                            and_(
-                                S.c.success.is_(True),
-                                func.jsonb_typeof(S.c.result_jsonb.op("->")(literal(k))) == "number",
-                            ),
-                            cast(S.c.result_jsonb.op("->>")(literal(k)), Float),
-                        )
+        # with ``keys``, the default summary in the same scan as the counts: per key, the mean of
+        # the successful results where it is a number (``_summaries``' rule, without unpacking
+        # every result into rows: a third of the time at a million scores)
+        means = [
+            func.avg(
+                case(
+                    (
+                        and_(
+                            S.c.success.is_(True),
+                            func.jsonb_typeof(S.c.result_jsonb.op("->")(literal(k))) == "number",
+                        ),
+                        cast(S.c.result_jsonb.op("->>")(literal(k)), Float),
                     )
                 )
-                for k in keys
-            ]
-            found = self.db.execute(
-                select(S.c.model_id, bucket.label("bucket"), *counted, *means)
-                .where(inside)
-                .group_by(S.c.model_id, bucket)
-            ).all()
-            counts = []
-            for row in found:
-                index = self._index(row[1], period_seconds)
-                counts.append((row[0], index, *row[2:7]))
+            )
+            for k in keys or []
+        ]
+        found = self.db.execute(
+            select(S.c.model_id, bucket.label("bucket"), *counted, *means).where(inside).group_by(S.c.model_id, bucket)
+        ).all()
+        counts = [(row[0], self._index(row[1], period_seconds), *row[2:7]) for row in found]
+        if keys is None:
+            summaries = self._summaries(inside, bucket, aggregator, period_seconds)
+        else:
+            summaries = {}
+            for (model_id, index, *_), row in zip(counts, found, strict=True):
                 summary = {k: float(v) for k, v in zip(keys, row[7:], strict=True) if v is not None}
                 if summary:
-                    summaries[(row[0], index)] = summary
-        else:
-            counts = [
-                (model_id, self._index(index, period_seconds), *rest)
-                for model_id, index, *rest in self.db.execute(
-                    select(S.c.model_id, bucket.label("bucket"), *counted).where(inside).group_by(S.c.model_id, bucket)
-                ).all()
-            ]
-            summaries = self._summaries(inside, bucket, aggregator, period_seconds)
+                    summaries[(model_id, index)] = summary
         rows = []
         for model_id, index, count, value_sum, scored, failed, absent in counts:
             start = datetime.fromtimestamp(index * period_seconds, UTC)
