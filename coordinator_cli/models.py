@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -130,7 +131,7 @@ def check(
     from coordinator_core.services.model_check import check_models
 
     settings = _ready("none", frozenset({"configs", "replay"}))
-    rows = check_models(path, settings, rounds=rounds)
+    rows = check_models(path, settings, datetime.now(UTC), rounds=rounds)
     table = Table(title=f"models check of {path} ({rounds} rounds per config)", title_justify="left")
     for column in ("model", "check", "result", "detail"):
         table.add_column(column, overflow="fold")

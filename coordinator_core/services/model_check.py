@@ -55,9 +55,10 @@ def _models_folder(path: Path, scratch: Path) -> Path:
     )
 
 
-def check_models(path: Path, settings: Settings, rounds: int = 3) -> list[CheckRow]:
-    """Check every model under ``path`` (see the module's docstring); raises ``ConfigurationError``
-    for a setting or a path that is wrong, before any model runs."""
+def check_models(path: Path, settings: Settings, now: datetime, rounds: int = 3) -> list[CheckRow]:
+    """Check every model under ``path`` (see the module's docstring) at ``now`` (the rounds are the
+    last of the feed's data, or the last before ``now`` for a feed without a fixed end); raises
+    ``ConfigurationError`` for a setting or a path that is wrong, before any model runs."""
     from coordinator_core.bootstrap import build_runtime
     from coordinator_core.db.migrate import upgrade
     from coordinator_core.db.tables import Prediction
@@ -82,7 +83,7 @@ def check_models(path: Path, settings: Settings, rounds: int = 3) -> list[CheckR
         runtime = build_runtime(local)
         try:
             gateway = runtime.gateway
-            _, end = default_window(runtime, 1, datetime.now(UTC))
+            _, end = default_window(runtime, 1, now)
             seed_configs(runtime.uow, runtime.contract, local, end - timedelta(days=1))
             with runtime.uow() as work:
                 intervals = [int(c.schedule.get("prediction_interval_seconds") or 60) for c in work.configs.active()]
